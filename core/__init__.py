@@ -1,0 +1,12 @@
+"""meltdyn: ML interatomic potentials, long MD of oxide melts and dynamic-heterogeneity analysis."""
+
+from importlib import metadata
+
+try:
+    __version__ = metadata.version("meltdyn")
+except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+from meltdyn.study import Run, Study, load_study  # noqa: E402
+
+__all__ = ["Run", "Study", "load_study", "__version__"]

@@ -1,0 +1,58 @@
+"""One pass over a trajectory: stream blocks of atoms through every observable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from meltdyn.contracts import ATOMIC_MASS_U, AtomBlock, Observable, ResultArray, TrajectoryInfo
+from meltdyn.trajectory import H5MDReader
+
+
+def unwrap(positions_A: np.ndarray, boxes_A: np.ndarray) -> np.ndarray:
+    """Unwrap positions (frames, atoms, 3) with per-frame cells (frames, 3, 3), triclinic included.
+
+    Each frame-to-frame displacement is reduced to its minimum image in fractional coordinates, which is
+    exact while no atom moves more than half a box length between frames.
+    """
+    inv = np.linalg.inv(boxes_A)
+    frac = np.einsum("tai,tij->taj", positions_A, inv)
+    step = np.diff(frac, axis=0)
+    step -= np.round(step)
+    unwrapped = np.concatenate([frac[:1], frac[:1] + np.cumsum(step, axis=0)], axis=0)
+    return np.einsum("taj,tjk->tak", unwrapped, boxes_A)
+
+
+def _blocks(traj: H5MDReader, block_atoms: int) -> Iterator[AtomBlock]:
+    boxes = None if traj.unwrapped else traj.boxes_A()
+    for start in range(0, traj.n_atoms, block_atoms):
+        stop = min(start + block_atoms, traj.n_atoms)
+        pos = traj.positions_A(slice(start, stop))
+        if boxes is not None:
+            pos = unwrap(pos, boxes)
+        yield AtomBlock(np.arange(start, stop), traj.symbols[start:stop], pos)
+
+
+def _com_drift(traj: H5MDReader, block_atoms: int) -> np.ndarray:
+    weighted = np.zeros((traj.n_frames, 3))
+    total = 0.0
+    for block in _blocks(traj, block_atoms):
+        m = np.array([ATOMIC_MASS_U.get(s, 1.0) for s in block.symbols])
+        weighted += np.einsum("a,tai->ti", m, block.positions_A - block.positions_A[:1])
+        total += m.sum()
+    return weighted / total
+
+
+def analyse(path: Path, observables: dict[str, Observable], block_atoms: int = 256) -> dict[str, dict[str, ResultArray]]:
+    """Run all ``observables`` over the trajectory at ``path``, streaming it in blocks of atoms."""
+    with H5MDReader(path) as traj:
+        info = TrajectoryInfo(traj.n_atoms, traj.symbols, traj.steps, traj.times_ps, traj.linear_interval_steps,
+                              traj.timestep_ps, _com_drift(traj, block_atoms))
+        for obs in observables.values():
+            obs.prepare(info)
+        for block in _blocks(traj, block_atoms):
+            for obs in observables.values():
+                obs.process(block)
+    return {label: obs.conclude() for label, obs in observables.items()}

@@ -1,0 +1,112 @@
+"""The ``meltdyn`` command line: run, validate, plugins, schema, results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from meltdyn.errors import StudyError
+from meltdyn.registry import PluginError, discover
+from meltdyn.specs import study_model
+from meltdyn.study import load_study
+
+DESCRIPTION = """\
+meltdyn runs a study: build Na2O-SiO2 melts, simulate them with a potential and an engine, and
+analyse the production trajectory with observables, for every composition x temperature x replica
+of the sweep. Runs go to OUTPUT_DIR/<run id>/ and a second 'meltdyn run' skips finished runs and
+continues unfinished ones from their last checkpoint.
+"""
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    study = load_study(args.study, output_dir=args.output_dir)
+    runs = study.run(progress=False if args.quiet else None, only=args.only)
+    for run in runs:
+        print(f"{run.id}: {run.status['state']}  ({run.dir})")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    study = load_study(args.study, output_dir=args.output_dir)
+    print(f"{args.study}: valid study {study.spec.name!r} with {len(study.runs)} run(s):")
+    for run in study.runs:
+        print(f"  {run.id}: {run.status['state']}")
+    return 0
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    registry = discover()
+    rows = [(e.name, e.kind, e.version, e.distribution, e.definition.summary) for e in registry.all_entries()]
+    if args.json:
+        print(json.dumps({"plugins": [dict(zip(("name", "kind", "version", "distribution", "summary"), r)) for r in rows],
+                          "problems": [str(p) for p in registry.problems]}, indent=2))
+    else:
+        widths = [max(len(str(r[i])) for r in rows + [("name", "kind", "version", "distribution", "")]) for i in range(4)]
+        header = ("name", "kind", "version", "distribution", "summary")
+        for row in [header, *rows]:
+            print("  ".join(str(c).ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4])
+        for problem in registry.problems:
+            print(f"error: {problem}", file=sys.stderr)
+    return 1 if registry.problems else 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(study_model(discover()).model_json_schema(), indent=2))
+    return 0
+
+
+def _cmd_results(args: argparse.Namespace) -> int:
+    study = load_study(args.study, output_dir=args.output_dir)
+    for run in study.runs:
+        if run.completed:
+            print(f"{run.id}: {json.dumps({k: v for k, v in run.summary().items() if k != 'arrays'})}")
+        else:
+            print(f"{run.id}: {run.status['state']}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="meltdyn", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def study_cmd(name: str, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.add_argument("study", help="study file (YAML)")
+        sp.add_argument("--output-dir", help="override the study's output_dir")
+        return sp
+
+    sp = study_cmd("run", "run (or continue) every run of a study and analyse it")
+    sp.add_argument("--only", nargs="+", metavar="RUN_ID", help="run only these run ids")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sp.set_defaults(func=_cmd_run)
+    study_cmd("validate", "check a study file, plugin parameters included, without running anything"
+              ).set_defaults(func=_cmd_validate)
+    study_cmd("results", "print each run's state and summary").set_defaults(func=_cmd_results)
+    sp = sub.add_parser("plugins", help="list discovered plugins (name, kind, version, distribution)")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=_cmd_plugins)
+    sub.add_parser("schema", help="print the JSON Schema of study files for the installed plugins"
+                   ).set_defaults(func=_cmd_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (StudyError, PluginError) as exc:
+        if args.debug:
+            raise
+        print(f"meltdyn: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("meltdyn: interrupted; run the same command again to continue from the last checkpoint",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

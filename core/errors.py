@@ -1,0 +1,87 @@
+"""Validation errors that name the field, the value given and what is allowed."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+
+class StudyError(Exception):
+    """A study cannot be loaded, validated or run as written."""
+
+
+def _members(annotation: Any) -> list[Any]:
+    origin = get_origin(annotation)
+    if origin is typing.Annotated:
+        return _members(get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for a in get_args(annotation) for m in _members(a)]
+    return [annotation]
+
+
+def _tag_of(model: type[BaseModel]) -> str | None:
+    for tag_field in ("plugin", "stage"):
+        field = model.model_fields.get(tag_field)
+        if field is not None and get_origin(field.annotation) is Literal:
+            return get_args(field.annotation)[0]
+    return None
+
+
+def _step(annotation: Any, key: Any) -> tuple[Any, bool]:
+    """Follow one element of a pydantic error location; say whether it was a union tag, not input."""
+    members = _members(annotation)
+    models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+    for m in models:
+        if _tag_of(m) == key and len(models) > 1:
+            return m, True
+    if len(models) == 1 and isinstance(key, str) and key in models[0].model_fields:
+        return models[0].model_fields[key].annotation, False
+    for m in members:
+        if get_origin(m) in (list, tuple) and isinstance(key, int):
+            return get_args(m)[0], False
+    return None, False
+
+
+def _allowed_keys(annotation: Any) -> list[str]:
+    models = [m for m in _members(annotation) if isinstance(m, type) and issubclass(m, BaseModel)]
+    return sorted(models[0].model_fields) if len(models) == 1 else []
+
+
+def describe(exc: ValidationError, root: type[BaseModel]) -> list[str]:
+    """One readable line per error: ``path: problem (got value); allowed ...``."""
+    lines = []
+    for err in exc.errors():
+        annotation: Any = root
+        parent: Any = root
+        path: list[str] = []
+        for key in err["loc"]:
+            parent = annotation
+            annotation, is_tag = _step(annotation, key) if annotation is not None else (None, False)
+            if not is_tag:
+                path.append(f"[{key}]" if isinstance(key, int) else str(key))
+        where = ".".join(path).replace(".[", "[") or "(study)"
+        if err["type"] == "extra_forbidden":
+            key = str(err["loc"][-1])
+            allowed = _allowed_keys(parent)
+            hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
+            msg = f"{where}: unknown key (value {err['input']!r})"
+            if hint:
+                msg += f"; did you mean {hint[0]!r}?"
+            if allowed:
+                msg += f" Allowed keys: {', '.join(allowed)}"
+            lines.append(msg)
+        elif err["type"] == "union_tag_invalid":
+            ctx = err.get("ctx", {})
+            lines.append(f"{where}.{ctx.get('discriminator', 'plugin').strip(chr(39))}: {ctx.get('tag')!r} is not known; "
+                         f"known: {ctx.get('expected_tags')}")
+        elif err["type"] == "missing":
+            lines.append(f"{where}: required field is missing")
+        else:
+            value = err.get("input")
+            shown = "" if isinstance(value, dict) else f" (got {value!r})"
+            lines.append(f"{where}: {err['msg']}{shown}")
+    return lines

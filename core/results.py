@@ -1,0 +1,53 @@
+"""A run's results: named arrays with units in HDF5, and a JSON summary of the scalars."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from meltdyn.contracts import ResultArray
+
+Results = dict[str, dict[str, ResultArray]]
+"""Observable label → result name → array."""
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON via a temporary file so a crash never leaves a half-written file behind."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    os.replace(tmp, path)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def save_results(path: Path, results: Results) -> None:
+    tmp = path.with_suffix(".h5.tmp")
+    with h5py.File(tmp, "w") as f:
+        for label, arrays in results.items():
+            group = f.create_group(label)
+            for name, arr in arrays.items():
+                ds = group.create_dataset(name, data=arr.values)
+                ds.attrs.update({"unit": arr.unit, "dims": list(arr.dims), "description": arr.description})
+    os.replace(tmp, path)
+
+
+def load_results(path: Path) -> Results:
+    out: Results = {}
+    with h5py.File(path, "r") as f:
+        for label, group in f.items():
+            out[label] = {name: ResultArray(ds[()], str(ds.attrs["unit"]), tuple(str(d) for d in ds.attrs["dims"]),
+                                            str(ds.attrs["description"])) for name, ds in group.items()}
+    return out

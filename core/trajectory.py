@@ -1,0 +1,179 @@
+"""H5MD trajectories of unwrapped positions, written in chunks so a crash loses at most one chunk.
+
+Layout follows H5MD 1.1 (https://www.nongnu.org/h5md/): ``/particles/all/{position,box/edges,velocity}``
+with ``step``/``time``/``value`` and a ``unit`` attribute on each value; element names live in
+``/parameters/meltdyn``. Positions are *unwrapped* and say so in ``/parameters/meltdyn@unwrapped``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+import meltdyn
+
+
+@dataclass(frozen=True)
+class TrajectoryHeader:
+    symbols: list[str]
+    timestep_ps: float
+    linear_interval_steps: int
+    unwrapped: bool = True
+
+
+class H5MDWriter:
+    """Appends frames to an H5MD file; :meth:`flush` writes buffered frames to disk as one chunk."""
+
+    def __init__(self, path: Path, header: TrajectoryHeader, chunk_frames: int, velocities: bool):
+        self.path = Path(path)
+        self.chunk_frames = chunk_frames
+        self.velocities = velocities
+        self._buffer: list[tuple] = []
+        if self.path.exists():
+            self._file = h5py.File(self.path, "r+", libver="latest")
+        else:
+            self._file = h5py.File(self.path, "w", libver="latest")
+            self._create(header)
+
+    def _create(self, header: TrajectoryHeader) -> None:
+        f, n = self._file, len(header.symbols)
+        h5md = f.create_group("h5md")
+        h5md.attrs["version"] = np.array([1, 1])
+        h5md.create_group("creator").attrs.update({"name": "meltdyn", "version": meltdyn.__version__})
+        h5md.create_group("author").attrs["name"] = "meltdyn"
+        params = f.create_group("parameters/meltdyn")
+        params.attrs.update({"timestep_ps": header.timestep_ps, "linear_interval_steps": header.linear_interval_steps,
+                             "unwrapped": header.unwrapped})
+        species = sorted(set(header.symbols))
+        params.create_dataset("species_names", data=np.array(species, dtype="S"))
+        part = f.create_group("particles/all")
+        part.create_dataset("species", data=np.array([species.index(s) for s in header.symbols], dtype=np.int32))
+        box = part.create_group("box")
+        box.attrs.update({"dimension": 3, "boundary": np.array([b"periodic"] * 3)})
+        groups = [("position", part, (n, 3), "nm"), ("edges", box, (3, 3), "nm")]
+        if self.velocities:
+            groups.append(("velocity", part, (n, 3), "nm ps-1"))
+        for name, parent, shape, unit in groups:
+            g = parent.create_group(name)
+            chunk = (self.chunk_frames, *shape)
+            g.create_dataset("value", shape=(0, *shape), maxshape=(None, *shape), chunks=chunk, dtype="f8"
+                             ).attrs["unit"] = unit
+            g.create_dataset("step", shape=(0,), maxshape=(None,), chunks=(self.chunk_frames,), dtype="i8")
+            g.create_dataset("time", shape=(0,), maxshape=(None,), chunks=(self.chunk_frames,), dtype="f8"
+                             ).attrs["unit"] = "ps"
+        obs = f.create_group("observables")
+        for name, unit in (("potential_energy", "kJ mol-1"), ("temperature", "K")):
+            g = obs.create_group(name)
+            g.create_dataset("value", shape=(0,), maxshape=(None,), chunks=(self.chunk_frames,), dtype="f8"
+                             ).attrs["unit"] = unit
+        f.flush()
+
+    @property
+    def n_frames(self) -> int:
+        return int(self._file["particles/all/position/step"].shape[0])
+
+    def truncate(self, n_frames: int) -> None:
+        """Drop frames past ``n_frames`` (written after the checkpoint being resumed from)."""
+        for ds in self._datasets():
+            ds.resize(n_frames, axis=0)
+        self._file.flush()
+
+    def _datasets(self) -> list[h5py.Dataset]:
+        f = self._file
+        names = ["particles/all/position", "particles/all/box/edges"]
+        if "velocity" in f["particles/all"]:
+            names.append("particles/all/velocity")
+        out = [f[f"{g}/{k}"] for g in names for k in ("value", "step", "time")]
+        return out + [f[f"observables/{o}/value"] for o in ("potential_energy", "temperature")]
+
+    def append(self, step: int, time_ps: float, positions_nm: np.ndarray, box_nm: np.ndarray,
+               energy_kJ_mol: float, temperature_K: float, velocities_nm_ps: np.ndarray | None = None) -> None:
+        self._buffer.append((step, time_ps, positions_nm, box_nm, velocities_nm_ps, energy_kJ_mol, temperature_K))
+
+    @property
+    def pending(self) -> int:
+        """Frames appended but not yet on disk."""
+        return len(self._buffer)
+
+    def discard_pending(self) -> None:
+        self._buffer.clear()
+
+    def flush(self) -> int:
+        """Write buffered frames; return the number of frames on disk."""
+        if not self._buffer:
+            return self.n_frames
+        f, start, k = self._file, self.n_frames, len(self._buffer)
+        steps = np.array([b[0] for b in self._buffer])
+        times = np.array([b[1] for b in self._buffer])
+        values = {"particles/all/position": np.stack([b[2] for b in self._buffer]),
+                  "particles/all/box/edges": np.stack([b[3] for b in self._buffer])}
+        if "velocity" in f["particles/all"]:
+            values["particles/all/velocity"] = np.stack([b[4] for b in self._buffer])
+        for group, arr in values.items():
+            for key, data in (("value", arr), ("step", steps), ("time", times)):
+                ds = f[f"{group}/{key}"]
+                ds.resize(start + k, axis=0)
+                ds[start:] = data
+        for i, name in ((5, "potential_energy"), (6, "temperature")):
+            ds = f[f"observables/{name}/value"]
+            ds.resize(start + k, axis=0)
+            ds[start:] = [b[i] for b in self._buffer]
+        f.flush()
+        self._buffer.clear()
+        return start + k
+
+    def close(self) -> None:
+        self.flush()
+        self._file.close()
+
+
+class H5MDReader:
+    """Reads meltdyn's H5MD files (and other H5MD files with the same groups) in Å and ps."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._file = h5py.File(self.path, "r")
+        pos = self._file["particles/all/position"]
+        self._pos = pos["value"]
+        self._scale = {"nm": 10.0, "angstrom": 1.0, "Å": 1.0, "A": 1.0}[self._pos.attrs.get("unit", "nm")]
+        params = self._file.get("parameters/meltdyn")
+        names = [s.decode() for s in params["species_names"][()]] if params is not None else None
+        species = self._file["particles/all/species"][()]
+        self.symbols = [names[i] for i in species] if names else [str(i) for i in species]
+        self.steps = pos["step"][()]
+        self.times_ps = pos["time"][()]
+        self.timestep_ps = float(params.attrs["timestep_ps"]) if params is not None else float(
+            np.min(np.diff(self.times_ps) / np.diff(self.steps)))
+        self.linear_interval_steps = int(params.attrs["linear_interval_steps"]) if params is not None else int(
+            np.min(np.diff(self.steps)))
+        self.unwrapped = bool(params.attrs.get("unwrapped", False)) if params is not None else False
+
+    @property
+    def n_frames(self) -> int:
+        return int(self._pos.shape[0])
+
+    @property
+    def n_atoms(self) -> int:
+        return int(self._pos.shape[1])
+
+    def positions_A(self, atoms: slice | np.ndarray = slice(None)) -> np.ndarray:
+        """Positions of a block of atoms over all frames, shape (frames, atoms, 3), in Å."""
+        return self._pos[:, atoms, :] * self._scale
+
+    def boxes_A(self) -> np.ndarray:
+        return self._file["particles/all/box/edges/value"][()] * self._scale
+
+    def observable(self, name: str) -> np.ndarray:
+        return self._file[f"observables/{name}/value"][()]
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> H5MDReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

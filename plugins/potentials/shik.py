@@ -1,0 +1,162 @@
+"""SHIK: Buckingham + r^-24 wall + Wolf Coulomb for Na–Si–O, with composition-dependent oxygen charge."""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from meltdyn.contracts import AtomicSystem, Potential
+from meltdyn.hookspecs import hookimpl
+from meltdyn.plugin import PluginDef, PluginParams
+
+COULOMB_EV_A = 14.399645478  # e^2 / (4 pi eps0) in eV Å
+EV_TO_KJ_MOL = 96.48533212
+A_TO_NM = 0.1
+
+
+class ShikParams(PluginParams):
+    coulomb: Literal["wolf", "pme"] = Field("wolf", description="Wolf shifted-force sum as published, or PME.")
+    coulomb_cutoff_A: float = Field(10.17, gt=0, description="Real-space Coulomb cutoff.")
+    wolf_alpha_per_A: float = Field(0.0, ge=0, description="Wolf damping; 0 is the published undamped form.")
+    short_range_cutoff_A: float = Field(8.0, gt=0)
+    smoothing_gamma_A: float = Field(0.2, ge=0, description="Width of exp(-γ²/(r-rc)²); 0 truncates sharply.")
+    table_spacing_A: float = Field(0.002, gt=0, le=0.05, description="Spacing of the OpenMM pair table.")
+    table_start_A: float = Field(0.8, gt=0, description="Closest tabulated distance; must stay below any contact.")
+    pme_tolerance: float = Field(5e-4, gt=0)
+    parameters_file: Path | None = Field(None, description="JSON with the same layout as the built-in table.")
+
+    @model_validator(mode="after")
+    def _cutoffs(self) -> ShikParams:
+        if self.table_start_A >= min(self.short_range_cutoff_A, self.coulomb_cutoff_A):
+            raise ValueError(f"table_start_A={self.table_start_A} must lie below both cutoffs")
+        return self
+
+
+def _pair_key(a: str, b: str) -> str:
+    return "-".join(sorted((a, b)))
+
+
+class Shik(Potential):
+    def __init__(self, params: ShikParams):
+        self.params = params
+        source = params.parameters_file
+        text = source.read_text() if source else resources.files(__package__).joinpath("shik_parameters.json").read_text()
+        self.table = json.loads(text)
+        self.pairs = {key: {k: float(v) for k, v in p.items()} for key, p in self.table["pairs"].items()}
+        self.species = sorted({s for key in self.pairs for s in key.split("-")})
+
+    def supported_species(self) -> set[str]:
+        return set(self.species)
+
+    def charges(self, symbols: list[str]) -> dict[str, float]:
+        """Charges per element; oxygen's from charge neutrality of this composition."""
+        q = dict(self.table["charges"])
+        n = {s: symbols.count(s) for s in set(symbols)}
+        if n.get("O", 0) == 0:
+            raise ValueError("SHIK needs oxygen: its charge follows from charge neutrality")
+        q["O"] = -sum(q[s] * c for s, c in n.items() if s != "O") / n["O"]
+        return q
+
+    def short_range_eV(self, a: str, b: str, r_A: np.ndarray) -> np.ndarray:
+        """Smoothed Buckingham + r^-24 between elements a and b, in eV, zero beyond the cutoff."""
+        p = self.pairs[_pair_key(a, b)]
+        rc, gamma = self.params.short_range_cutoff_A, self.params.smoothing_gamma_A
+        r = np.asarray(r_A, dtype=float)
+        inside = r < rc
+        rr = np.where(inside, r, rc / 2)
+        v = p["A"] * np.exp(-p["B"] * rr) - p["C"] / rr**6 + p["D"] / rr**24
+        if gamma > 0:
+            v = v * np.exp(-(gamma**2) / (rr - rc) ** 2)
+        return np.where(inside, v, 0.0)
+
+    def wolf_kernel_per_A(self, r_A: np.ndarray) -> np.ndarray:
+        """Shifted-force (damped) Coulomb kernel φ(r) in 1/Å: E = q_i q_j k_e φ(r)."""
+        a, rc = self.params.wolf_alpha_per_A, self.params.coulomb_cutoff_A
+        r = np.asarray(r_A, dtype=float)
+        erfc = np.vectorize(math.erfc)
+        shift = math.erfc(a * rc) / rc
+        slope = math.erfc(a * rc) / rc**2 + 2 * a / math.sqrt(math.pi) * math.exp(-((a * rc) ** 2)) / rc
+        phi = erfc(a * r) / r - shift + (r - rc) * slope
+        return np.where(r < rc, phi, 0.0)
+
+    def wolf_self_energy_eV(self, q: np.ndarray) -> float:
+        a, rc = self.params.wolf_alpha_per_A, self.params.coulomb_cutoff_A
+        return -COULOMB_EV_A * (math.erfc(a * rc) / (2 * rc) + a / math.sqrt(math.pi)) * float(np.sum(q**2))
+
+    def openmm_forces(self, system: AtomicSystem) -> list[Any]:
+        from meltdyn.plugins.engines.openmm_loader import load_openmm
+
+        mm = load_openmm()
+        p = self.params
+        q = self.charges(system.symbols)
+        species = system.species
+        ns = len(species)
+        wolf = p.coulomb == "wolf"
+        cutoff = max(p.short_range_cutoff_A, p.coulomb_cutoff_A if wolf else 0.0)
+        _check_box(system, max(cutoff, p.coulomb_cutoff_A))
+        r = np.arange(p.table_start_A, cutoff + p.table_spacing_A, p.table_spacing_A)
+        rows = []
+        for a in species:
+            for b in species:
+                v = self.short_range_eV(a, b, r)
+                if wolf:
+                    v = v + COULOMB_EV_A * q[a] * q[b] * self.wolf_kernel_per_A(r)
+                rows.append(v * EV_TO_KJ_MOL)
+        table = np.array(rows)  # (pair index, r)
+        pair = mm.CustomNonbondedForce(f"shik(type1*{ns}+type2, r)")
+        pair.addTabulatedFunction("shik", mm.Continuous2DFunction(
+            ns * ns, len(r), table.T.ravel().tolist(), 0.0, float(ns * ns - 1), r[0] * A_TO_NM, r[-1] * A_TO_NM))
+        pair.addPerParticleParameter("type")
+        for s in system.symbols:
+            pair.addParticle([float(species.index(s))])
+        pair.setNonbondedMethod(mm.CustomNonbondedForce.CutoffPeriodic)
+        pair.setCutoffDistance(cutoff * A_TO_NM)
+        pair.setUseLongRangeCorrection(False)
+        pair.setName("SHIK pair table")
+        forces = [pair]
+        charges = np.array([q[s] for s in system.symbols])
+        if wolf:
+            # The self term is constant for fixed charges; it keeps energies comparable with LAMMPS coul/dsf.
+            self_term = mm.CustomExternalForce("e")
+            self_term.addPerParticleParameter("e")
+            e_self = self.wolf_self_energy_eV(charges) * EV_TO_KJ_MOL / system.n_atoms
+            for i in range(system.n_atoms):
+                self_term.addParticle(i, [e_self])
+            self_term.setName("SHIK Wolf self energy")
+            forces.append(self_term)
+        else:
+            coulomb = mm.NonbondedForce()
+            coulomb.setNonbondedMethod(mm.NonbondedForce.PME)
+            coulomb.setCutoffDistance(p.coulomb_cutoff_A * A_TO_NM)
+            coulomb.setEwaldErrorTolerance(p.pme_tolerance)
+            for qi in charges:
+                coulomb.addParticle(float(qi), 1.0, 0.0)
+            coulomb.setName("SHIK PME Coulomb")
+            forces.append(coulomb)
+        return forces
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": "shik", "citations": self.table["citations"], "charges": self.table["charges"],
+                "settings": self.params.model_dump(mode="json")}
+
+
+def _check_box(system: AtomicSystem, cutoff_A: float) -> None:
+    a, b, c = system.cell_A
+    # Perpendicular widths of the (possibly triclinic) cell.
+    vol = system.volume_A3
+    widths = [vol / np.linalg.norm(np.cross(b, c)), vol / np.linalg.norm(np.cross(c, a)), vol / np.linalg.norm(np.cross(a, b))]
+    if min(widths) < 2 * cutoff_A:
+        raise ValueError(f"potential: cutoff {cutoff_A} Å needs a box at least {2 * cutoff_A:.2f} Å wide, "
+                         f"the system's is {min(widths):.2f} Å; use more atoms or smaller cutoffs")
+
+
+@hookimpl
+def meltdyn_potentials() -> list[PluginDef]:
+    return [PluginDef("shik", "potential", ShikParams, Shik,
+                      "SHIK Buckingham + r^-24 + Wolf/PME Coulomb for Na2O-SiO2 (Sundararaman et al. 2018, 2019)")]
