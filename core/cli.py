@@ -7,6 +7,7 @@ import json
 import sys
 
 from meltdyn.errors import StudyError
+from meltdyn.reference import reference_markdown
 from meltdyn.registry import PluginError, discover
 from meltdyn.specs import study_model
 from meltdyn.study import load_study
@@ -52,7 +53,11 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    print(json.dumps(study_model(discover()).model_json_schema(), indent=2))
+    registry = discover()
+    if args.markdown:
+        print(reference_markdown(registry), end="")
+    else:
+        print(json.dumps(study_model(registry).model_json_schema(), indent=2))
     return 0
 
 
@@ -88,8 +93,9 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("plugins", help="list discovered plugins (name, kind, version, distribution)")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=_cmd_plugins)
-    sub.add_parser("schema", help="print the JSON Schema of study files for the installed plugins"
-                   ).set_defaults(func=_cmd_schema)
+    sp = sub.add_parser("schema", help="print the JSON Schema of study files for the installed plugins")
+    sp.add_argument("--markdown", action="store_true", help="print the study-file reference as Markdown instead")
+    sp.set_defaults(func=_cmd_schema)
     return p
 
 

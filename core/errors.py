@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from typing import Any, Literal, get_args, get_origin
@@ -51,6 +52,19 @@ def _allowed_keys(annotation: Any) -> list[str]:
     return sorted(models[0].model_fields) if len(models) == 1 else []
 
 
+_TAG_KINDS = {"plugin", "stage"}
+_PLUGIN_SECTIONS = {"potential": "potential", "engine": "engine", "observables": "observable"}
+
+
+def _unknown_tag(where: str, discriminator: str, tag: Any, expected: str) -> str:
+    known = ", ".join(re.findall(r"'([^']*)'", expected))
+    if discriminator == "plugin":
+        what = f"{_PLUGIN_SECTIONS.get(where.split('[')[0].split('.')[0], '')} plugin".lstrip()
+    else:
+        what = discriminator
+    return f"{where}: {tag!r} is not a known {what}; known: {known}"
+
+
 def describe(exc: ValidationError, root: type[BaseModel]) -> list[str]:
     """One readable line per error: ``path: problem (got value); allowed ...``."""
     lines = []
@@ -76,8 +90,11 @@ def describe(exc: ValidationError, root: type[BaseModel]) -> list[str]:
             lines.append(msg)
         elif err["type"] == "union_tag_invalid":
             ctx = err.get("ctx", {})
-            lines.append(f"{where}.{ctx.get('discriminator', 'plugin').strip(chr(39))}: {ctx.get('tag')!r} is not known; "
-                         f"known: {ctx.get('expected_tags')}")
+            lines.append(_unknown_tag(where, ctx.get("discriminator", "").strip("'"), ctx.get("tag"),
+                                      ctx.get("expected_tags", "")))
+        elif err["type"] == "literal_error" and err["loc"][-1] in _TAG_KINDS:
+            where = where.rsplit(".", 1)[0]
+            lines.append(_unknown_tag(where, str(err["loc"][-1]), err["input"], err.get("ctx", {}).get("expected", "")))
         elif err["type"] == "missing":
             lines.append(f"{where}: required field is missing")
         else:

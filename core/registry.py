@@ -143,7 +143,13 @@ def _distribution_version(distribution: str) -> str:
 def discover() -> Registry:
     """Load every plugin registered under the ``meltdyn`` entry-point group, built-ins included."""
     registry = Registry()
-    for ep in sorted(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name):
+
+    def order(ep: metadata.EntryPoint) -> tuple[bool, str, str]:
+        # meltdyn's own plugins first, so a third-party name clash never shadows a built-in.
+        dist = ep.dist.name if ep.dist is not None else "unknown"
+        return (dist != hookspecs.PROJECT_NAME, dist, ep.name)
+
+    for ep in sorted(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=order):
         distribution = ep.dist.name if ep.dist is not None else "unknown"
         try:
             plugin: ModuleType | object = ep.load()

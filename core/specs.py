@@ -53,8 +53,8 @@ class SweepSpec(Spec):
     """The runs of a study: every composition × temperature × replica."""
 
     compositions: list[str | float] = Field(min_length=1, description="NSk names or Na2O mole fractions.")
-    temperatures_K: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
-    replicas: int = Field(1, ge=1)
+    temperatures_K: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, description="Run temperatures.")
+    replicas: int = Field(1, ge=1, description="Independent starts per state point (seeds differ).")
 
     @field_validator("compositions")
     @classmethod
@@ -66,7 +66,7 @@ class SweepSpec(Spec):
 
 class MinimiseStage(Spec):
     stage: Literal["minimise"]
-    tolerance_kJ_mol_nm: float = Field(10.0, gt=0)
+    tolerance_kJ_mol_nm: float = Field(10.0, gt=0, description="Stop when the RMS force is below this.")
     max_iterations: int = Field(0, ge=0, description="0 means until converged.")
 
 
@@ -74,9 +74,9 @@ Thermostat = Literal["langevin", "nose_hoover"]
 
 
 class _Dynamics(Spec):
-    duration_ps: float = Field(gt=0)
+    duration_ps: float = Field(gt=0, description="Simulated time of the stage.")
     temperature_K: float | Literal["target"] = Field(TARGET, description="Kelvin, or 'target' for the sweep's.")
-    thermostat: Thermostat = "langevin"
+    thermostat: Thermostat = Field("langevin", description="langevin (LangevinMiddle) or nose_hoover (chain of 3).")
     friction_per_ps: float = Field(1.0, gt=0, description="Langevin friction / Nosé–Hoover collision frequency.")
 
     @field_validator("temperature_K")
@@ -93,32 +93,33 @@ class NVTStage(_Dynamics):
 
 class NPTStage(_Dynamics):
     stage: Literal["npt"]
-    pressure_bar: float = 1.0
-    barostat_interval_steps: int = Field(25, ge=1)
+    pressure_bar: float = Field(1.0, description="Isotropic Monte Carlo barostat; the box ends at the mean of the "
+                                "second half of the stage.")
+    barostat_interval_steps: int = Field(25, ge=1, description="Steps between volume moves.")
 
 
 class NVEStage(Spec):
     stage: Literal["nve"]
-    duration_ps: float = Field(gt=0)
+    duration_ps: float = Field(gt=0, description="Simulated time of the stage (velocity Verlet).")
 
 
 class SamplingSpec(Spec):
     """Frames at every ``interval_ps`` plus log-spaced frames after each of those, one schedule for all lags."""
 
-    interval_ps: float = Field(gt=0)
+    interval_ps: float = Field(gt=0, description="Spacing of the linear frames (the time origins).")
     log_frames_per_interval: int = Field(0, ge=0, description="Geometric frames from one step up to the interval.")
     chunk_frames: int = Field(32, ge=1, description="Frames per HDF5 chunk; a crash loses at most one chunk.")
-    velocities: bool = False
+    velocities: bool = Field(False, description="Also write velocities.")
 
 
 class ProductionStage(Spec):
     stage: Literal["production"]
-    duration_ps: float = Field(gt=0)
-    ensemble: Literal["nvt", "nve"] = "nvt"
-    temperature_K: float | Literal["target"] = TARGET
-    thermostat: Thermostat = "langevin"
-    friction_per_ps: float = Field(1.0, gt=0)
-    sampling: SamplingSpec
+    duration_ps: float = Field(gt=0, description="Simulated time written to the trajectory.")
+    ensemble: Literal["nvt", "nve"] = Field("nvt", description="nve: velocity Verlet, no thermostat.")
+    temperature_K: float | Literal["target"] = Field(TARGET, description="Kelvin, or 'target' for the sweep's.")
+    thermostat: Thermostat = Field("langevin", description="For ensemble nvt.")
+    friction_per_ps: float = Field(1.0, gt=0, description="Langevin friction / Nosé–Hoover collision frequency.")
+    sampling: SamplingSpec = Field(description="When frames are written.")
 
 
 Stage = Annotated[
@@ -127,8 +128,8 @@ Stage = Annotated[
 
 
 class ProtocolSpec(Spec):
-    timestep_fs: float = Field(1.0, gt=0, le=5.0)
-    stages: list[Stage] = Field(min_length=1)
+    timestep_fs: float = Field(1.0, gt=0, le=5.0, description="Integration timestep of every stage.")
+    stages: list[Stage] = Field(min_length=1, description="Run in order; the last must be 'production'.")
 
     @model_validator(mode="after")
     def _one_final_production(self) -> ProtocolSpec:

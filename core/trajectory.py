@@ -25,7 +25,11 @@ class TrajectoryHeader:
 
 
 class H5MDWriter:
-    """Appends frames to an H5MD file; :meth:`flush` writes buffered frames to disk as one chunk."""
+    """Appends frames to an H5MD file; :meth:`flush` writes buffered frames to disk as one chunk.
+
+    The file uses HDF5's default (oldest compatible) format on purpose: the newer superblock marks a file
+    open for writing, and after a crash HDF5 then refuses to reopen it without ``h5clear``.
+    """
 
     def __init__(self, path: Path, header: TrajectoryHeader, chunk_frames: int, velocities: bool):
         self.path = Path(path)
@@ -33,9 +37,9 @@ class H5MDWriter:
         self.velocities = velocities
         self._buffer: list[tuple] = []
         if self.path.exists():
-            self._file = h5py.File(self.path, "r+", libver="latest")
+            self._file = h5py.File(self.path, "r+")
         else:
-            self._file = h5py.File(self.path, "w", libver="latest")
+            self._file = h5py.File(self.path, "w")
             self._create(header)
 
     def _create(self, header: TrajectoryHeader) -> None:

@@ -24,11 +24,11 @@ class ShikParams(PluginParams):
     coulomb: Literal["wolf", "pme"] = Field("wolf", description="Wolf shifted-force sum as published, or PME.")
     coulomb_cutoff_A: float = Field(10.17, gt=0, description="Real-space Coulomb cutoff.")
     wolf_alpha_per_A: float = Field(0.0, ge=0, description="Wolf damping; 0 is the published undamped form.")
-    short_range_cutoff_A: float = Field(8.0, gt=0)
+    short_range_cutoff_A: float = Field(8.0, gt=0, description="Buckingham + r^-24 cutoff (published: 8 Å).")
     smoothing_gamma_A: float = Field(0.2, ge=0, description="Width of exp(-γ²/(r-rc)²); 0 truncates sharply.")
     table_spacing_A: float = Field(0.002, gt=0, le=0.05, description="Spacing of the OpenMM pair table.")
     table_start_A: float = Field(0.8, gt=0, description="Closest tabulated distance; must stay below any contact.")
-    pme_tolerance: float = Field(5e-4, gt=0)
+    pme_tolerance: float = Field(5e-4, gt=0, description="OpenMM Ewald error tolerance, coulomb: pme only.")
     parameters_file: Path | None = Field(None, description="JSON with the same layout as the built-in table.")
 
     @model_validator(mode="after")

@@ -1,0 +1,27 @@
+"""Synthetic trajectories with known statistics, written through meltdyn's own H5MD writer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from meltdyn.trajectory import H5MDWriter, TrajectoryHeader
+
+
+def brownian(rng: np.random.Generator, steps: np.ndarray, n_atoms: int, d_A2_ps: float, dt_ps: float) -> np.ndarray:
+    """Unwrapped Brownian positions (frames, atoms, 3) sampled exactly at the given steps."""
+    gaps = np.diff(steps, prepend=steps[0]) * dt_ps
+    kicks = rng.normal(size=(len(steps), n_atoms, 3)) * np.sqrt(2 * d_A2_ps * gaps)[:, None, None]
+    return rng.random((1, n_atoms, 3)) * 20.0 + np.cumsum(kicks, axis=0)
+
+
+def write_h5md(path: Path, symbols: list[str], steps: np.ndarray, positions_A: np.ndarray, box_A: float,
+               dt_ps: float, interval_steps: int, unwrapped: bool = True) -> Path:
+    header = TrajectoryHeader(symbols, dt_ps, interval_steps, unwrapped)
+    writer = H5MDWriter(path, header, chunk_frames=16, velocities=False)
+    box_nm = np.eye(3) * box_A / 10
+    for step, pos in zip(steps, positions_A):
+        writer.append(int(step), step * dt_ps, pos / 10, box_nm, 0.0, 0.0)
+    writer.close()
+    return path

@@ -1,0 +1,100 @@
+"""Study-file validation: every error names the field, the value and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from meltdyn.errors import StudyError
+from meltdyn.specs import study_model
+from meltdyn.study import load_study, validate_study
+
+
+def _error(study: dict, registry) -> str:
+    with pytest.raises(StudyError) as info:
+        validate_study(study, registry)
+    return str(info.value)
+
+
+def test_tiny_study_is_valid(tiny_study, registry):
+    spec = validate_study(tiny_study, registry)
+    assert spec.potential.plugin == "shik"
+    assert spec.potential.coulomb_cutoff_A == 6.0
+    assert spec.protocol.production.sampling.chunk_frames == 4
+
+
+def test_unknown_key_is_named_with_its_value_and_the_allowed_keys(tiny_study, registry):
+    tiny_study["system"]["atom"] = 100
+    msg = _error(tiny_study, registry)
+    assert "system.atom: unknown key (value 100)" in msg
+    assert "did you mean 'atoms'?" in msg
+    assert "Allowed keys: atoms, box_A, density_g_cm3" in msg
+
+
+def test_wrong_unit_suggests_the_field_with_the_right_unit(tiny_study, registry):
+    tiny_study["protocol"]["stages"][1] = {"stage": "nvt", "duration_ns": 0.05}
+    msg = _error(tiny_study, registry)
+    assert "protocol.stages[1].duration_ns: unknown key (value 0.05); did you mean 'duration_ps'?" in msg
+    assert "protocol.stages[1].duration_ps: required field is missing" in msg
+
+
+def test_unknown_plugin_lists_the_known_ones(tiny_study, registry):
+    tiny_study["potential"] = {"plugin": "bks"}
+    tiny_study["observables"] = [{"plugin": "msd"}, {"plugin": "rdf"}]
+    msg = _error(tiny_study, registry)
+    assert "potential: 'bks' is not a known potential plugin; known: shik" in msg
+    assert "observables[1]: 'rdf' is not a known observable plugin; known: msd" in msg
+
+
+def test_plugin_parameters_are_validated_before_anything_runs(tiny_study, registry, tmp_path):
+    tiny_study["potential"]["coulomb"] = "ewald"
+    tiny_study["engine"]["threads"] = 0
+    msg = _error(tiny_study, registry)
+    assert "potential.coulomb: Input should be 'wolf' or 'pme' (got 'ewald')" in msg
+    assert "engine.threads: Input should be greater than or equal to 1 (got 0)" in msg
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("bad, expected", [
+    ({"sweep": {"compositions": ["NS2", "SN3"], "temperatures_K": [2000]}}, "composition 'SN3' is not of the form NSk"),
+    ({"sweep": {"compositions": [1.5], "temperatures_K": [2000]}}, "composition 1.5: a Na2O mole fraction must lie in (0, 1)"),
+    ({"sweep": {"compositions": ["NS2"], "temperatures_K": [-5]}}, "sweep.temperatures_K[0]: Input should be greater than 0 (got -5)"),
+    ({"system": {"atoms": 100, "density_g_cm3": 2.2, "box_A": 12}}, "give density_g_cm3 or box_A, not both"),
+    ({"protocol": {"stages": [{"stage": "minimise"}]}}, "stages must end with exactly one 'production' stage"),
+    ({"protocol": {"stages": [{"stage": "melt"}]}}, "protocol.stages[0]: 'melt' is not a known stage; known: minimise, nvt, npt, nve, production"),
+    ({"observables": [{"plugin": "msd"}, {"plugin": "msd"}]}, "observable labels must be unique; repeated: ['msd']"),
+])
+def test_bad_values_are_reported(tiny_study, registry, bad, expected):
+    tiny_study.update(bad)
+    assert expected in _error(tiny_study, registry)
+
+
+def test_every_problem_is_reported_at_once(tiny_study, registry):
+    tiny_study["system"]["atoms"] = -3
+    tiny_study["engine"]["platform"] = "TPU"
+    msg = _error(tiny_study, registry)
+    assert "system.atoms" in msg and "engine.platform" in msg
+
+
+def test_schema_includes_plugin_parameters(registry):
+    schema = study_model(registry).model_json_schema()
+    text = str(schema)
+    for field in ("coulomb_cutoff_A", "checkpoint_interval_ps", "remove_com_drift", "temperature_K", "timestep_fs"):
+        assert field in text
+    assert schema["additionalProperties"] is False
+
+
+def test_missing_and_malformed_files_are_clear(tmp_path):
+    with pytest.raises(StudyError, match="does not exist"):
+        load_study(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(StudyError, match="must hold a mapping at the top level, got list"):
+        load_study(bad)
+
+
+def test_labels_let_one_observable_run_twice(tiny_study, registry):
+    study = copy.deepcopy(tiny_study)
+    study["observables"] = [{"plugin": "msd"}, {"plugin": "msd", "label": "msd_raw", "remove_com_drift": False}]
+    assert validate_study(study, registry).observable_labels == ["msd", "msd_raw"]

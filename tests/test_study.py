@@ -1,0 +1,161 @@
+"""Studies end to end: sweep expansion, run directories, resume after a kill, CLI equals API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import meltdyn
+from meltdyn.errors import StudyError
+from meltdyn.trajectory import H5MDReader
+
+MELTDYN = [sys.executable, "-m", "meltdyn.cli"]
+
+
+def test_sweep_expands_compositions_temperatures_and_replicas(tiny_study, registry):
+    tiny_study["sweep"] = {"compositions": ["NS2", "NS4", 0.25], "temperatures_K": [2000, 2500.5], "replicas": 2}
+    study = meltdyn.load_study(tiny_study, registry)
+    ids = [r.id for r in study.runs]
+    assert len(ids) == 12 == len(set(ids))
+    assert ids[:4] == ["NS2_T2000K_r0", "NS2_T2000K_r1", "NS2_T2500.5K_r0", "NS2_T2500.5K_r1"]
+    assert "x0.25_T2000K_r1" in ids
+    assert {r.seed for r in study.runs} == {11, 12}
+    assert all(r.dir.parent == Path(tiny_study["output_dir"]).resolve() for r in study.runs)
+    assert all(r.status["state"] == "pending" for r in study.runs)
+
+
+def test_api_run_writes_every_artefact(tiny_study, registry):
+    study = meltdyn.load_study(tiny_study, registry)
+    (run,) = study.run(progress=False)
+    names = {p.name for p in run.dir.iterdir()}
+    assert {"spec.json", "provenance.json", "status.json", "trajectory.h5", "results.h5", "summary.json",
+            "checkpoints"} <= names
+    assert run.status["state"] == "completed"
+    prov = json.loads((run.dir / "provenance.json").read_text())
+    assert prov["seed"] == 11 and prov["packages"]["openmm"] == "8.6.1"
+    assert prov["engine"]["platform"] == "Reference"
+    assert prov["system"]["counts"] == {"Na": 34, "Si": 34, "O": 85}
+    spec = json.loads((run.dir / "spec.json").read_text())
+    assert spec["run"] == {"id": run.id, "composition": "NS2", "temperature_K": 3000.0, "replica": 0, "seed": 11}
+
+    with H5MDReader(run.dir / "trajectory.h5") as traj:
+        assert traj.unwrapped and traj.n_atoms == 153
+        steps = traj.steps
+        assert steps[-1] == 200 and np.all(np.diff(steps) > 0)
+        assert set(range(0, 201, 20)) <= set(steps.tolist())  # every linear frame is there
+        assert {1, 3, 7} <= set(steps.tolist())  # and log-spaced frames after each origin
+        temperature = traj.observable("temperature")
+        assert 1500 < temperature.mean() < 4500
+
+    results = run.results()["msd"]
+    assert results["lag"].unit == "ps" and results["msd_Na"].unit == "angstrom^2"
+    assert results["msd_Na"].values[0] == 0 and np.all(results["msd_O"].values[1:] > 0)
+    assert set(study.results()) == {run.id}
+    assert set(run.summary()["msd"]) >= {"D_Na", "D_Si", "D_O"}
+
+
+def test_a_completed_run_is_skipped_and_never_rewritten(tiny_study, registry):
+    study = meltdyn.load_study(tiny_study, registry)
+    (run,) = study.run(progress=False)
+    stamp = {p.name: p.stat().st_mtime_ns for p in run.dir.iterdir() if p.is_file()}
+    meltdyn.load_study(tiny_study, registry).run(progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in run.dir.iterdir() if p.is_file()} == stamp
+
+
+def test_a_different_spec_never_overwrites_an_existing_run(tiny_study, registry):
+    meltdyn.load_study(tiny_study, registry).run(progress=False)
+    tiny_study["protocol"]["timestep_fs"] = 0.5
+    with pytest.raises(StudyError, match="made from a different spec; meltdyn never overwrites it.*'protocol'"):
+        meltdyn.load_study(tiny_study, registry).run(progress=False)
+
+
+def test_a_stray_trajectory_is_not_overwritten(tiny_study, registry):
+    study = meltdyn.load_study(tiny_study, registry)
+    (run,) = study.runs
+    run.dir.mkdir(parents=True)
+    (run.dir / "trajectory.h5").write_bytes(b"precious")
+    with pytest.raises(StudyError, match="trajectory.h5 exists but no production checkpoint does"):
+        study.run(progress=False)
+    assert (run.dir / "trajectory.h5").read_bytes() == b"precious"
+    assert run.status["state"] == "failed"
+
+
+def _write_study(path: Path, study: dict) -> Path:
+    path.write_text(yaml.safe_dump(study))
+    return path
+
+
+def test_cli_and_api_give_identical_results(tiny_study, registry, tmp_path):
+    api = meltdyn.load_study(tiny_study, registry, output_dir=tmp_path / "api")
+    (api_run,) = api.run(progress=False)
+    study_file = _write_study(tmp_path / "study.yaml", tiny_study)
+    out = subprocess.run([*MELTDYN, "run", "-q", str(study_file), "--output-dir", str(tmp_path / "cli")],
+                         capture_output=True, text=True, check=True)
+    assert "NS2_T3000K_r0: completed" in out.stdout
+    cli = meltdyn.load_study(study_file, registry, output_dir=tmp_path / "cli")
+    a, c = api_run.results()["msd"], cli.runs[0].results()["msd"]
+    assert a.keys() == c.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key].values, c[key].values)
+    with H5MDReader(api_run.dir / "trajectory.h5") as ta, H5MDReader(cli.runs[0].dir / "trajectory.h5") as tc:
+        np.testing.assert_array_equal(ta.positions_A(), tc.positions_A())
+
+
+def test_a_killed_run_resumes_without_losing_or_duplicating_frames(tiny_study, registry, tmp_path):
+    tiny_study["protocol"]["stages"][-1]["duration_ps"] = 1.0
+    tiny_study["protocol"]["stages"][-1]["sampling"]["chunk_frames"] = 2
+    reference = meltdyn.load_study(tiny_study, registry, output_dir=tmp_path / "ref")
+    (ref_run,) = reference.run(progress=False)
+
+    study_file = _write_study(tmp_path / "study.yaml", tiny_study)
+    out = tmp_path / "killed"
+    progress = out / "NS2_T3000K_r0" / "checkpoints" / "progress.json"
+    proc = subprocess.Popen([*MELTDYN, "run", "-q", str(study_file), "--output-dir", str(out)])
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if progress.exists() and json.loads(progress.read_text()).get("frames", 0) >= 10:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = json.loads(progress.read_text())
+    assert killed_at["stage"] == 2 and 0 < killed_at["frames"]
+    with H5MDReader(out / "NS2_T3000K_r0" / "trajectory.h5") as partial:
+        n_partial = partial.n_frames
+    with H5MDReader(ref_run.dir / "trajectory.h5") as full:
+        assert n_partial < full.n_frames  # it really was interrupted mid-production
+
+    subprocess.run([*MELTDYN, "run", "-q", str(study_file), "--output-dir", str(out)], check=True)
+    resumed = meltdyn.load_study(study_file, registry, output_dir=out).runs[0]
+    assert resumed.completed
+    with H5MDReader(ref_run.dir / "trajectory.h5") as full, H5MDReader(resumed.dir / "trajectory.h5") as res:
+        np.testing.assert_array_equal(res.steps, full.steps)
+        np.testing.assert_array_equal(res.positions_A(), full.positions_A())  # Reference platform: bitwise
+    for key, value in ref_run.results()["msd"].items():
+        np.testing.assert_array_equal(resumed.results()["msd"][key].values, value.values)
+
+
+def test_cli_reports_errors_without_a_traceback(tmp_path, tiny_study):
+    tiny_study["engine"]["platform"] = "TPU"
+    study_file = _write_study(tmp_path / "bad.yaml", tiny_study)
+    out = subprocess.run([*MELTDYN, "validate", str(study_file)], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "engine.platform: Input should be 'auto', 'CUDA', 'OpenCL', 'CPU' or 'Reference' (got 'TPU')" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_cli_plugins_and_schema():
+    out = subprocess.run([*MELTDYN, "plugins", "--json"], capture_output=True, text=True, check=True)
+    listed = {(p["name"], p["kind"], p["distribution"]) for p in json.loads(out.stdout)["plugins"]}
+    assert {("shik", "potential", "meltdyn"), ("openmm", "engine", "meltdyn"), ("msd", "observable", "meltdyn")} <= listed
+    schema = json.loads(subprocess.run([*MELTDYN, "schema"], capture_output=True, text=True, check=True).stdout)
+    assert schema["title"] == "StudySpec" and "potential" in schema["required"]
