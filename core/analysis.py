@@ -45,11 +45,22 @@ def _com_drift(traj: H5MDReader, block_atoms: int) -> np.ndarray:
     return weighted / total
 
 
-def analyse(path: Path, observables: dict[str, Observable], block_atoms: int = 256) -> dict[str, dict[str, ResultArray]]:
-    """Run all ``observables`` over the trajectory at ``path``, streaming it in blocks of atoms."""
+def block_size(n_frames: int, n_atoms: int, memory_budget_MB: float) -> int:
+    """Atoms per block so that a block's positions and the MSD's FFT work space (≈ 8× positions) fit the budget."""
+    per_atom = n_frames * 3 * 8 * 9
+    return int(max(1, min(n_atoms, memory_budget_MB * 2**20 // per_atom)))
+
+
+def analyse(path: Path, observables: dict[str, Observable], memory_budget_MB: float = 512.0
+            ) -> dict[str, dict[str, ResultArray]]:
+    """Run all ``observables`` over the trajectory at ``path``, streaming it in blocks of atoms.
+
+    Positions are read once for the centre-of-mass drift and once for the observables, whatever their number.
+    """
     with H5MDReader(path) as traj:
+        block_atoms = block_size(traj.n_frames, traj.n_atoms, memory_budget_MB)
         info = TrajectoryInfo(traj.n_atoms, traj.symbols, traj.steps, traj.times_ps, traj.linear_interval_steps,
-                              traj.timestep_ps, _com_drift(traj, block_atoms))
+                              traj.timestep_ps, _com_drift(traj, block_atoms), traj.boxes_A()[0])
         for obs in observables.values():
             obs.prepare(info)
         for block in _blocks(traj, block_atoms):

@@ -126,6 +126,8 @@ class TrajectoryInfo:
     timestep_ps: float
     com_drift_A: np.ndarray
     """Mass-weighted centre-of-mass displacement from the first frame, shape (frames, 3)."""
+    cell_A: np.ndarray
+    """Cell of the first frame, rows a, b, c."""
 
     @property
     def species(self) -> list[str]:
@@ -134,11 +136,25 @@ class TrajectoryInfo:
 
 @dataclass(frozen=True)
 class AtomBlock:
-    """A block of atoms over all frames: unwrapped positions (Å), shape (frames, atoms, 3)."""
+    """A block of atoms over all frames: unwrapped positions (Å), shape (frames, atoms, 3).
+
+    :meth:`displacements` caches, so observables that share lags share the work.
+    """
 
     indices: np.ndarray
     symbols: list[str]
     positions_A: np.ndarray
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def displacements(self, origins: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """Displacement vectors (pairs, atoms, 3) between the given frame pairs."""
+        key = (origins.tobytes(), targets.tobytes())
+        if key not in self._cache:
+            self._cache[key] = self.positions_A[targets] - self.positions_A[origins]
+        return self._cache[key]
+
+    def mask(self, symbol: str) -> np.ndarray:
+        return np.asarray(self.symbols) == symbol
 
 
 class Observable(ABC):

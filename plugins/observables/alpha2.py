@@ -1,0 +1,63 @@
+"""Non-Gaussian parameter α2(t) = 3⟨r⁴⟩/(5⟨r²⟩²) − 1 per species, with its peak."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from meltdyn.contracts import AtomBlock, Observable, ResultArray, TrajectoryInfo
+from meltdyn.hookspecs import hookimpl
+from meltdyn.lags import plan_lags, sample_lags
+from meltdyn.plugin import PluginDef, PluginParams
+
+
+class Alpha2Params(PluginParams):
+    lags_per_decade: int = Field(10, ge=1)
+    max_origins: int = Field(200, ge=1, description="Origins per lag, spread evenly over the trajectory.")
+
+
+class Alpha2(Observable):
+    def __init__(self, params: Alpha2Params):
+        self.params = params
+
+    def prepare(self, info: TrajectoryInfo) -> None:
+        self.info = info
+        self.samples = sample_lags(plan_lags(info), self.params.lags_per_decade, self.params.max_origins)
+        self.r2 = {s: np.zeros(len(self.samples)) for s in info.species}
+        self.r4 = {s: np.zeros(len(self.samples)) for s in info.species}
+        self.counts = dict.fromkeys(info.species, 0)
+
+    def process(self, block: AtomBlock) -> None:
+        for k, sample in enumerate(self.samples):
+            d = block.displacements(sample.origins, sample.targets)
+            r2 = np.einsum("pai,pai->pa", d, d)
+            for s in self.r2:
+                m = block.mask(s)
+                self.r2[s][k] += r2[:, m].mean(axis=0).sum()
+                self.r4[s][k] += (r2[:, m] ** 2).mean(axis=0).sum()
+        for s in self.counts:
+            self.counts[s] += int(block.mask(s).sum())
+
+    def conclude(self) -> dict[str, ResultArray]:
+        lag = np.array([x.lag_steps * self.info.timestep_ps for x in self.samples])
+        out = {"lag": ResultArray(lag, "ps", ("lag",), "time lag")}
+        for s in self.r2:
+            r2, r4 = self.r2[s] / self.counts[s], self.r4[s] / self.counts[s]
+            a2 = 3 * r4 / (5 * r2**2) - 1
+            k = int(np.nanargmax(a2))
+            out[f"alpha2_{s}"] = ResultArray(a2, "1", ("lag",), f"non-Gaussian parameter of {s}")
+            out[f"r2_{s}"] = ResultArray(r2, "angstrom^2", ("lag",), f"<r^2> of {s} on the same lags")
+            out[f"peak_time_{s}"] = ResultArray(np.array(lag[k]), "ps", (), "lag of the alpha2 maximum")
+            out[f"peak_height_{s}"] = ResultArray(np.array(a2[k]), "1", (), "alpha2 maximum")
+        return out
+
+    def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
+        return {k: float(v.values) for k, v in results.items() if k.startswith("peak_")}
+
+
+@hookimpl
+def meltdyn_observables() -> list[PluginDef]:
+    return [PluginDef("alpha2", "observable", Alpha2Params, Alpha2,
+                      "non-Gaussian parameter alpha2(t) per species with its peak time and height")]

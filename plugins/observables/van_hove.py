@@ -1,0 +1,162 @@
+"""Self part of the van Hove function G_s(r,t) per species, its log10 r form, and a hop analysis.
+
+Normalisation: ∫ 4πr² G_s(r,t) dr = 1. The distribution of log10 r, P(log10 r) = ln10 · 4πr³ G_s(r,t), is where a
+hopping species shows two peaks: vibration within a site, and jumps of about one site distance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from meltdyn.contracts import AtomBlock, Observable, ResultArray, TrajectoryInfo
+from meltdyn.hookspecs import hookimpl
+from meltdyn.lags import plan_lags, sample_lags
+from meltdyn.plugin import PluginDef, PluginParams
+
+
+class VanHoveParams(PluginParams):
+    lags_ps: list[float] = Field(min_length=1, description="Lags at which G_s is wanted (nearest available used).")
+    r_max_A: float = Field(10.0, gt=0, description="Histogram range in r.")
+    bins: int = Field(200, ge=10, description="Bins in r and in log10 r.")
+    log10_r_min: float = Field(-2.0, description="Lower end of the log10 r histogram (r in Å).")
+    max_origins: int = Field(200, ge=1, description="Origins per lag, spread evenly over the trajectory.")
+    hop_species: list[str] = Field(["Na"], description="Species given the hop analysis.")
+    hop_smoothing_ps: float = Field(0.2, gt=0, description="Running mean that removes vibrations before hops.")
+
+    @model_validator(mode="after")
+    def _range(self) -> VanHoveParams:
+        if self.log10_r_min >= np.log10(self.r_max_A):
+            raise ValueError(f"log10_r_min={self.log10_r_min} must lie below log10(r_max_A)")
+        return self
+
+
+def dip_between_peaks(centres: np.ndarray, density: np.ndarray) -> tuple[float, float]:
+    """(dip, second peak) positions of a two-peaked distribution; NaN if it has one peak.
+
+    Peaks are local maxima of a lightly smoothed histogram holding at least 5 % of the highest one.
+    """
+    smooth = np.convolve(density, np.ones(5) / 5, mode="same")
+    inner = smooth[1:-1]
+    peaks = np.flatnonzero((inner > smooth[:-2]) & (inner >= smooth[2:]) & (inner > 0.05 * smooth.max())) + 1
+    if len(peaks) < 2:
+        return float("nan"), float("nan")
+    first, second = peaks[0], peaks[np.argmax(smooth[peaks[1:]]) + 1]
+    dip = first + int(np.argmin(smooth[first:second + 1]))
+    return float(centres[dip]), float(centres[second])
+
+
+def hops(x: np.ndarray, r_hop: float, settle: int) -> tuple[np.ndarray, list[float]]:
+    """Hops per particle and residence times (in frames) from smoothed positions (frames, atoms, 3).
+
+    A particle hops when it is farther than ``r_hop`` from the place where it last settled; its new place is
+    taken ``settle`` frames later, once the running mean has moved past the jump. Residence times are counted
+    only between two hops, so they are not cut short by the trajectory's ends.
+    """
+    counts = np.zeros(x.shape[1], dtype=int)
+    residence: list[float] = []
+    last = x.shape[0] - 1
+    for a in range(x.shape[1]):
+        site, since, t = x[0, a], None, 1
+        while t <= last:
+            if np.sum((x[t, a] - site) ** 2) > r_hop**2:
+                counts[a] += 1
+                if since is not None:
+                    residence.append(t - since)
+                since = t
+                t = min(t + settle, last)
+                site = x[t, a]
+            t += 1
+    return counts, residence
+
+
+class VanHove(Observable):
+    def __init__(self, params: VanHoveParams):
+        self.params = params
+
+    def prepare(self, info: TrajectoryInfo) -> None:
+        p = self.params
+        self.info = info
+        self.plan = plan_lags(info)
+        wanted = np.array(p.lags_ps) / info.timestep_ps
+        self.samples = sample_lags(self.plan, 1, p.max_origins, lags_steps=wanted)
+        self.r_edges = np.linspace(0.0, p.r_max_A, p.bins + 1)
+        self.log_edges = np.linspace(p.log10_r_min, np.log10(p.r_max_A), p.bins + 1)
+        shape = (len(self.samples), p.bins)
+        self.hist = {s: np.zeros(shape) for s in info.species}
+        self.log_hist = {s: np.zeros(shape) for s in info.species}
+        self.total = {s: np.zeros(len(self.samples)) for s in info.species}
+        self.smoothed: dict[str, list[np.ndarray]] = {s: [] for s in p.hop_species if s in info.species}
+
+    def process(self, block: AtomBlock) -> None:
+        for k, sample in enumerate(self.samples):
+            r = np.linalg.norm(block.displacements(sample.origins, sample.targets), axis=-1)
+            for s in self.hist:
+                rs = r[:, block.mask(s)].ravel()
+                self.hist[s][k] += np.histogram(rs, self.r_edges)[0]
+                self.log_hist[s][k] += np.histogram(np.log10(np.maximum(rs, 1e-300)), self.log_edges)[0]
+                self.total[s][k] += rs.size
+        linear = block.positions_A[self.plan.linear_frames]
+        interval_ps = self.info.linear_interval_steps * self.info.timestep_ps
+        width = max(1, round(self.params.hop_smoothing_ps / interval_ps))
+        kernel = np.ones(width) / width
+        for s in self.smoothed:
+            xs = linear[:, block.mask(s)]
+            if xs.shape[1]:
+                self.smoothed[s].append(np.apply_along_axis(np.convolve, 0, xs, kernel, mode="valid"))
+        self.settle = width
+
+    def conclude(self) -> dict[str, ResultArray]:
+        p, info = self.params, self.info
+        r = 0.5 * (self.r_edges[1:] + self.r_edges[:-1])
+        lg = 0.5 * (self.log_edges[1:] + self.log_edges[:-1])
+        dr, dlg = np.diff(self.r_edges), np.diff(self.log_edges)
+        lag = np.array([x.lag_steps * info.timestep_ps for x in self.samples])
+        out = {"lag": ResultArray(lag, "ps", ("lag",), "lags actually used"),
+               "r": ResultArray(r, "angstrom", ("r",), "bin centres"),
+               "log10_r": ResultArray(lg, "log10(angstrom)", ("log10_r",), "bin centres")}
+        for s in self.hist:
+            # Normalised by every displacement, those beyond r_max included, so ∫4πr²G_s dr ≤ 1 shows any loss.
+            shell = self.hist[s] / self.total[s][:, None] / dr
+            out[f"Gs_{s}"] = ResultArray(shell / (4 * np.pi * r**2), "1/angstrom^3", ("lag", "r"),
+                                         f"self van Hove function of {s}")
+            plog = self.log_hist[s] / self.total[s][:, None] / dlg
+            out[f"P_log10r_{s}"] = ResultArray(plog, "1", ("lag", "log10_r"), f"distribution of log10 r for {s}")
+        interval_ps = info.linear_interval_steps * info.timestep_ps
+        for s, blocks in self.smoothed.items():
+            plog = out[f"P_log10r_{s}"].values[-1]
+            dip, second = dip_between_peaks(lg, plog)
+            fraction = float(np.sum(plog[lg > dip] * dlg[lg > dip])) if np.isfinite(dip) else 0.0
+            out[f"hop_peak_r_{s}"] = ResultArray(np.array(10**second), "angstrom", (),
+                                                 f"second peak of P(log10 r) at the longest lag, {s}")
+            out[f"hop_threshold_r_{s}"] = ResultArray(np.array(10**dip), "angstrom", (), "dip between the peaks")
+            out[f"hopping_fraction_{s}"] = ResultArray(np.array(fraction), "1", (),
+                                                       f"fraction of {s} beyond the dip at the longest lag")
+            if np.isfinite(dip) and blocks:
+                counts, residence = [], []
+                for x in blocks:
+                    c, res = hops(x, 10**dip, self.settle)
+                    counts.append(c)
+                    residence += res
+                counts = np.concatenate(counts)
+                out[f"hop_count_hist_{s}"] = ResultArray(np.bincount(counts).astype(float), "1", ("hops",),
+                                                         f"particles of {s} by number of hops")
+                out[f"residence_times_{s}"] = ResultArray(np.array(residence) * interval_ps, "ps", ("event",),
+                                                          "time between consecutive hops")
+        return out
+
+    def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
+        keys = ("hop_peak_r_", "hop_threshold_r_", "hopping_fraction_")
+        summary = {k: float(v.values) for k, v in results.items() if k.startswith(keys)}
+        for k, v in results.items():
+            if k.startswith("residence_times_") and v.values.size:
+                summary["mean_" + k] = float(v.values.mean())
+        return summary
+
+
+@hookimpl
+def meltdyn_observables() -> list[PluginDef]:
+    return [PluginDef("van_hove", "observable", VanHoveParams, VanHove,
+                      "self van Hove G_s(r,t), P(log10 r) and sodium hop analysis per species")]

@@ -1,0 +1,144 @@
+"""F_s, G_s, α2 and the hop analysis against analytic results for three toy dynamics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from meltdyn.analysis import analyse
+from meltdyn.plugins.observables.alpha2 import Alpha2, Alpha2Params
+from meltdyn.plugins.observables.isf import ISF, ISFParams, crossing_time
+from meltdyn.plugins.observables.van_hove import VanHove, VanHoveParams
+from meltdyn.schedule import frame_steps
+from meltdyn.specs import SamplingSpec
+from synthetic import brownian, write_h5md
+
+DT = 0.002
+
+
+@pytest.fixture(scope="module")
+def brownian_run(tmp_path_factory):
+    d, n = 0.25, 2000
+    steps, interval = frame_steps(SamplingSpec(interval_ps=0.2, log_frames_per_interval=6), DT, 10.0)
+    x = brownian(np.random.default_rng(7), steps, n, d, DT)
+    path = write_h5md(tmp_path_factory.mktemp("b") / "b.h5", ["O"] * n, steps, x, 40.0, DT, interval)
+    obs = {"isf": ISF(ISFParams(q_per_A=[1.0, 2.5])),
+           "box": ISF(ISFParams(q_per_A=[1.0], average="box_vectors", q_shell_width_per_A=0.1)),
+           "vh": VanHove(VanHoveParams(lags_ps=[0.05, 1.0], r_max_A=6.0, hop_species=[])),
+           "a2": Alpha2(Alpha2Params())}
+    return d, analyse(path, obs)
+
+
+def test_brownian_fs_is_exp_minus_q2Dt(brownian_run):
+    d, res = brownian_run
+    t, fs = res["isf"]["lag"].values, res["isf"]["Fs_O"].values
+    for iq, q in enumerate((1.0, 2.5)):
+        np.testing.assert_allclose(fs[iq], np.exp(-q * q * d * t), atol=0.01)
+        assert float(res["isf"]["tau_alpha_O"].values[iq]) == pytest.approx(1 / (q * q * d), rel=0.03)
+    np.testing.assert_allclose(res["box"]["Fs_O"].values[0], np.exp(-d * t), atol=0.015)
+
+
+def test_brownian_gs_is_gaussian_and_normalised(brownian_run):
+    d, res = brownian_run
+    vh = res["vh"]
+    r, dr = vh["r"].values, np.diff(vh["r"].values)[0]
+    for k, t in enumerate(vh["lag"].values):
+        gs = vh["Gs_O"].values[k]
+        exact = (4 * np.pi * d * t) ** -1.5 * np.exp(-r * r / (4 * d * t))
+        assert np.sum(4 * np.pi * r**2 * gs) * dr == pytest.approx(1.0, abs=2e-3)
+        assert np.sum(np.abs(4 * np.pi * r**2 * (gs - exact))) * dr < 0.03
+        plog = vh["P_log10r_O"].values[k]
+        assert np.sum(plog) * np.diff(vh["log10_r"].values)[0] == pytest.approx(1.0, abs=2e-3)
+
+
+def test_brownian_alpha2_vanishes(brownian_run):
+    _, res = brownian_run
+    a2 = res["a2"]["alpha2_O"].values
+    assert np.abs(a2).max() < 0.03
+    np.testing.assert_allclose(res["a2"]["r2_O"].values, 6 * 0.25 * res["a2"]["lag"].values, rtol=0.03)
+
+
+def test_ballistic_gas_of_one_speed(tmp_path):
+    """r = v0 t exactly: F_s = sin(q v0 t)/(q v0 t) and α2 = 3/5 − 1 for every lag."""
+    rng = np.random.default_rng(8)
+    n, v0 = 300, 2.0
+    steps, interval = frame_steps(SamplingSpec(interval_ps=0.1, log_frames_per_interval=4), DT, 3.0)
+    u = rng.normal(size=(n, 3))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    x = rng.random((1, n, 3)) * 30 + (steps * DT)[:, None, None] * v0 * u[None]
+    path = write_h5md(tmp_path / "g.h5", ["Na"] * n, steps, x, 30.0, DT, interval)
+    res = analyse(path, {"isf": ISF(ISFParams(q_per_A=[1.3])), "a2": Alpha2(Alpha2Params())})
+    np.testing.assert_allclose(res["a2"]["alpha2_Na"].values, -0.4, atol=1e-9)
+    t = res["isf"]["lag"].values
+    np.testing.assert_allclose(res["isf"]["Fs_Na"].values[0], np.sinc(1.3 * v0 * t / np.pi), atol=1e-9)
+
+
+def hopping(rng, n, frames, p_hop, a, sigma):
+    """Particles on a cubic lattice (spacing a) hopping to a random neighbour with probability p_hop per frame,
+    vibrating with Gaussian noise sigma per axis around their site."""
+    axis = rng.integers(0, 3, size=(frames, n))
+    sign = rng.choice([-1.0, 1.0], size=(frames, n))
+    jump = (rng.random((frames, n)) < p_hop)[..., None] * np.eye(3)[axis] * sign[..., None] * a
+    jump[0] = 0
+    sites = rng.integers(0, 10, size=(1, n, 3)) * a + np.cumsum(jump, axis=0)
+    return sites + rng.normal(scale=sigma, size=sites.shape)
+
+
+def alpha2_hopping(m, p, a, sigma):
+    """α2 for the hopping model after m frames: binomial hop count, lattice walk, Gaussian vibrations."""
+    l1, l2 = m * p, m * (m - 1) * p * p  # <n>, <n(n-1)>
+    s2 = 2 * sigma**2  # variance per axis of the difference of two vibrations
+    r2 = l1 * a * a + 3 * s2
+    r4 = a**4 * (l1 + 5 * l2 / 3) + 10 * s2 * l1 * a * a + 15 * s2 * s2
+    return 3 * r4 / (5 * r2 * r2) - 1
+
+
+@pytest.fixture(scope="module")
+def hopping_run(tmp_path_factory):
+    dt, p, a, sigma, n, frames = 0.01, 0.01, 3.0, 0.15, 800, 3000
+    x = hopping(np.random.default_rng(9), n, frames, p, a, sigma)
+    steps = np.arange(frames)
+    path = write_h5md(tmp_path_factory.mktemp("h") / "h.h5", ["Na"] * n, steps, x, 30.0, dt, 1)
+    res = analyse(path, {"a2": Alpha2(Alpha2Params(max_origins=300)),
+                         "vh": VanHove(VanHoveParams(lags_ps=[0.5, 1.0], r_max_A=8.0, max_origins=300,
+                                                     hop_smoothing_ps=0.04))})
+    return dict(dt=dt, p=p, a=a, sigma=sigma), res
+
+
+def test_hopping_alpha2_follows_the_analytic_curve_and_peaks_where_expected(hopping_run):
+    m, res = hopping_run
+    lag = res["a2"]["lag"].values
+    exact = alpha2_hopping(lag / m["dt"], m["p"], m["a"], m["sigma"])
+    a2 = res["a2"]["alpha2_Na"].values
+    np.testing.assert_allclose(a2, exact, rtol=0.12, atol=0.05)
+    peak = float(res["a2"]["peak_time_Na"].values)
+    expected_peak = lag[np.argmax(exact)]
+    assert abs(np.log(peak / expected_peak)) < np.log(lag[1] / lag[0]) * 2.5
+    assert float(res["a2"]["peak_height_Na"].values) > 1.0  # strongly non-Gaussian, unlike Brownian motion
+
+
+def test_hopping_gs_is_bimodal_and_the_hop_analysis_finds_the_jumps(hopping_run):
+    m, res = hopping_run
+    vh = res["vh"]
+    assert float(vh["hop_peak_r_Na"].values) == pytest.approx(m["a"], rel=0.1)
+    assert 2 * m["sigma"] < float(vh["hop_threshold_r_Na"].values) < m["a"] - 2 * m["sigma"]
+    # P(displaced off the site) after M frames: not hopping back to the start of a lattice walk.
+    frames = round(float(vh["lag"].values[-1]) / m["dt"])
+    from math import comb
+    back = {0: 1.0, 2: 1 / 6, 4: 90 / 6**4}
+    stay = sum(comb(frames, k) * m["p"]**k * (1 - m["p"])**(frames - k) * back[k] for k in back)
+    assert float(vh["hopping_fraction_Na"].values) == pytest.approx(1 - stay, abs=0.03)
+    residence = vh["residence_times_Na"].values
+    assert residence.mean() == pytest.approx(m["dt"] / m["p"], rel=0.15)
+    counts = vh["hop_count_hist_Na"].values
+    hops_per_particle = np.sum(np.arange(len(counts)) * counts) / counts.sum()
+    assert hops_per_particle == pytest.approx(m["p"] * 2999, rel=0.15)
+
+
+def test_crossing_time_interpolates_in_log_time():
+    t = np.array([0.0, 1.0, 10.0, 100.0])
+    f = np.array([1.0, 0.8, 0.2, 0.0])
+    # 1/e lies between t=1 (0.8) and t=10 (0.2): linear in log t.
+    frac = (0.8 - 1 / np.e) / 0.6
+    assert crossing_time(t, f, 1 / np.e) == pytest.approx(10**frac)
+    assert np.isnan(crossing_time(t, np.ones(4), 1 / np.e))
