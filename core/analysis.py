@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ def unwrap(positions_A: np.ndarray, boxes_A: np.ndarray) -> np.ndarray:
     return np.einsum("taj,tjk->tak", unwrapped, boxes_A)
 
 
-def _blocks(traj: H5MDReader, block_atoms: int) -> Iterator[AtomBlock]:
+def _blocks(traj: Any, block_atoms: int) -> Iterator[AtomBlock]:
     boxes = None if traj.unwrapped else traj.boxes_A()
     for start in range(0, traj.n_atoms, block_atoms):
         stop = min(start + block_atoms, traj.n_atoms)
@@ -35,7 +36,7 @@ def _blocks(traj: H5MDReader, block_atoms: int) -> Iterator[AtomBlock]:
         yield AtomBlock(np.arange(start, stop), traj.symbols[start:stop], pos)
 
 
-def _com_drift(traj: H5MDReader, block_atoms: int) -> np.ndarray:
+def _com_drift(traj: Any, block_atoms: int) -> np.ndarray:
     weighted = np.zeros((traj.n_frames, 3))
     total = 0.0
     for block in _blocks(traj, block_atoms):
@@ -51,13 +52,13 @@ def block_size(n_frames: int, n_atoms: int, memory_budget_MB: float) -> int:
     return int(max(1, min(n_atoms, memory_budget_MB * 2**20 // per_atom)))
 
 
-def analyse(path: Path, observables: dict[str, Observable], memory_budget_MB: float = 512.0
+def analyse(trajectory: Path | Any, observables: dict[str, Observable], memory_budget_MB: float = 512.0
             ) -> dict[str, dict[str, ResultArray]]:
-    """Run all ``observables`` over the trajectory at ``path``, streaming it in blocks of atoms.
+    """Run all ``observables`` over a trajectory (an H5MD path or an opened reader), in blocks of atoms.
 
     Positions are read once for the centre-of-mass drift and once for the observables, whatever their number.
     """
-    with H5MDReader(path) as traj:
+    with (H5MDReader(trajectory) if isinstance(trajectory, (str, Path)) else trajectory) as traj:
         block_atoms = block_size(traj.n_frames, traj.n_atoms, memory_budget_MB)
         info = TrajectoryInfo(traj.n_atoms, traj.symbols, traj.steps, traj.times_ps, traj.linear_interval_steps,
                               traj.timestep_ps, _com_drift(traj, block_atoms), traj.boxes_A()[0])

@@ -1,4 +1,4 @@
-"""The ``meltdyn`` command line: run, validate, plugins, schema, results."""
+"""The ``meltdyn`` command line: run, validate, results, plot, analyse, plugins, schema."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import json
 import sys
 
 from meltdyn.errors import StudyError
+from meltdyn.plots import plot_results
 from meltdyn.reference import reference_markdown
 from meltdyn.registry import PluginError, discover
 from meltdyn.specs import study_model
+from meltdyn.standalone import analyse_trajectory
 from meltdyn.study import load_study
 
 DESCRIPTION = """\
@@ -71,6 +73,25 @@ def _cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_analyse(args: argparse.Namespace) -> int:
+    results = analyse_trajectory(args.analysis)
+    for label, arrays in results.items():
+        print(f"{label}: {', '.join(sorted(arrays))}")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    study = load_study(args.study, output_dir=args.output_dir)
+    plugins = dict(zip(study.spec.observable_labels, (o.plugin for o in study.spec.observables)))
+    for run in study.runs:
+        if not run.completed:
+            print(f"{run.id}: {run.status['state']}, nothing to plot")
+            continue
+        for path in plot_results(run.results(), plugins, run.dir / "plots", run.id):
+            print(path)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="meltdyn", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -90,6 +111,12 @@ def parser() -> argparse.ArgumentParser:
     study_cmd("validate", "check a study file, plugin parameters included, without running anything"
               ).set_defaults(func=_cmd_validate)
     study_cmd("results", "print each run's state and summary").set_defaults(func=_cmd_results)
+    study_cmd("plot", "draw MSD, F_s, G_s and alpha2 figures (PNG and PDF) into each run's plots/"
+              ).set_defaults(func=_cmd_plot)
+    sp = sub.add_parser("analyse", help="run observables over an existing trajectory (H5MD, extxyz, LAMMPS dump, DCD)",
+                        description="run observables over an existing trajectory (H5MD, extxyz, LAMMPS dump, DCD)")
+    sp.add_argument("analysis", help="analysis file (YAML): trajectory, format, observables, output_dir")
+    sp.set_defaults(func=_cmd_analyse)
     sp = sub.add_parser("plugins", help="list discovered plugins (name, kind, version, distribution)")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=_cmd_plugins)

@@ -159,6 +159,44 @@ def _tagged(kind: str, entries: dict, with_label: bool) -> Any:
     return Annotated[Union[tuple(members)], Field(discriminator="plugin")]
 
 
+def analysis_model(registry: Registry) -> type[BaseModel]:
+    """The model of an analysis file: observables over a trajectory made anywhere."""
+    observable = _tagged("observable", registry.entries["observable"], with_label=True)
+
+    class AnalysisSpec(Spec):
+        """Observables over an existing trajectory (meltdyn's H5MD, extxyz, LAMMPS dump, DCD, ...)."""
+
+        trajectory: str = Field(description="Trajectory file.")
+        format: Literal["auto", "h5md", "ase", "lammpsdump", "dcd"] = Field(
+            "auto", description="auto: by suffix (.h5 → h5md, .dcd, .lammpstrj/.dump → lammpsdump, else ASE).")
+        timestep_ps: float | None = Field(None, gt=0, description="MD timestep; needed by formats without times.")
+        frame_interval_steps: int = Field(1, ge=1, description="MD steps between stored frames.")
+        unwrapped: bool = Field(False, description="Positions are already unwrapped; else unwrapped with the box.")
+        topology: str | None = Field(None, description="DCD: file with the atoms' names (PDB, PSF, ...).")
+        type_elements: dict[str, str] | None = Field(None, description="Atom type or name → element.")
+        memory_budget_MB: float = Field(512.0, gt=0, description="Bounds the atoms streamed at a time.")
+        output_dir: str = Field(description="Where results.h5 and summary.json go; never overwritten.")
+        observables: list[observable] = Field(min_length=1)  # type: ignore[valid-type]
+
+        @model_validator(mode="after")
+        def _unique_labels(self) -> AnalysisSpec:
+            _check_unique_labels(self.observables)
+            return self
+
+        @property
+        def observable_labels(self) -> list[str]:
+            return [o.label or o.plugin for o in self.observables]
+
+    return AnalysisSpec
+
+
+def _check_unique_labels(observables: list[Any]) -> None:
+    labels = [o.label or o.plugin for o in observables]
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise ValueError(f"observable labels must be unique; repeated: {dup} (set 'label' to tell them apart)")
+
+
 def study_model(registry: Registry) -> type[BaseModel]:
     """The StudySpec model for the plugins in ``registry``."""
     potential = _tagged("potential", registry.entries["potential"], with_label=False)
@@ -179,10 +217,7 @@ def study_model(registry: Registry) -> type[BaseModel]:
 
         @model_validator(mode="after")
         def _unique_labels(self) -> StudySpec:
-            labels = [o.label or o.plugin for o in self.observables]
-            dup = sorted({x for x in labels if labels.count(x) > 1})
-            if dup:
-                raise ValueError(f"observable labels must be unique; repeated: {dup} (set 'label' to tell them apart)")
+            _check_unique_labels(self.observables)
             return self
 
         @property

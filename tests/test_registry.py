@@ -49,13 +49,13 @@ GOOD = """
 
 def test_builtins_register_through_the_entry_point_group():
     eps = {ep.name: ep for ep in metadata.entry_points(group="meltdyn")}
-    for name in ("shik", "openmm", "msd"):
+    for name in ("shik", "openmm", "msd", "isf", "van_hove", "alpha2"):
         assert eps[name].dist.name == "meltdyn"
     registry = discover()
     assert registry.problems == []
     assert registry.get("potential", "shik").distribution == "meltdyn"
     assert registry.get("engine", "openmm").source == "openmm"
-    assert registry.names("observable") == ["msd"]
+    assert registry.names("observable") == ["alpha2", "isf", "msd", "van_hove"]
 
 
 def test_unknown_name_lists_known_plugins():
@@ -106,7 +106,7 @@ def test_broken_plugins_are_reported_and_the_others_still_listed(site):
     # Everything valid is still there, the good third-party potential included, with its version.
     assert registry.names("potential") == ["shik", "shik_variant"]
     assert registry.get("potential", "shik_variant").version == "1.2.3"
-    assert registry.names("observable") == ["msd"]
+    assert registry.names("observable") == ["alpha2", "isf", "msd", "van_hove"]
 
 
 def test_third_party_parameters_join_the_discriminated_union(site, tiny_study):
