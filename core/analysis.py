@@ -46,10 +46,12 @@ def _com_drift(traj: Any, block_atoms: int) -> np.ndarray:
     return weighted / total
 
 
-def block_size(n_frames: int, n_atoms: int, memory_budget_MB: float) -> int:
-    """Atoms per block so that a block's positions and the MSD's FFT work space (≈ 8× positions) fit the budget."""
+def block_size(n_frames: int, n_atoms: int, memory_budget_MB: float, align: int = 1) -> int:
+    """Atoms per block so that a block's positions and the MSD's FFT work space (≈ 8× positions) fit the budget,
+    rounded down to a multiple of ``align`` (the file's atoms per chunk) when the budget allows one."""
     per_atom = n_frames * 3 * 8 * 9
-    return int(max(1, min(n_atoms, memory_budget_MB * 2**20 // per_atom)))
+    size = int(max(1, min(n_atoms, memory_budget_MB * 2**20 // per_atom)))
+    return size - size % align if size >= align else size
 
 
 def analyse(trajectory: Path | Any, observables: dict[str, Observable], memory_budget_MB: float = 512.0
@@ -59,7 +61,7 @@ def analyse(trajectory: Path | Any, observables: dict[str, Observable], memory_b
     Positions are read once for the centre-of-mass drift and once for the observables, whatever their number.
     """
     with (H5MDReader(trajectory) if isinstance(trajectory, (str, Path)) else trajectory) as traj:
-        block_atoms = block_size(traj.n_frames, traj.n_atoms, memory_budget_MB)
+        block_atoms = block_size(traj.n_frames, traj.n_atoms, memory_budget_MB, getattr(traj, "atom_chunk", 1))
         info = TrajectoryInfo(traj.n_atoms, traj.symbols, traj.steps, traj.times_ps, traj.linear_interval_steps,
                               traj.timestep_ps, _com_drift(traj, block_atoms), traj.boxes_A()[0])
         for obs in observables.values():

@@ -15,6 +15,9 @@ import numpy as np
 
 import meltdyn
 
+ATOM_CHUNK = 256
+"""Atoms per HDF5 chunk: analysis streams blocks of atoms over all frames, so a block reads only its chunks."""
+
 
 @dataclass(frozen=True)
 class TrajectoryHeader:
@@ -62,7 +65,8 @@ class H5MDWriter:
             groups.append(("velocity", part, (n, 3), "nm ps-1"))
         for name, parent, shape, unit in groups:
             g = parent.create_group(name)
-            chunk = (self.chunk_frames, *shape)
+            per_atom = name in ("position", "velocity")
+            chunk = (self.chunk_frames, min(n, ATOM_CHUNK), 3) if per_atom else (self.chunk_frames, *shape)
             g.create_dataset("value", shape=(0, *shape), maxshape=(None, *shape), chunks=chunk, dtype="f8"
                              ).attrs["unit"] = unit
             g.create_dataset("step", shape=(0,), maxshape=(None,), chunks=(self.chunk_frames,), dtype="i8")
@@ -162,6 +166,11 @@ class H5MDReader:
     @property
     def n_atoms(self) -> int:
         return int(self._pos.shape[1])
+
+    @property
+    def atom_chunk(self) -> int:
+        """Atoms per storage chunk; blocks aligned to it read each chunk once."""
+        return int(self._pos.chunks[1]) if self._pos.chunks else self.n_atoms
 
     def positions_A(self, atoms: slice | np.ndarray = slice(None)) -> np.ndarray:
         """Positions of a block of atoms over all frames, shape (frames, atoms, 3), in Å."""

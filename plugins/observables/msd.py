@@ -38,7 +38,7 @@ def msd_fft(x: np.ndarray) -> np.ndarray:
     m = np.arange(n)
     s1 = cs[n - m] + (cs[n] - cs[m])
     f = np.fft.rfft(x, n=2 * n, axis=0)
-    s2 = np.fft.irfft(f * f.conj(), n=2 * n, axis=0)[:n].sum(axis=-1)
+    s2 = np.fft.irfft(f.real**2 + f.imag**2, n=2 * n, axis=0)[:n].sum(axis=-1)
     return (s1 - 2 * s2) / (n - m)[:, None]
 
 

@@ -55,21 +55,26 @@ def hops(x: np.ndarray, r_hop: float, settle: int) -> tuple[np.ndarray, list[flo
     taken ``settle`` frames later, once the running mean has moved past the jump. Residence times are counted
     only between two hops, so they are not cut short by the trajectory's ends.
     """
-    counts = np.zeros(x.shape[1], dtype=int)
-    residence: list[float] = []
-    last = x.shape[0] - 1
-    for a in range(x.shape[1]):
-        site, since, t = x[0, a], None, 1
-        while t <= last:
-            if np.sum((x[t, a] - site) ** 2) > r_hop**2:
-                counts[a] += 1
-                if since is not None:
-                    residence.append(t - since)
-                since = t
-                t = min(t + settle, last)
-                site = x[t, a]
-            t += 1
-    return counts, residence
+    n_frames, n = x.shape[:2]
+    last = n_frames - 1
+    counts = np.zeros(n, dtype=int)
+    site = x[0].copy()
+    since = np.full(n, -1)
+    busy_until = np.zeros(n, dtype=int)  # no new hop is looked for while the running mean crosses the jump
+    residence: list[np.ndarray] = []
+    for t in range(1, n_frames):
+        d = x[t] - site
+        hopped = (busy_until < t) & (np.einsum("ai,ai->a", d, d) > r_hop**2)
+        if not hopped.any():
+            continue
+        counts[hopped] += 1
+        timed = hopped & (since >= 0)
+        residence.append(t - since[timed])
+        since[hopped] = t
+        settled = min(t + settle, last)
+        site[hopped] = x[settled, hopped]
+        busy_until[hopped] = settled
+    return counts, [float(r) for r in np.concatenate(residence)] if residence else []
 
 
 class VanHove(Observable):
