@@ -49,3 +49,11 @@ def test_every_example_study_validates():
     for study in sorted((ROOT / "examples").glob("*.yaml")):
         subprocess.run([sys.executable, "-m", "meltdyn.cli", "validate", str(study)], check=True,
                        capture_output=True)
+
+
+def test_every_example_analysis_validates():
+    from meltdyn.standalone import load_analysis
+
+    for analysis in sorted((ROOT / "examples" / "analysis").glob("*.yaml")):
+        spec, _ = load_analysis(analysis)
+        assert spec.observables

@@ -19,7 +19,7 @@ KE = 14.399645478  # eV Å
 EV = 96.48533212  # kJ/mol
 
 
-def numpy_shik(symbols, pos, edge, charges, rc_sr=8.0, rc_c=10.17, gamma=0.2):
+def numpy_shik(symbols, pos, edge, charges, rc_sr=8.0, rc_c=10.17, gamma=0.2, alpha=0.0):
     """Energy (eV) and forces (eV/Å) by direct summation; a second implementation, shared with nothing."""
     table = json.loads(resources.files("meltdyn.plugins.potentials").joinpath("shik_parameters.json").read_text())
     n = len(symbols)
@@ -39,13 +39,16 @@ def numpy_shik(symbols, pos, edge, charges, rc_sr=8.0, rc_c=10.17, gamma=0.2):
         dg = np.where(inside, g * 2 * gamma**2 / x**3, 0.0)
         qq = KE * q[i] * q[i + 1:]
         inside_c = r < rc_c
-        e_c = np.where(inside_c, qq * (1 / r - 1 / rc_c + (r - rc_c) / rc_c**2), 0.0)
-        de_c = np.where(inside_c, qq * (-1 / r**2 + 1 / rc_c**2), 0.0)
+        erfc_r = np.array([math.erfc(alpha * x) for x in r])
+        slope = math.erfc(alpha * rc_c) / rc_c**2 + 2 * alpha / math.sqrt(math.pi) * math.exp(-(alpha * rc_c) ** 2) / rc_c
+        e_c = np.where(inside_c, qq * (erfc_r / r - math.erfc(alpha * rc_c) / rc_c + slope * (r - rc_c)), 0.0)
+        de_r = -erfc_r / r**2 - 2 * alpha / math.sqrt(math.pi) * np.exp(-(alpha * r) ** 2) / r
+        de_c = np.where(inside_c, qq * (de_r + slope), 0.0)
         energy += np.sum(v * g) + np.sum(e_c)
         f = -(dv * g + v * dg + de_c)[:, None] * d / r[:, None]
         forces[i] += f.sum(axis=0)
         forces[i + 1:] -= f
-    energy -= KE / (2 * rc_c) * np.sum(q**2)
+    energy -= KE * (math.erfc(alpha * rc_c) / (2 * rc_c) + alpha / math.sqrt(math.pi)) * np.sum(q**2)
     return energy, forces
 
 
@@ -67,10 +70,12 @@ def melt():
     return build_system(SystemSpec(atoms=650, density_g_cm3=2.3), "NS2", 3000.0, seed=5)
 
 
-def test_energy_and_forces_match_direct_summation(melt):
-    pot = Shik(ShikParams())
+@pytest.mark.parametrize("alpha", [0.0, 0.2])
+def test_energy_and_forces_match_direct_summation(melt, alpha):
+    pot = Shik(ShikParams(wolf_alpha_per_A=alpha))
     e_mm, f_mm = openmm_energy_forces(melt, pot)
-    e_np, f_np = numpy_shik(melt.symbols, melt.positions_A, melt.cell_A[0, 0], pot.charges(melt.symbols))
+    e_np, f_np = numpy_shik(melt.symbols, melt.positions_A, melt.cell_A[0, 0], pot.charges(melt.symbols),
+                            alpha=alpha)
     assert e_mm == pytest.approx(e_np, rel=1e-6)
     scale = np.abs(f_np).max()
     assert np.abs(f_mm - f_np).max() < 1e-4 * scale

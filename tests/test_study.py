@@ -159,3 +159,22 @@ def test_cli_plugins_and_schema():
     assert {("shik", "potential", "meltdyn"), ("openmm", "engine", "meltdyn"), ("msd", "observable", "meltdyn")} <= listed
     schema = json.loads(subprocess.run([*MELTDYN, "schema"], capture_output=True, text=True, check=True).stdout)
     assert schema["title"] == "StudySpec" and "potential" in schema["required"]
+
+
+def _npt_run(study: dict, registry, pressure_bar: float, out: Path):
+    study = json.loads(json.dumps(study))
+    stages = study["protocol"]["stages"]
+    stages.insert(2, {"stage": "npt", "duration_ps": 1.0, "pressure_bar": pressure_bar, "barostat_interval_steps": 5})
+    stages.insert(3, {"stage": "nvt", "duration_ps": 0.02, "thermostat": "nose_hoover", "friction_per_ps": 10.0})
+    (run,) = meltdyn.load_study(study, registry, output_dir=out).run(progress=False)
+    return run, json.loads((run.dir / "provenance.json").read_text())["engine"]["measured"]["2:npt"]
+
+
+def test_npt_density_rises_with_pressure_and_nvt_continues_at_the_mean_volume(tiny_study, registry, tmp_path):
+    _, low = _npt_run(tiny_study, registry, 1.0, tmp_path / "low")
+    run, high = _npt_run(tiny_study, registry, 1.0e5, tmp_path / "high")
+    assert high["mean_density_g_cm3"] > low["mean_density_g_cm3"]  # positive compressibility
+    with H5MDReader(run.dir / "trajectory.h5") as traj:
+        boxes = traj.boxes_A()
+    np.testing.assert_allclose(boxes[0], high["mean_box_A"], rtol=1e-9)  # NVT and production at the mean box
+    np.testing.assert_allclose(boxes, boxes[:1].repeat(len(boxes), axis=0))

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from meltdyn.builder import AVOGADRO
 from meltdyn.contracts import Engine, RunContext
 from meltdyn.hookspecs import hookimpl
 from meltdyn.plugin import PluginDef, PluginParams
@@ -113,6 +114,7 @@ class OpenMMEngine(Engine):
         dt_ps = ctx.protocol.timestep_fs * 1e-3
         ck = Checkpoint.load(ctx.checkpoint_dir)
         timings: dict[str, float] = {}
+        measured: dict[str, Any] = {}
         for index in range(ck.stage, len(ctx.protocol.stages)):
             stage = ctx.protocol.stages[index]
             t = ctx.target_temperature_K if getattr(stage, "temperature_K", TARGET) == TARGET else stage.temperature_K
@@ -131,12 +133,17 @@ class OpenMMEngine(Engine):
             elif isinstance(stage, ProductionStage):
                 self._production(context, ctx, stage, ck, index, dt_ps)
             else:
-                self._dynamics(context, ctx, stage, ck, index, dt_ps)
+                box = self._dynamics(context, ctx, stage, ck, index, dt_ps)
+                if box is not None:
+                    volume_A3 = abs(np.linalg.det(box)) * 1e3
+                    measured[f"{index}:npt"] = {
+                        "mean_box_A": (box * 10).tolist(), "mean_volume_A3": volume_A3,
+                        "mean_density_g_cm3": ctx.system.masses_u.sum() / AVOGADRO / (volume_A3 * 1e-24)}
             timings[f"{index}:{stage.stage}"] = time.perf_counter() - started
             ck = self._save(context, ctx.checkpoint_dir, Checkpoint(index + 1, 0, ck.frames if index + 1 == len(
                 ctx.protocol.stages) else 0))
             del context, integrator
-        return {"platform": platform.getName(), "properties": props, "stage_seconds": timings}
+        return {"platform": platform.getName(), "properties": props, "stage_seconds": timings, "measured": measured}
 
     def _restore(self, context: Any, ctx: RunContext, ck: Checkpoint, index: int, temperature: float, seed: int) -> None:
         mm = self.mm
@@ -189,28 +196,31 @@ class OpenMMEngine(Engine):
         except self.mm.OpenMMException as exc:
             raise SimulationBlewUp(f"OpenMM failed near step {step}: {exc}; the last good checkpoint is kept") from None
 
-    def _dynamics(self, context: Any, ctx: RunContext, stage: Any, ck: Checkpoint, index: int, dt_ps: float) -> None:
+    def _dynamics(self, context: Any, ctx: RunContext, stage: Any, ck: Checkpoint, index: int, dt_ps: float
+                  ) -> np.ndarray | None:
+        """Run a dynamics stage; for NPT, return the mean box (nm) over its second half, now applied."""
         total = round(stage.duration_ps / dt_ps)
         every = max(1, round(self.params.checkpoint_interval_ps / dt_ps))
         report = self.params.report_interval_steps
         done = ck.step if ck.stage == index else 0
         ctx.progress.stage(f"[{index}] {stage.stage}", total, dt_ps, done)
         integrator = context.getIntegrator()
-        volumes, boxes = [], []
+        boxes = []
         while done < total:
             n = min(report, total - done, every - done % every)
             self._step(context, integrator, n, done)
             done += n
             self._energy_check(context, ctx.system.n_atoms, done)
             if isinstance(stage, NPTStage) and done > total // 2:
-                box = np.array(context.getState().getPeriodicBoxVectors()._value)
-                boxes.append(box)
-                volumes.append(abs(np.linalg.det(box)))
+                boxes.append(np.array(context.getState().getPeriodicBoxVectors()._value))
             ctx.progress.advance(n)
             if done % every == 0 and done < total:
                 self._save(context, ctx.checkpoint_dir, Checkpoint(index, done, 0))
-        if boxes:
-            self._to_mean_box(context, np.mean(boxes, axis=0))
+        if not boxes:
+            return None
+        mean_box = np.mean(boxes, axis=0)
+        self._to_mean_box(context, mean_box)
+        return mean_box
 
     def _to_mean_box(self, context: Any, box: np.ndarray) -> None:
         """Scale coordinates affinely to the mean box of an NPT stage, so NVT continues at the mean volume."""
