@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from meltdyn.builder import build_system
+from meltdyn.plugins.engines.openmm_engine import openmm_system
 from meltdyn.plugins.engines.openmm_loader import load_openmm
 from meltdyn.plugins.potentials.shik import EV_TO_KJ_MOL, Shik, ShikParams
 from meltdyn.specs import SystemSpec
@@ -34,14 +35,8 @@ T_K, DT_PS, FRICTION = 2500.0, 0.001, 1.0
 
 
 def openmm_context(system, threads):
-    s = mm.System()
-    for m in system.masses_u:
-        s.addParticle(float(m))
-    s.setDefaultPeriodicBoxVectors(*[mm.Vec3(*row) for row in system.cell_A * 0.1])
-    for f in Shik(ShikParams()).openmm_forces(system):
-        s.addForce(f)
     integrator = mm.LangevinMiddleIntegrator(T_K, FRICTION, DT_PS)
-    ctx = mm.Context(s, integrator, mm.Platform.getPlatformByName("CPU"), {"Threads": str(threads)})
+    ctx = mm.Context(openmm_system(system, Shik(ShikParams())), integrator, mm.Platform.getPlatformByName("CPU"), {"Threads": str(threads)})
     ctx.setPositions(system.positions_A * 0.1)
     return ctx, integrator
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from meltdyn.builder import build_system
+from meltdyn.plugins.engines.openmm_engine import openmm_system
 from meltdyn.plugins.engines.openmm_loader import load_openmm
 from meltdyn.plugins.potentials.shik import Shik, ShikParams
 from meltdyn.specs import SystemSpec
@@ -53,13 +54,7 @@ def numpy_shik(symbols, pos, edge, charges, rc_sr=8.0, rc_c=10.17, gamma=0.2, al
 
 
 def openmm_energy_forces(system, potential, positions_A=None):
-    s = mm.System()
-    for m in system.masses_u:
-        s.addParticle(float(m))
-    s.setDefaultPeriodicBoxVectors(*[mm.Vec3(*row) for row in system.cell_A * 0.1])
-    for f in potential.openmm_forces(system):
-        s.addForce(f)
-    ctx = mm.Context(s, mm.VerletIntegrator(0.001), mm.Platform.getPlatformByName("Reference"))
+    ctx = mm.Context(openmm_system(system, potential), mm.VerletIntegrator(0.001), mm.Platform.getPlatformByName("Reference"))
     ctx.setPositions((system.positions_A if positions_A is None else positions_A) * 0.1)
     st = ctx.getState(getEnergy=True, getForces=True)
     return st.getPotentialEnergy()._value / EV, st.getForces(asNumpy=True)._value / EV / 10
@@ -117,17 +112,12 @@ def _rock_salt(cells: int, a_A: float):
 
 
 def coulomb_energy_eV(system, potential):
-    """Energy of the Coulomb forces alone (the pair table carries the short range, and the Wolf sum)."""
-    forces = potential.openmm_forces(system)
-    s = mm.System()
-    for m in system.masses_u:
-        s.addParticle(float(m))
-    s.setDefaultPeriodicBoxVectors(*[mm.Vec3(*row) for row in system.cell_A * 0.1])
-    for f in forces[1:]:
-        s.addForce(f)
-    ctx = mm.Context(s, mm.VerletIntegrator(0.001), mm.Platform.getPlatformByName("Reference"))
+    """Energy of the Coulomb force alone: the short-range table (the first force) goes to its own group."""
+    omm = openmm_system(system, potential)
+    omm.getForce(0).setForceGroup(1)
+    ctx = mm.Context(omm, mm.VerletIntegrator(0.001), mm.Platform.getPlatformByName("Reference"))
     ctx.setPositions(system.positions_A * 0.1)
-    return ctx.getState(getEnergy=True).getPotentialEnergy()._value / EV
+    return ctx.getState(getEnergy=True, groups={0}).getPotentialEnergy()._value / EV
 
 
 def test_pme_coulomb_reproduces_the_rock_salt_madelung_energy():
@@ -148,14 +138,8 @@ def test_small_box_is_refused_with_the_numbers():
 def test_nve_energy_is_conserved():
     system = build_system(SystemSpec(atoms=150, density_g_cm3=2.3), "NS2", 3000.0, seed=2)
     pot = Shik(ShikParams(short_range_cutoff_A=5.5, coulomb_cutoff_A=6.0))
-    s = mm.System()
-    for m in system.masses_u:
-        s.addParticle(float(m))
-    s.setDefaultPeriodicBoxVectors(*[mm.Vec3(*row) for row in system.cell_A * 0.1])
-    for f in pot.openmm_forces(system):
-        s.addForce(f)
     integrator = mm.VerletIntegrator(0.0005)
-    ctx = mm.Context(s, integrator, mm.Platform.getPlatformByName("CPU"), {"Threads": "2"})
+    ctx = mm.Context(openmm_system(system, pot), integrator, mm.Platform.getPlatformByName("CPU"), {"Threads": "2"})
     ctx.setPositions(system.positions_A * 0.1)
     mm.LocalEnergyMinimizer.minimize(ctx, 10.0, 200)
     ctx.setVelocitiesToTemperature(2500.0, 1)

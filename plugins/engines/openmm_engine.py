@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from meltdyn.builder import AVOGADRO
-from meltdyn.contracts import Engine, RunContext
+from meltdyn.contracts import AtomicSystem, Engine, Potential, RunContext
 from meltdyn.hookspecs import hookimpl
 from meltdyn.plugin import PluginDef, PluginParams
 from meltdyn.plugins.engines.openmm_loader import load_openmm
@@ -35,6 +35,18 @@ class OpenMMParams(PluginParams):
     checkpoint_interval_ps: float = Field(10.0, gt=0, description="Between checkpoints outside production.")
     report_interval_steps: int = Field(200, ge=1, description="Steps between progress and sanity checks.")
     max_energy_kJ_mol_per_atom: float = Field(1.0e4, gt=0, description="|E|/N above this stops the run.")
+
+
+def openmm_system(system: AtomicSystem, potential: Potential, *extra_forces: Any) -> Any:
+    """An OpenMM System for ``system``: masses, periodic cell, the potential's forces and any extra ones."""
+    mm = load_openmm()
+    omm = mm.System()
+    for m in system.masses_u:
+        omm.addParticle(float(m))
+    omm.setDefaultPeriodicBoxVectors(*[mm.Vec3(*row) for row in system.cell_A * A_TO_NM])
+    for force in [*potential.openmm_forces(system), *extra_forces]:
+        omm.addForce(force)
+    return omm
 
 
 class SimulationBlewUp(RuntimeError):
@@ -84,17 +96,6 @@ class OpenMMEngine(Engine):
             props["Threads"] = str(p.threads)
         return mm.Platform.getPlatformByName(name), props
 
-    def _system(self, ctx: RunContext, barostat: Any = None) -> Any:
-        mm = self.mm
-        system = mm.System()
-        for m in ctx.system.masses_u:
-            system.addParticle(float(m))
-        system.setDefaultPeriodicBoxVectors(*[mm.Vec3(*row) for row in ctx.system.cell_A * A_TO_NM])
-        for force in ctx.potential.openmm_forces(ctx.system):
-            system.addForce(force)
-        if barostat is not None:
-            system.addForce(barostat)
-        return system
 
     def _integrator(self, stage: Any, temperature: float, dt_ps: float, seed: int) -> Any:
         mm = self.mm
@@ -123,7 +124,7 @@ class OpenMMEngine(Engine):
             if isinstance(stage, NPTStage):
                 barostat = self.mm.MonteCarloBarostat(stage.pressure_bar, t, stage.barostat_interval_steps)
                 barostat.setRandomNumberSeed(seed)
-            system = self._system(ctx, barostat)
+            system = openmm_system(ctx.system, ctx.potential, *([barostat] if barostat else []))
             integrator = self._integrator(stage, t, dt_ps, seed)
             context = self.mm.Context(system, integrator, platform, props)
             self._restore(context, ctx, ck, index, t, seed)
