@@ -1,4 +1,4 @@
-"""The ``meltdyn`` command line: run, validate, results, plot, analyse, plugins, schema."""
+"""The ``meltdyn`` command line: run, validate, results, plot, analyse, train, plugins, schema."""
 
 from __future__ import annotations
 
@@ -80,6 +80,13 @@ def _cmd_analyse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from meltdyn.plugins.potentials.painn_workflow import train_from_spec
+
+    print(json.dumps(train_from_spec(args.spec), indent=2))
+    return 0
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     study = load_study(args.study, output_dir=args.output_dir)
     plugins = dict(zip(study.spec.observable_labels, (o.plugin for o in study.spec.observables)))
@@ -117,6 +124,10 @@ def parser() -> argparse.ArgumentParser:
                         description="run observables over an existing trajectory (H5MD, extxyz, LAMMPS dump, DCD)")
     sp.add_argument("analysis", help="analysis file (YAML): trajectory, format, observables, output_dir")
     sp.set_defaults(func=_cmd_analyse)
+    sp = sub.add_parser("train", help="make reference data and train a PaiNN potential (resumes if interrupted)",
+                        description="make reference data and train a PaiNN potential (resumes if interrupted)")
+    sp.add_argument("spec", help="training file (YAML): reference_data, model, training, output_dir")
+    sp.set_defaults(func=_cmd_train)
     sp = sub.add_parser("plugins", help="list discovered plugins (name, kind, version, distribution)")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=_cmd_plugins)

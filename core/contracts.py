@@ -54,6 +54,19 @@ class AtomicSystem:
     def volume_A3(self) -> float:
         return float(abs(np.linalg.det(self.cell_A)))
 
+    @property
+    def min_width_A(self) -> float:
+        """Smallest distance between opposite faces of the (possibly triclinic) cell."""
+        a, b, c = self.cell_A
+        return self.volume_A3 / max(np.linalg.norm(np.cross(b, c)), np.linalg.norm(np.cross(c, a)),
+                                    np.linalg.norm(np.cross(a, b)))
+
+    def require_width(self, cutoff_A: float) -> None:
+        """Minimum-image interactions need a cell at least twice the cutoff wide."""
+        if self.min_width_A < 2 * cutoff_A:
+            raise ValueError(f"potential: cutoff {cutoff_A} Å needs a box at least {2 * cutoff_A:.2f} Å wide, "
+                             f"the system's is {self.min_width_A:.2f} Å; use more atoms or smaller cutoffs")
+
 
 class Potential(ABC):
     """An interatomic potential. Engines ask it for their own representation of it."""
@@ -69,6 +82,26 @@ class Potential(ABC):
     def describe(self) -> dict[str, Any]:
         """Facts about the resolved potential worth recording in a run's provenance."""
         return {}
+
+
+@dataclass
+class LabelledFrame:
+    """A reference configuration: Å, eV, eV/Å, and stress as ∂E/∂ε / V in eV/Å³ (ASE's convention)."""
+
+    symbols: list[str]
+    positions_A: np.ndarray
+    cell_A: np.ndarray
+    energy_eV: float
+    forces_eV_A: np.ndarray
+    stress_eV_A3: np.ndarray
+
+
+class Labeller(ABC):
+    """Produces labelled reference frames: imported, computed by a potential, or by an ASE calculator."""
+
+    @abstractmethod
+    def frames(self, registry: Any) -> list[LabelledFrame]:
+        """The labelled frames; ``registry`` builds any potential a labeller's parameters name."""
 
 
 @dataclass

@@ -33,8 +33,14 @@ def meltdyn_observables() -> list[PluginDef]:
     """Return the trajectory observables this plugin provides (``PluginDef`` of kind ``observable``)."""
 
 
+@hookspec
+def meltdyn_labellers() -> list[PluginDef]:
+    """Return the reference-data labellers this plugin provides (``PluginDef`` of kind ``labeller``)."""
+
+
 HOOK_KINDS: dict[str, str] = {
     "meltdyn_potentials": "potential",
     "meltdyn_engines": "engine",
     "meltdyn_observables": "observable",
+    "meltdyn_labellers": "labeller",
 }

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-PluginKind = Literal["potential", "engine", "observable"]
+PluginKind = Literal["potential", "engine", "observable", "labeller"]
 
 
 class PluginParams(BaseModel):
@@ -23,8 +23,8 @@ class PluginDef:
 
     ``params`` is the pydantic model of the plugin's settings in a study file (without the ``plugin`` tag,
     which meltdyn adds). ``build`` turns validated params into the working object: a
-    :class:`meltdyn.contracts.Potential`, :class:`~meltdyn.contracts.Engine` or
-    :class:`~meltdyn.contracts.Observable`.
+    :class:`meltdyn.contracts.Potential`, :class:`~meltdyn.contracts.Engine`,
+    :class:`~meltdyn.contracts.Observable` or :class:`~meltdyn.contracts.Labeller`.
     """
 
     name: str

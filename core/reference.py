@@ -48,7 +48,8 @@ def reference_markdown(registry: Registry) -> str:
         tag = typing.get_args(stage.model_fields["stage"].annotation)[0]
         parts.append(_table(f"protocol.stages: `stage: {tag}`", stage, {"stage"}))
     parts.append(_table("production `sampling`", SamplingSpec))
-    for kind, section in (("potential", "potential"), ("engine", "engine"), ("observable", "observables[]")):
+    for kind, section in (("potential", "potential"), ("engine", "engine"), ("observable", "observables[]"),
+                          ("labeller", "reference_data (meltdyn train)")):
         for name in registry.names(kind):
             entry = registry.get(kind, name)
             title = f"{section}: `plugin: {name}` ({entry.distribution})"

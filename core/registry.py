@@ -57,7 +57,7 @@ class Registry:
     """All potentials, engines and observables available in this process."""
 
     entries: dict[PluginKind, dict[str, PluginEntry]] = field(
-        default_factory=lambda: {"potential": {}, "engine": {}, "observable": {}}
+        default_factory=lambda: {"potential": {}, "engine": {}, "observable": {}, "labeller": {}}
     )
     problems: list[PluginProblem] = field(default_factory=list)
 

@@ -159,6 +159,24 @@ def _tagged(kind: str, entries: dict, with_label: bool) -> Any:
     return Annotated[Union[tuple(members)], Field(discriminator="plugin")]
 
 
+def plugin_union(registry: Registry, kind: str) -> Any:
+    """The discriminated union of one plugin kind's parameter models, for use in other specs."""
+    return _tagged(kind, registry.entries[kind], with_label=kind == "observable")
+
+
+def validate_section(registry: Registry, kind: str, mapping: Any, where: str) -> BaseModel:
+    """Validate one plugin section (e.g. a potential named inside a labeller) with the usual clear errors."""
+    from pydantic import ValidationError
+
+    from meltdyn import errors
+
+    model = create_model("Section", __base__=Spec, **{where: (plugin_union(registry, kind), ...)})
+    try:
+        return getattr(model.model_validate({where: mapping}), where)
+    except ValidationError as exc:
+        raise errors.StudyError("invalid " + where + ":\n  " + "\n  ".join(errors.describe(exc, model))) from None
+
+
 def analysis_model(registry: Registry) -> type[BaseModel]:
     """The model of an analysis file: observables over a trajectory made anywhere."""
     observable = _tagged("observable", registry.entries["observable"], with_label=True)

@@ -104,7 +104,7 @@ def test_broken_plugins_are_reported_and_the_others_still_listed(site):
     assert "returned 'not a definition'" in problems
     assert all(p.distribution == "fake-invalid" for p in registry.problems if p.source == "invalid")
     # Everything valid is still there, the good third-party potential included, with its version.
-    assert registry.names("potential") == ["shik", "shik_variant"]
+    assert registry.names("potential") == ["painn", "shik", "shik_variant"]
     assert registry.get("potential", "shik_variant").version == "1.2.3"
     assert registry.names("observable") == ["alpha2", "isf", "msd", "van_hove"]
 
@@ -119,5 +119,5 @@ def test_third_party_parameters_join_the_discriminated_union(site, tiny_study):
     with pytest.raises(Exception, match="potential.flavour: Input should be 'plain' \\(got 'spicy'\\)"):
         validate_study(tiny_study, registry)
     tiny_study["potential"] = {"plugin": "bks"}
-    with pytest.raises(Exception, match="potential: 'bks' is not a known potential plugin; known: shik, shik_variant"):
+    with pytest.raises(Exception, match="potential: 'bks' is not a known potential plugin; known: painn, shik, shik_variant"):
         validate_study(tiny_study, registry)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
-from importlib import resources
-
 import numpy as np
 import pytest
 
@@ -14,43 +10,10 @@ from meltdyn.plugins.engines.openmm_engine import openmm_system
 from meltdyn.plugins.engines.openmm_loader import load_openmm
 from meltdyn.plugins.potentials.shik import Shik, ShikParams
 from meltdyn.specs import SystemSpec
+from oracles import KE, numpy_shik
 
 mm = load_openmm()
-KE = 14.399645478  # eV Å
 EV = 96.48533212  # kJ/mol
-
-
-def numpy_shik(symbols, pos, edge, charges, rc_sr=8.0, rc_c=10.17, gamma=0.2, alpha=0.0):
-    """Energy (eV) and forces (eV/Å) by direct summation; a second implementation, shared with nothing."""
-    table = json.loads(resources.files("meltdyn.plugins.potentials").joinpath("shik_parameters.json").read_text())
-    n = len(symbols)
-    q = np.array([charges[s] for s in symbols])
-    energy, forces = 0.0, np.zeros((n, 3))
-    for i in range(n - 1):
-        d = pos[i] - pos[i + 1:]
-        d -= edge * np.round(d / edge)
-        r = np.linalg.norm(d, axis=1)
-        p = [table["pairs"]["-".join(sorted((symbols[i], s)))] for s in symbols[i + 1:]]
-        A, B, C, D = (np.array([x[k] for x in p]) for k in "ABCD")
-        v = A * np.exp(-B * r) - C / r**6 + D / r**24
-        dv = -A * B * np.exp(-B * r) + 6 * C / r**7 - 24 * D / r**25
-        inside = r < rc_sr
-        x = np.where(inside, r - rc_sr, -1.0)
-        g = np.where(inside, np.exp(-gamma**2 / x**2), 0.0)
-        dg = np.where(inside, g * 2 * gamma**2 / x**3, 0.0)
-        qq = KE * q[i] * q[i + 1:]
-        inside_c = r < rc_c
-        erfc_r = np.array([math.erfc(alpha * x) for x in r])
-        slope = math.erfc(alpha * rc_c) / rc_c**2 + 2 * alpha / math.sqrt(math.pi) * math.exp(-(alpha * rc_c) ** 2) / rc_c
-        e_c = np.where(inside_c, qq * (erfc_r / r - math.erfc(alpha * rc_c) / rc_c + slope * (r - rc_c)), 0.0)
-        de_r = -erfc_r / r**2 - 2 * alpha / math.sqrt(math.pi) * np.exp(-(alpha * r) ** 2) / r
-        de_c = np.where(inside_c, qq * (de_r + slope), 0.0)
-        energy += np.sum(v * g) + np.sum(e_c)
-        f = -(dv * g + v * dg + de_c)[:, None] * d / r[:, None]
-        forces[i] += f.sum(axis=0)
-        forces[i + 1:] -= f
-    energy -= KE * (math.erfc(alpha * rc_c) / (2 * rc_c) + alpha / math.sqrt(math.pi)) * np.sum(q**2)
-    return energy, forces
 
 
 def openmm_energy_forces(system, potential, positions_A=None):
@@ -69,7 +32,7 @@ def melt():
 def test_energy_and_forces_match_direct_summation(melt, alpha):
     pot = Shik(ShikParams(wolf_alpha_per_A=alpha))
     e_mm, f_mm = openmm_energy_forces(melt, pot)
-    e_np, f_np = numpy_shik(melt.symbols, melt.positions_A, melt.cell_A[0, 0], pot.charges(melt.symbols),
+    e_np, f_np, _ = numpy_shik(melt.symbols, melt.positions_A, melt.cell_A[0, 0], pot.charges(melt.symbols),
                             alpha=alpha)
     assert e_mm == pytest.approx(e_np, rel=1e-6)
     scale = np.abs(f_np).max()

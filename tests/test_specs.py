@@ -43,7 +43,7 @@ def test_unknown_plugin_lists_the_known_ones(tiny_study, registry):
     tiny_study["potential"] = {"plugin": "bks"}
     tiny_study["observables"] = [{"plugin": "msd"}, {"plugin": "rdf"}]
     msg = _error(tiny_study, registry)
-    assert "potential: 'bks' is not a known potential plugin; known: shik" in msg
+    assert "potential: 'bks' is not a known potential plugin; known: painn, shik" in msg
     assert "observables[1]: 'rdf' is not a known observable plugin; known: alpha2, isf, msd, van_hove" in msg
 
 

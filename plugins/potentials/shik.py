@@ -103,7 +103,7 @@ class Shik(Potential):
         q = self.charges(system.symbols)
         species = system.species
         ns = len(species)
-        _check_box(system, max(p.short_range_cutoff_A, p.coulomb_cutoff_A))
+        system.require_width(max(p.short_range_cutoff_A, p.coulomb_cutoff_A))
         r = np.arange(p.table_start_A, p.short_range_cutoff_A + p.table_spacing_A, p.table_spacing_A)
         rows = [self.short_range_eV(a, b, r) * EV_TO_KJ_MOL for a in species for b in species]
         if ns * ns < 2:  # a 2D table needs two rows
@@ -157,16 +157,6 @@ class Shik(Potential):
     def describe(self) -> dict[str, Any]:
         return {"name": "shik", "citations": self.table["citations"], "charges": self.table["charges"],
                 "settings": self.params.model_dump(mode="json")}
-
-
-def _check_box(system: AtomicSystem, cutoff_A: float) -> None:
-    a, b, c = system.cell_A
-    # Perpendicular widths of the (possibly triclinic) cell.
-    vol = system.volume_A3
-    widths = [vol / np.linalg.norm(np.cross(b, c)), vol / np.linalg.norm(np.cross(c, a)), vol / np.linalg.norm(np.cross(a, b))]
-    if min(widths) < 2 * cutoff_A:
-        raise ValueError(f"potential: cutoff {cutoff_A} Å needs a box at least {2 * cutoff_A:.2f} Å wide, "
-                         f"the system's is {min(widths):.2f} Å; use more atoms or smaller cutoffs")
 
 
 @hookimpl

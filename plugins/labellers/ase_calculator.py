@@ -1,0 +1,49 @@
+"""Label the frames of another labeller with any ASE calculator (a DFT code, say): one setting to real labels."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from pydantic import Field
+
+from meltdyn.contracts import LabelledFrame, Labeller
+from meltdyn.hookspecs import hookimpl
+from meltdyn.plugin import PluginDef, PluginParams
+
+
+class ASECalculatorParams(PluginParams):
+    calculator: str = Field(pattern=r"^[\w.]+:\w+$", description="'module:Class' of an ASE calculator.")
+    calculator_kwargs: dict[str, Any] = Field({}, description="Keyword arguments for the calculator.")
+    frames_from: dict[str, Any] = Field(description="Another labeller section supplying the configurations.")
+
+
+class ASECalculator(Labeller):
+    def __init__(self, params: ASECalculatorParams):
+        self.params = params
+
+    def frames(self, registry: Any) -> list[LabelledFrame]:
+        import ase
+
+        from meltdyn.specs import validate_section
+
+        module, name = self.params.calculator.split(":")
+        try:
+            calculator_class = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"reference_data.calculator: cannot import {self.params.calculator!r}: {exc}") from None
+        source = registry.build("labeller", validate_section(registry, "labeller", self.params.frames_from,
+                                                             "frames_from"))
+        out = []
+        for f in source.frames(registry):
+            atoms = ase.Atoms(f.symbols, positions=f.positions_A, cell=f.cell_A, pbc=True)
+            atoms.calc = calculator_class(**self.params.calculator_kwargs)
+            out.append(LabelledFrame(f.symbols, f.positions_A, f.cell_A, float(atoms.get_potential_energy()),
+                                     atoms.get_forces(), atoms.get_stress(voigt=False)))
+        return out
+
+
+@hookimpl
+def meltdyn_labellers() -> list[PluginDef]:
+    return [PluginDef("ase_calculator", "labeller", ASECalculatorParams, ASECalculator,
+                      "label another labeller's frames with any ASE calculator (e.g. a DFT code)")]

@@ -1,0 +1,149 @@
+"""PaiNN (schnetpack) for oxide melts: model, per-species energy offsets, batching, and TorchForce export.
+
+Inside the model lengths are Å and energies eV. The exported module speaks OpenMM's units (nm in,
+kJ/mol out) and builds its own periodic neighbour list with vesin-torch, so it runs as an openmm-torch
+``TorchForce`` on any box at least twice the cutoff wide, triclinic included.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import schnetpack as spk
+import schnetpack.properties as props
+import torch
+from torch import nn
+
+ATOMIC_NUMBER = {"O": 8, "Na": 11, "Si": 14}
+EV_TO_KJ_MOL = 96.48533212
+
+
+class SpeciesOffsets(nn.Module):
+    """Adds a fixed energy per atom of each species, so the network learns only the interaction energy."""
+
+    def __init__(self, offsets_eV: dict[int, float]):
+        super().__init__()
+        table = torch.zeros(119, dtype=torch.float64)
+        for z, e in offsets_eV.items():
+            table[z] = e
+        self.register_buffer("table", table)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        energy = inputs[props.energy]
+        per_atom = self.table[inputs[props.Z]].to(energy.dtype)
+        inputs[props.energy] = energy + torch.zeros_like(energy).index_add(0, inputs[props.idx_m], per_atom)
+        return inputs
+
+
+@dataclass(frozen=True)
+class Architecture:
+    cutoff_A: float = 5.0
+    features: int = 64
+    interactions: int = 3
+    radial_basis: int = 20
+
+
+def build_model(arch: Architecture, offsets_eV: dict[int, float]) -> spk.model.NeuralNetworkPotential:
+    """Energy, forces and stress (as ∂E/∂ε / V) from schnetpack's PaiNN."""
+    representation = spk.representation.PaiNN(
+        n_atom_basis=arch.features, n_interactions=arch.interactions,
+        radial_basis=spk.nn.GaussianRBF(n_rbf=arch.radial_basis, cutoff=arch.cutoff_A),
+        cutoff_fn=spk.nn.CosineCutoff(arch.cutoff_A))
+    return spk.model.NeuralNetworkPotential(
+        representation=representation,
+        input_modules=[spk.atomistic.Strain(), spk.atomistic.PairwiseDistances()],
+        output_modules=[spk.atomistic.Atomwise(n_in=arch.features, output_key=props.energy),
+                        SpeciesOffsets(offsets_eV),
+                        spk.atomistic.Forces(calc_forces=True, calc_stress=True)])
+
+
+def fit_offsets(numbers: list[np.ndarray], energies: np.ndarray) -> dict[int, float]:
+    """Least-squares energy per atom of each element, from the compositions and energies of the training set."""
+    elements = sorted({int(z) for n in numbers for z in n})
+    counts = np.array([[np.sum(n == z) for z in elements] for n in numbers], dtype=float)
+    solution, *_ = np.linalg.lstsq(counts, energies, rcond=None)
+    return dict(zip(elements, solution.tolist()))
+
+
+@dataclass
+class Frame:
+    """One labelled configuration with its neighbour list: Å, eV, eV/Å, eV/Å³ (stress = ∂E/∂ε / V)."""
+
+    numbers: np.ndarray
+    positions: np.ndarray
+    cell: np.ndarray
+    energy: float
+    forces: np.ndarray
+    stress: np.ndarray
+    idx_i: np.ndarray | None = None
+    idx_j: np.ndarray | None = None
+    shifts: np.ndarray | None = None
+
+    def with_neighbours(self, cutoff_A: float) -> Frame:
+        from vesin import NeighborList
+
+        i, j, s = NeighborList(cutoff=cutoff_A, full_list=True).compute(
+            points=self.positions, box=self.cell, periodic=True, quantities="ijS")
+        self.idx_i, self.idx_j, self.shifts = i.astype(np.int64), j.astype(np.int64), s.astype(float)
+        return self
+
+
+def batch(frames: list[Frame], dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """Concatenate frames into schnetpack's flat batch layout."""
+    start = np.cumsum([0] + [len(f.numbers) for f in frames])
+    cat = np.concatenate
+    t = lambda x, d=dtype: torch.as_tensor(x, dtype=d)  # noqa: E731
+    return {
+        props.Z: t(cat([f.numbers for f in frames]), torch.long),
+        props.R: t(cat([f.positions for f in frames])),
+        props.cell: t(np.stack([f.cell for f in frames])),
+        props.pbc: torch.ones(len(frames), 3, dtype=torch.bool),
+        props.idx_m: t(cat([np.full(len(f.numbers), k) for k, f in enumerate(frames)]), torch.long),
+        props.n_atoms: t([len(f.numbers) for f in frames], torch.long),
+        props.idx_i: t(cat([f.idx_i + s for f, s in zip(frames, start)]), torch.long),
+        props.idx_j: t(cat([f.idx_j + s for f, s in zip(frames, start)]), torch.long),
+        props.offsets: t(cat([f.shifts @ f.cell for f in frames])),
+        props.energy: t([f.energy for f in frames]),
+        props.forces: t(cat([f.forces for f in frames])),
+        props.stress: t(np.stack([f.stress for f in frames])),
+    }
+
+
+class OpenMMPaiNN(nn.Module):
+    """TorchForce module: positions (nm) and box vectors (nm) in, potential energy (kJ/mol) out."""
+
+    def __init__(self, model: spk.model.NeuralNetworkPotential, numbers: np.ndarray, cutoff_A: float,
+                 dtype: torch.dtype):
+        super().__init__()
+        from vesin_torch import NeighborList
+
+        self.distances = spk.atomistic.PairwiseDistances()
+        # Copies: casting to the export precision must not change the model it came from.
+        self.representation = copy.deepcopy(model.representation)
+        self.energy = copy.deepcopy(model.output_modules[0])
+        self.offsets = copy.deepcopy(model.output_modules[1])
+        self.neighbours = NeighborList(cutoff=cutoff_A, full_list=True)
+        self.register_buffer("numbers", torch.as_tensor(numbers, dtype=torch.long))
+        self.dtype = dtype
+        self.kj_mol_per_eV = EV_TO_KJ_MOL
+        self.to(dtype)
+
+    def forward(self, positions: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
+        r = positions.to(self.dtype) * 10.0
+        cell = box.to(self.dtype) * 10.0
+        i, j, s = self.neighbours.compute(points=r.detach(), box=cell.detach(), periodic=True, quantities="ijS")
+        n = r.shape[0]
+        inputs: dict[str, torch.Tensor] = {
+            props.Z: self.numbers, props.R: r, props.cell: cell.unsqueeze(0),
+            props.idx_i: i.to(torch.long), props.idx_j: j.to(torch.long),
+            props.offsets: s.to(self.dtype) @ cell,
+            props.idx_m: torch.zeros(n, dtype=torch.long, device=r.device),
+            props.n_atoms: torch.full((1,), n, dtype=torch.long, device=r.device),
+        }
+        inputs = self.distances(inputs)
+        inputs = self.representation(inputs)
+        inputs = self.energy(inputs)
+        inputs = self.offsets(inputs)
+        return inputs[props.energy].sum() * self.kj_mol_per_eV

@@ -1,0 +1,141 @@
+"""Training PaiNN on energies, forces and stresses: seeded split, checkpoints, resume, early stopping."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import schnetpack.properties as props
+import torch
+
+from meltdyn.plugins.potentials.painn_model import Architecture, Frame, batch, build_model, fit_offsets
+
+EV_A3_TO_GPA = 160.21766208
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    weight_energy: float = 1.0
+    weight_forces: float = 10.0
+    weight_stress: float = 100.0
+    learning_rate: float = 5e-4
+    batch_size: int = 4
+    max_epochs: int = 200
+    patience_epochs: int = 20
+    lr_factor: float = 0.5
+    lr_patience_epochs: int = 5
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.1
+    seed: int = 0
+
+
+@dataclass
+class TrainingOutcome:
+    history: list[dict[str, float]] = field(default_factory=list)
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    split: dict[str, list[int]] = field(default_factory=dict)
+    offsets_eV: dict[int, float] = field(default_factory=dict)
+
+
+def split_indices(n: int, validation: float, test: float, seed: int) -> dict[str, list[int]]:
+    order = np.random.default_rng(seed).permutation(n)
+    n_test, n_val = max(1, round(n * test)), max(1, round(n * validation))
+    if n_test + n_val >= n:
+        raise ValueError(f"dataset: {n} frames are too few for a {validation}/{test} validation/test split")
+    return {"test": sorted(order[:n_test].tolist()), "validation": sorted(order[n_test:n_test + n_val].tolist()),
+            "train": sorted(order[n_test + n_val:].tolist())}
+
+
+def loss_terms(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Mean squared errors: energy per atom (eV²), force components (eV²/Å²), stress components (eV²/Å⁶)."""
+    out = model(dict(inputs))
+    n = inputs[props.n_atoms].to(out[props.energy].dtype)
+    return {"energy": torch.mean(((out[props.energy] - inputs[props.energy]) / n) ** 2),
+            "forces": torch.mean((out[props.forces] - inputs[props.forces]) ** 2),
+            "stress": torch.mean((out[props.stress] - inputs[props.stress]) ** 2)}
+
+
+def _weighted(terms: dict[str, torch.Tensor], s: TrainingSettings) -> torch.Tensor:
+    return s.weight_energy * terms["energy"] + s.weight_forces * terms["forces"] + s.weight_stress * terms["stress"]
+
+
+def evaluate(model: torch.nn.Module, frames: list[Frame], batch_size: int) -> dict[str, float]:
+    """Frame-weighted mean squared errors over ``frames``."""
+    model.eval()
+    totals = {"energy": 0.0, "forces": 0.0, "stress": 0.0}
+    for k in range(0, len(frames), batch_size):
+        chunk = frames[k:k + batch_size]
+        terms = loss_terms(model, batch(chunk))
+        for key in totals:
+            totals[key] += float(terms[key].detach()) * len(chunk)
+    return {key: v / len(frames) for key, v in totals.items()}
+
+
+def rmse_report(mse: dict[str, float]) -> dict[str, float]:
+    return {"energy_rmse_meV_per_atom": float(np.sqrt(mse["energy"]) * 1e3),
+            "force_rmse_meV_per_A": float(np.sqrt(mse["forces"]) * 1e3),
+            "stress_rmse_GPa": float(np.sqrt(mse["stress"]) * EV_A3_TO_GPA)}
+
+
+def train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, workdir: Path
+          ) -> tuple[torch.nn.Module, TrainingOutcome]:
+    """Train, checkpointing every epoch in ``workdir``; calling again on the same workdir resumes."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    frames = [f.with_neighbours(arch.cutoff_A) if f.idx_i is None else f for f in frames]
+    checkpoint = workdir / "checkpoint.pt"
+    torch.manual_seed(settings.seed)
+    if checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        outcome = TrainingOutcome(**state["outcome"])
+        outcome.offsets_eV = {int(k): v for k, v in outcome.offsets_eV.items()}
+    else:
+        state = None
+        split = split_indices(len(frames), settings.validation_fraction, settings.test_fraction, settings.seed)
+        train_frames = [frames[i] for i in split["train"]]
+        offsets = fit_offsets([f.numbers for f in train_frames], np.array([f.energy for f in train_frames]))
+        outcome = TrainingOutcome(split=split, offsets_eV=offsets)
+    subsets = {k: [frames[i] for i in v] for k, v in outcome.split.items()}
+    model = build_model(arch, outcome.offsets_eV)
+    optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=settings.lr_factor,
+                                                           patience=settings.lr_patience_epochs)
+    best_val, best_epoch, rng = float("inf"), -1, np.random.default_rng(settings.seed)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        scheduler.load_state_dict(state["scheduler"])
+        best_val, best_epoch = state["best_val"], state["best_epoch"]
+        rng.bit_generator.state = state["rng"]
+    for epoch in range(len(outcome.history), settings.max_epochs):
+        if epoch - best_epoch > settings.patience_epochs:
+            break
+        model.train()
+        order = rng.permutation(len(subsets["train"]))
+        for k in range(0, len(order), settings.batch_size):
+            optimiser.zero_grad()
+            loss = _weighted(loss_terms(model, batch([subsets["train"][i] for i in order[k:k + settings.batch_size]])),
+                             settings)
+            loss.backward()
+            optimiser.step()
+        val = evaluate(model, subsets["validation"], settings.batch_size)
+        val_loss = settings.weight_energy * val["energy"] + settings.weight_forces * val["forces"] + \
+            settings.weight_stress * val["stress"]
+        scheduler.step(val_loss)
+        outcome.history.append({"epoch": epoch, "validation_loss": val_loss, "lr": optimiser.param_groups[0]["lr"],
+                                **{f"validation_{k}": v for k, v in val.items()}})
+        if val_loss < best_val:
+            best_val, best_epoch = val_loss, epoch
+            torch.save(model.state_dict(), workdir / "best.pt.tmp")
+            os.replace(workdir / "best.pt.tmp", workdir / "best.pt")
+        torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict(), "best_val": best_val, "best_epoch": best_epoch,
+                    "rng": rng.bit_generator.state, "outcome": asdict(outcome)}, workdir / "checkpoint.pt.tmp")
+        os.replace(workdir / "checkpoint.pt.tmp", checkpoint)
+    model.load_state_dict(torch.load(workdir / "best.pt"))
+    outcome.test_metrics = rmse_report(evaluate(model, subsets["test"], settings.batch_size))
+    (workdir / "training.json").write_text(json.dumps({"architecture": asdict(arch), "settings": asdict(settings),
+                                                       **asdict(outcome)}, indent=2))
+    return model, outcome

@@ -1,0 +1,119 @@
+"""``meltdyn train TRAIN.yaml``: reference data → PaiNN → a model directory the ``painn`` potential runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field, ValidationError
+
+from meltdyn import errors
+from meltdyn.contracts import LabelledFrame
+from meltdyn.dataset import load_dataset, save_dataset
+from meltdyn.errors import StudyError
+from meltdyn.registry import Registry, discover
+from meltdyn.specs import Spec, plugin_union
+from meltdyn.plugins.potentials.painn import save_model
+from meltdyn.plugins.potentials.painn_model import ATOMIC_NUMBER, Architecture, Frame, batch
+from meltdyn.plugins.potentials.painn_training import EV_A3_TO_GPA, TrainingSettings, train
+
+
+class ArchitectureSpec(Spec):
+    cutoff_A: float = Field(5.0, gt=0, description="Neighbour cutoff; 5 Å suits oxides.")
+    features: int = Field(64, ge=1)
+    interactions: int = Field(3, ge=1)
+    radial_basis: int = Field(20, ge=1)
+
+
+class TrainingSpec(Spec):
+    weight_energy: float = Field(1.0, ge=0, description="Weight of MSE(energy per atom).")
+    weight_forces: float = Field(10.0, ge=0, description="Weight of MSE(force components).")
+    weight_stress: float = Field(100.0, ge=0, description="Weight of MSE(stress components).")
+    learning_rate: float = Field(5e-4, gt=0)
+    batch_size: int = Field(4, ge=1)
+    max_epochs: int = Field(200, ge=1)
+    patience_epochs: int = Field(20, ge=1, description="Early stopping on the validation loss.")
+    lr_factor: float = Field(0.5, gt=0, lt=1)
+    lr_patience_epochs: int = Field(5, ge=1)
+    validation_fraction: float = Field(0.1, gt=0, lt=0.5)
+    test_fraction: float = Field(0.1, gt=0, lt=0.5)
+    seed: int = Field(0, ge=0)
+
+
+def train_model_spec(registry: Registry) -> type[BaseModel]:
+    labeller = plugin_union(registry, "labeller")
+
+    class TrainSpec(Spec):
+        """Reference data, a PaiNN architecture and training settings; the model goes to output_dir."""
+
+        name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+        output_dir: str
+        reference_data: labeller  # type: ignore[valid-type]
+        model: ArchitectureSpec = ArchitectureSpec()
+        training: TrainingSpec = TrainingSpec()
+
+    return TrainSpec
+
+
+def _frames(labelled: list[LabelledFrame]) -> list[Frame]:
+    return [Frame(np.array([ATOMIC_NUMBER[s] for s in f.symbols]), f.positions_A, f.cell_A, f.energy_eV,
+                  f.forces_eV_A, f.stress_eV_A3) for f in labelled]
+
+
+def _parity_plot(model: Any, frames: list[Frame], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = model(batch(frames))
+    n = np.array([len(f.numbers) for f in frames])
+    pairs = [("energy per atom (eV)", np.array([f.energy for f in frames]) / n, out["energy"].detach().numpy() / n),
+             ("force component (eV/Å)", np.concatenate([f.forces.ravel() for f in frames]),
+              out["forces"].detach().numpy().ravel()),
+             ("stress component (GPa)", np.concatenate([f.stress.ravel() for f in frames]) * EV_A3_TO_GPA,
+              out["stress"].detach().numpy().ravel() * EV_A3_TO_GPA)]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), layout="constrained")
+    for ax, (label, ref, pred) in zip(axes, pairs):
+        ax.plot(ref, pred, ".", ms=2)
+        lim = [min(ref.min(), pred.min()), max(ref.max(), pred.max())]
+        ax.plot(lim, lim, "k-", lw=0.5)
+        ax.set(xlabel=f"reference {label}", ylabel=f"PaiNN {label}", title="test set")
+    for suffix in ("png", "pdf"):
+        fig.savefig(path.with_suffix(f".{suffix}"), dpi=150)
+    plt.close(fig)
+
+
+def train_from_spec(source: str | Path | dict[str, Any], registry: Registry | None = None) -> dict[str, Any]:
+    """Run a training spec; resume an interrupted one in the same output_dir; refuse a different one there."""
+    from meltdyn.study import read_study_file
+
+    registry = registry or discover()
+    data = dict(source) if isinstance(source, dict) else read_study_file(source)
+    model_cls = train_model_spec(registry)
+    try:
+        spec = model_cls.model_validate(data)
+    except ValidationError as exc:
+        raise StudyError("invalid training spec:\n  " + "\n  ".join(errors.describe(exc, model_cls))) from None
+    out = Path(spec.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    resolved = spec.model_dump(mode="json")
+    spec_path = out / "spec.json"
+    if spec_path.exists() and json.loads(spec_path.read_text()) != resolved:
+        raise StudyError(f"{out} holds a model trained from a different spec; meltdyn never overwrites it")
+    spec_path.write_text(json.dumps(resolved, indent=2))
+    dataset = out / "dataset.db"
+    if not dataset.exists():
+        labeller = registry.build("labeller", spec.reference_data)
+        save_dataset(dataset, labeller.frames(registry), {"reference_data": resolved["reference_data"]})
+    labelled, _ = load_dataset(dataset)
+    frames = _frames(labelled)
+    arch = Architecture(**spec.model.model_dump())
+    model, outcome = train(frames, arch, TrainingSettings(**spec.training.model_dump()), out)
+    save_model(out, arch, outcome, frames)
+    _parity_plot(model, [frames[i] for i in outcome.split["test"]], out / "parity")
+    return {"model_dir": str(out), "frames": len(frames), "epochs": len(outcome.history),
+            "test_metrics": outcome.test_metrics, "architecture": asdict(arch)}

@@ -1,0 +1,101 @@
+"""Reference data → dataset → PaiNN training → a study that runs the trained model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import meltdyn
+from meltdyn.dataset import load_dataset
+from meltdyn.errors import StudyError
+from meltdyn.plugins.potentials.painn_workflow import train_from_spec
+
+SHIK_SMALL = {"plugin": "shik", "short_range_cutoff_A": 5.0, "coulomb_cutoff_A": 5.0}
+
+
+def _spec(out, **training):
+    return {"name": "tiny", "output_dir": str(out),
+            "reference_data": {"plugin": "potential_md", "potential": SHIK_SMALL, "compositions": ["NS2"],
+                               "temperatures_K": [3000], "atoms": 100, "frames_per_state": 14, "every_steps": 30,
+                               "equilibration_steps": 200},
+            "model": {"cutoff_A": 4.5, "features": 8, "interactions": 1, "radial_basis": 6},
+            "training": {"max_epochs": 3, "batch_size": 4, **training}}
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("model")
+    report = train_from_spec(_spec(out))
+    assert report["epochs"] == 3 and report["frames"] == 14
+    return out
+
+
+def test_dataset_is_schnetpack_data_with_units_and_provenance(model_dir):
+    frames, provenance = load_dataset(model_dir / "dataset.db")
+    assert len(frames) == 14 and provenance["reference_data"]["plugin"] == "potential_md"
+    assert frames[0].forces_eV_A.shape == (len(frames[0].symbols), 3) and frames[0].stress_eV_A3.shape == (3, 3)
+    from schnetpack.data import ASEAtomsData
+
+    assert ASEAtomsData(str(model_dir / "dataset.db")).units["forces"] == "eV/Ang"
+
+
+def test_training_again_resumes_and_a_different_spec_is_refused(model_dir):
+    before = json.loads((model_dir / "training.json").read_text())["history"]
+    again = train_from_spec(_spec(model_dir))
+    assert again["epochs"] == 3
+    assert json.loads((model_dir / "training.json").read_text())["history"] == before
+    with pytest.raises(StudyError, match="trained from a different spec; meltdyn never overwrites it"):
+        train_from_spec(_spec(model_dir, learning_rate=0.1))
+    assert (model_dir / "parity.png").exists() and (model_dir / "parity.pdf").exists()
+
+
+def test_bad_potential_inside_the_labeller_is_named(tmp_path):
+    spec = _spec(tmp_path / "m")
+    spec["reference_data"]["potential"] = {"plugin": "shik", "coulomb": "ewald"}
+    with pytest.raises(StudyError, match="potential.coulomb: Input should be 'wolf' or 'pme' \\(got 'ewald'\\)"):
+        train_from_spec(spec)
+
+
+def test_ase_file_labeller_imports_labels_and_reports_missing_ones(model_dir, tmp_path, registry):
+    import ase.io
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    frames, _ = load_dataset(model_dir / "dataset.db")
+    images = []
+    for f in frames[:3]:
+        atoms = ase.Atoms(f.symbols, positions=f.positions_A, cell=f.cell_A, pbc=True)
+        atoms.calc = SinglePointCalculator(atoms, energy=f.energy_eV, forces=f.forces_eV_A,
+                                           stress=f.stress_eV_A3.ravel()[[0, 4, 8, 5, 2, 1]])
+        images.append(atoms)
+    ase.io.write(tmp_path / "ref.extxyz", images)
+    labeller = registry.build("labeller", _labeller_spec(registry, {"plugin": "ase_file",
+                                                                     "paths": [str(tmp_path / "*.extxyz")]}))
+    got = labeller.frames(registry)
+    assert len(got) == 3
+    np.testing.assert_allclose(got[1].forces_eV_A, frames[1].forces_eV_A, rtol=1e-6, atol=1e-7)  # extxyz text
+    np.testing.assert_allclose(got[1].stress_eV_A3, frames[1].stress_eV_A3, rtol=1e-6, atol=1e-9)
+    bare = ase.Atoms(frames[0].symbols, positions=frames[0].positions_A, cell=frames[0].cell_A, pbc=True)
+    ase.io.write(tmp_path / "unlabelled.extxyz", [bare])
+    labeller = registry.build("labeller", _labeller_spec(registry, {"plugin": "ase_file",
+                                                                     "paths": [str(tmp_path / "unlabelled.extxyz")]}))
+    with pytest.raises(ValueError, match=r"1 frame\(s\) lack labels: .*unlabelled.extxyz\[0\]: no \['energy', 'forces', 'stress'\]"):
+        labeller.frames(registry)
+
+
+def _labeller_spec(registry, mapping):
+    from meltdyn.specs import validate_section
+
+    return validate_section(registry, "labeller", mapping, "reference_data")
+
+
+def test_a_study_runs_md_with_the_trained_painn(model_dir, tiny_study, registry):
+    tiny_study["potential"] = {"plugin": "painn", "model_dir": str(model_dir)}
+    tiny_study["engine"]["platform"] = "CPU"
+    tiny_study["system"] = {"atoms": 100, "density_g_cm3": 2.3, "seed": 2}
+    (run,) = meltdyn.load_study(tiny_study, registry).run(progress=False)
+    msd = run.results()["msd"]
+    assert np.all(msd["msd_Na"].values[1:] > 0)
+    prov = json.loads((run.dir / "provenance.json").read_text())
+    assert prov["potential"]["name"] == "painn" and len(prov["potential"]["training_set_sha256"]) == 64
