@@ -116,3 +116,21 @@ def test_nve_energy_is_conserved():
     print(f"NVE, 150 atoms, 0.5 fs, 2000 steps: total-energy change = {drift:.2e} of the kinetic energy")
     assert abs(drift) < 5e-3
     assert np.std(totals) / kinetic < 5e-3
+
+
+def test_pairs_closer_than_the_table_meet_a_wall_not_a_hole():
+    """Below the table's start the short range continues with its slope there, so Coulomb cannot fuse Si-O."""
+    from meltdyn.contracts import AtomicSystem
+
+    pot = Shik(ShikParams(short_range_cutoff_A=5.0, coulomb_cutoff_A=5.0))
+    energies, forces = [], []
+    for r in (0.85, 0.81, 0.7, 0.4):
+        pair = AtomicSystem(["Si", "O", "O", "O"], np.array([[1, 1, 1], [1 + r, 1, 1], [6, 6, 6], [6, 8, 6]]),
+                            np.eye(3) * 12)
+        e, f = openmm_energy_forces(pair, pot)
+        energies.append(e)
+        forces.append(f[0, 0])
+    assert np.all(np.diff(energies) > 0)  # ever more repulsive as the pair closes
+    assert all(f < 0 for f in forces)  # Si pushed away from the O on its +x side
+    assert forces[2] == pytest.approx(forces[3], rel=1e-3)  # a linear wall: constant force below the table
+    assert abs(forces[2]) > abs(forces[1])  # at least as steep as the potential just above it

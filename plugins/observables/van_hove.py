@@ -24,6 +24,8 @@ class VanHoveParams(PluginParams):
     log10_r_min: float = Field(-2.0, description="Lower end of the log10 r histogram (r in Å).")
     max_origins: int = Field(200, ge=1, description="Origins per lag, spread evenly over the trajectory.")
     hop_species: list[str] = Field(["Na"], description="Species given the hop analysis.")
+    hop_lag_ps: float | None = Field(None, gt=0, description="Lag whose P(log10 r) locates the hop peak and dip; "
+                                     "default the first of lags_ps. Pick one where the distribution is bimodal.")
     hop_smoothing_ps: float = Field(0.2, gt=0, description="Running mean that removes vibrations before hops.")
 
     @model_validator(mode="after")
@@ -130,15 +132,19 @@ class VanHove(Observable):
             plog = self.log_hist[s] / self.total[s][:, None] / dlg
             out[f"P_log10r_{s}"] = ResultArray(plog, "1", ("lag", "log10_r"), f"distribution of log10 r for {s}")
         interval_ps = info.linear_interval_steps * info.timestep_ps
+        wanted = p.hop_lag_ps if p.hop_lag_ps is not None else p.lags_ps[0]
+        k_hop = int(np.argmin(np.abs(np.log(lag) - np.log(wanted))))
+        if self.smoothed:
+            out["hop_lag"] = ResultArray(np.array(lag[k_hop]), "ps", (), "lag used to find the hop peak and dip")
         for s, blocks in self.smoothed.items():
-            plog = out[f"P_log10r_{s}"].values[-1]
+            plog = out[f"P_log10r_{s}"].values[k_hop]
             dip, second = dip_between_peaks(lg, plog)
             fraction = float(np.sum(plog[lg > dip] * dlg[lg > dip])) if np.isfinite(dip) else 0.0
             out[f"hop_peak_r_{s}"] = ResultArray(np.array(10**second), "angstrom", (),
-                                                 f"second peak of P(log10 r) at the longest lag, {s}")
+                                                 f"second peak of P(log10 r) at hop_lag, {s}; NaN if unimodal")
             out[f"hop_threshold_r_{s}"] = ResultArray(np.array(10**dip), "angstrom", (), "dip between the peaks")
             out[f"hopping_fraction_{s}"] = ResultArray(np.array(fraction), "1", (),
-                                                       f"fraction of {s} beyond the dip at the longest lag")
+                                                       f"fraction of {s} beyond the dip at hop_lag")
             if np.isfinite(dip) and blocks:
                 counts, residence = [], []
                 for x in blocks:
@@ -153,7 +159,7 @@ class VanHove(Observable):
         return out
 
     def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
-        keys = ("hop_peak_r_", "hop_threshold_r_", "hopping_fraction_")
+        keys = ("hop_lag", "hop_peak_r_", "hop_threshold_r_", "hopping_fraction_")
         summary = {k: float(v.values) for k, v in results.items() if k.startswith(keys)}
         for k, v in results.items():
             if k.startswith("residence_times_") and v.values.size:

@@ -27,7 +27,8 @@ class ShikParams(PluginParams):
     short_range_cutoff_A: float = Field(8.0, gt=0, description="Buckingham + r^-24 cutoff (published: 8 Å).")
     smoothing_gamma_A: float = Field(0.2, ge=0, description="Width of exp(-γ²/(r-rc)²); 0 truncates sharply.")
     table_spacing_A: float = Field(0.002, gt=0, le=0.05, description="Spacing of the OpenMM pair table.")
-    table_start_A: float = Field(0.8, gt=0, description="Closest tabulated distance; must stay below any contact.")
+    table_start_A: float = Field(0.8, gt=0, description="Closest tabulated distance; closer pairs feel a linear wall "
+                                 "with the slope the potential has there.")
     pme_tolerance: float = Field(5e-4, gt=0, description="OpenMM Ewald error tolerance, coulomb: pme only.")
     parameters_file: Path | None = Field(None, description="JSON with the same layout as the built-in table.")
 
@@ -109,9 +110,16 @@ class Shik(Potential):
         if ns * ns < 2:  # a 2D table needs two rows
             rows.append(rows[0])
         table = np.array(rows)  # (pair index, r)
-        pair = mm.CustomNonbondedForce(f"shik(type1*{ns}+type2, r)")
+        # Below the table OpenMM's function is zero, and the Coulomb attraction would fuse Si-O pairs without any
+        # energy rising. Continue instead with the table's slope at its start: a steep wall, C1-continuous.
+        r0 = r[0] * A_TO_NM
+        slopes = [(self.short_range_eV(a, b, r[:1] + 1e-6)[0] - self.short_range_eV(a, b, r[:1] - 1e-6)[0]) / 2e-6
+                  * EV_TO_KJ_MOL / A_TO_NM for a in species for b in species]
+        slopes += slopes[:1] * (len(rows) - len(slopes))
+        pair = mm.CustomNonbondedForce(f"shik(k, max(r, {r0})) + min(0, r - {r0}) * wall(k); k = type1*{ns}+type2")
         pair.addTabulatedFunction("shik", mm.Continuous2DFunction(
-            len(rows), len(r), table.T.ravel().tolist(), 0.0, float(len(rows) - 1), r[0] * A_TO_NM, r[-1] * A_TO_NM))
+            len(rows), len(r), table.T.ravel().tolist(), 0.0, float(len(rows) - 1), r0, r[-1] * A_TO_NM))
+        pair.addTabulatedFunction("wall", mm.Discrete1DFunction(slopes))
         pair.addPerParticleParameter("type")
         for s in system.symbols:
             pair.addParticle([float(species.index(s))])
