@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import resource
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +57,26 @@ def block_size(n_frames: int, n_atoms: int, memory_budget_MB: float, align: int 
     return size - size % align if size >= align else size
 
 
-def analyse(trajectory: Path | Any, observables: dict[str, Observable], memory_budget_MB: float = 512.0
-            ) -> dict[str, dict[str, ResultArray]]:
+@dataclass
+class AnalysisCost:
+    """What one analysis pass cost: filled in by :func:`analyse` for provenance and the user."""
+
+    seconds: float = 0.0
+    block_atoms: int = 0
+    peak_rss_MB: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {"seconds": self.seconds, "block_atoms": self.block_atoms, "peak_rss_MB": self.peak_rss_MB}
+
+
+def analyse(trajectory: Path | Any, observables: dict[str, Observable], memory_budget_MB: float = 512.0,
+            cost: AnalysisCost | None = None) -> dict[str, dict[str, ResultArray]]:
     """Run all ``observables`` over a trajectory (an H5MD path or an opened reader), in blocks of atoms.
 
     Positions are read once for the centre-of-mass drift and once for the observables, whatever their number.
+    The process's peak resident memory afterwards goes into ``cost`` (it includes whatever ran before).
     """
+    started = time.perf_counter()
     with (H5MDReader(trajectory) if isinstance(trajectory, (str, Path)) else trajectory) as traj:
         block_atoms = block_size(traj.n_frames, traj.n_atoms, memory_budget_MB, getattr(traj, "atom_chunk", 1))
         info = TrajectoryInfo(traj.n_atoms, traj.symbols, traj.steps, traj.times_ps, traj.linear_interval_steps,
@@ -69,4 +86,9 @@ def analyse(trajectory: Path | Any, observables: dict[str, Observable], memory_b
         for block in _blocks(traj, block_atoms):
             for obs in observables.values():
                 obs.process(block)
-    return {label: obs.conclude() for label, obs in observables.items()}
+    results = {label: obs.conclude() for label, obs in observables.items()}
+    if cost is not None:
+        cost.seconds = time.perf_counter() - started
+        cost.block_atoms = block_atoms
+        cost.peak_rss_MB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return results

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from meltdyn.errors import StudyError
 from meltdyn.plots import plot_results
@@ -12,7 +13,7 @@ from meltdyn.reference import reference_markdown
 from meltdyn.registry import PluginError, discover
 from meltdyn.specs import study_model
 from meltdyn.standalone import analyse_trajectory
-from meltdyn.study import load_study
+from meltdyn.study import load_study, read_study_file
 
 DESCRIPTION = """\
 meltdyn runs a study: build Na2O-SiO2 melts, simulate them with a potential and an engine, and
@@ -77,6 +78,10 @@ def _cmd_analyse(args: argparse.Namespace) -> int:
     results = analyse_trajectory(args.analysis)
     for label, arrays in results.items():
         print(f"{label}: {', '.join(sorted(arrays))}")
+    spec = read_study_file(args.analysis)
+    cost = json.loads((Path(spec["output_dir"]) / "cost.json").read_text())
+    print(f"analysis: {cost['seconds']:.1f} s, {cost['block_atoms']} atoms per block, "
+          f"peak memory {cost['peak_rss_MB']:.0f} MB")
     return 0
 
 

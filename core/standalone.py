@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from meltdyn import errors
-from meltdyn.analysis import analyse
+from meltdyn.analysis import AnalysisCost, analyse
 from meltdyn.errors import StudyError
 from meltdyn.readers import open_trajectory
 from meltdyn.registry import Registry, discover
@@ -39,9 +39,11 @@ def analyse_trajectory(source: str | Path | dict[str, Any], registry: Registry |
     except ValueError as exc:
         raise StudyError(f"trajectory: {exc}") from None
     observables = {label: registry.build("observable", o) for label, o in zip(spec.observable_labels, spec.observables)}
-    results = analyse(traj, observables, spec.memory_budget_MB)
+    cost = AnalysisCost()
+    results = analyse(traj, observables, spec.memory_budget_MB, cost)
     out.mkdir(parents=True, exist_ok=True)
     save_results(out / "results.h5", results)
+    write_json_atomic(out / "cost.json", cost.as_dict())
     write_json_atomic(out / "summary.json", {label: observables[label].summary(r) for label, r in results.items()})
     write_json_atomic(out / "spec.json", spec.model_dump(mode="json"))
     return results

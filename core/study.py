@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from meltdyn import errors
-from meltdyn.analysis import analyse
+from meltdyn.analysis import AnalysisCost, analyse
 from meltdyn.builder import build_system
 from meltdyn.contracts import Engine, Observable, Potential, RunContext
 from meltdyn.errors import StudyError
@@ -138,13 +138,16 @@ class Study:
             ctx = RunContext(run.dir, system, potential, spec.protocol, run.temperature_K, run.seed, progress)
             engine_facts = engine.run(ctx)
             progress.close()
-            results = analyse(ctx.trajectory_path, observables)
+            cost = AnalysisCost()
+            results = analyse(ctx.trajectory_path, observables, cost=cost)
             save_results(run.dir / "results.h5", results)
             summary = {label: observables[label].summary(res) for label, res in results.items()}
             summary["arrays"] = {label: {n: {"unit": a.unit, "dims": list(a.dims), "shape": list(a.values.shape)}
                                          for n, a in res.items()} for label, res in results.items()}
             write_json_atomic(run.dir / "summary.json", summary)
-            write_json_atomic(run.dir / "provenance.json", _provenance(run, system.info, potential, engine_facts))
+            provenance = _provenance(run, system.info, potential, engine_facts)
+            provenance["analysis"] = cost.as_dict()
+            write_json_atomic(run.dir / "provenance.json", provenance)
         except BaseException as exc:
             progress.close()
             write_json_atomic(run.dir / "status.json", {"state": "failed", "started": started,

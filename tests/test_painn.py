@@ -14,8 +14,9 @@ from meltdyn.contracts import AtomicSystem
 from meltdyn.plugins.engines.openmm_engine import openmm_system
 from meltdyn.plugins.engines.openmm_loader import load_openmm
 from meltdyn.plugins.labellers.potential_md import label, sample
-from meltdyn.plugins.potentials.painn import Painn, PainnParams, save_model
-from meltdyn.plugins.potentials.painn_model import Architecture, Frame, batch, build_model
+from meltdyn.plugins.potentials.painn import PainnParams
+from meltdyn.plugins.potentials.painn_model import Architecture, Frame, batch, build_model, training_frames
+from meltdyn.plugins.potentials.painn_runtime import Painn, save_model
 from meltdyn.plugins.potentials.painn_training import TrainingSettings, train
 from meltdyn.plugins.potentials.shik import Shik, ShikParams
 from meltdyn.specs import SystemSpec
@@ -34,7 +35,7 @@ def frames():
         system = build_system(SystemSpec(atoms=100, density_g_cm3=2.3), composition, temperature, seed=k)
         out += sample(system, Shik(ShikParams(**SHIK_SMALL)), temperature, frames=12, every_steps=40, seed=k,
                       equilibration_steps=300)
-    return out
+    return training_frames(out)
 
 
 def test_labelled_stress_equals_the_pair_virial_of_an_independent_implementation():
@@ -43,9 +44,9 @@ def test_labelled_stress_equals_the_pair_virial_of_an_independent_implementation
     frame = label(system, pot)
     energy, forces, stress = numpy_shik(system.symbols, system.positions_A, system.cell_A[0, 0],
                                         pot.charges(system.symbols), rc_sr=5.0, rc_c=5.0)
-    assert frame.energy == pytest.approx(energy, rel=1e-6)
-    np.testing.assert_allclose(frame.forces, forces, atol=1e-4 * np.abs(forces).max())
-    np.testing.assert_allclose(frame.stress, stress, atol=1e-4 * np.abs(stress).max())
+    assert frame.energy_eV == pytest.approx(energy, rel=1e-6)
+    np.testing.assert_allclose(frame.forces_eV_A, forces, atol=1e-4 * np.abs(forces).max())
+    np.testing.assert_allclose(frame.stress_eV_A3, stress, atol=1e-4 * np.abs(stress).max())
 
 
 def _predict(model, frame):

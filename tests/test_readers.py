@@ -108,4 +108,5 @@ def test_cli_analyse(melt, tmp_path):
     out = subprocess.run([sys.executable, "-m", "meltdyn.cli", "analyse", str(spec)], capture_output=True, text=True,
                          check=True)
     assert out.stdout.startswith("alpha2: ") and "alpha2_Na" in out.stdout
+    assert "atoms per block, peak memory" in out.stdout
     assert (tmp_path / "out" / "results.h5").exists()

@@ -43,6 +43,7 @@ def test_api_run_writes_every_artefact(tiny_study, registry):
     prov = json.loads((run.dir / "provenance.json").read_text())
     assert prov["seed"] == 11 and prov["packages"]["openmm"] == "8.6.1"
     assert prov["engine"]["platform"] == "Reference"
+    assert prov["analysis"]["block_atoms"] == 153 and prov["analysis"]["peak_rss_MB"] > 0
     assert prov["system"]["counts"] == {"Na": 34, "Si": 34, "O": 85}
     spec = json.loads((run.dir / "spec.json").read_text())
     assert spec["run"] == {"id": run.id, "composition": "NS2", "temperature_K": 3000.0, "replica": 0, "seed": 11}

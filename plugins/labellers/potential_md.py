@@ -13,13 +13,12 @@ from meltdyn.hookspecs import hookimpl
 from meltdyn.plugin import PluginDef, PluginParams
 from meltdyn.plugins.engines.openmm_engine import openmm_system
 from meltdyn.plugins.engines.openmm_loader import load_openmm
-from meltdyn.plugins.potentials.painn_model import ATOMIC_NUMBER, Frame
 
 KJ_MOL_TO_EV = 1 / 96.48533212
 STRAIN_STEP = 1e-5
 
 
-def label(system: AtomicSystem, potential: Potential) -> Frame:
+def label(system: AtomicSystem, potential: Potential) -> LabelledFrame:
     """Energy (eV), forces (eV/Å) and stress (∂E/∂ε / V, eV/Å³) of one configuration, in double precision.
 
     The stress is a central difference over symmetric strains ε: positions and cell both deformed by (1 + ε),
@@ -47,12 +46,12 @@ def label(system: AtomicSystem, potential: Potential) -> Frame:
             stress[a, b] = stress[b, a] = (energy(np.eye(3) + step) - energy(np.eye(3) - step)) / (2 * STRAIN_STEP)
     e0 = energy(np.eye(3))  # also leaves the context at the undeformed configuration for the forces
     forces = ctx.getState(getForces=True).getForces(asNumpy=True)._value * KJ_MOL_TO_EV / 10
-    return Frame(np.array([ATOMIC_NUMBER[s] for s in system.symbols]), system.positions_A.copy(),
-                 system.cell_A.copy(), e0, forces, stress / system.volume_A3)
+    return LabelledFrame(list(system.symbols), system.positions_A.copy(), system.cell_A.copy(), e0, forces,
+                         stress / system.volume_A3)
 
 
 def sample(system: AtomicSystem, potential: Potential, temperature_K: float, frames: int, every_steps: int,
-           seed: int, timestep_fs: float = 1.0, equilibration_steps: int = 1000) -> list[Frame]:
+           seed: int, timestep_fs: float = 1.0, equilibration_steps: int = 1000) -> list[LabelledFrame]:
     """Minimise, equilibrate at ``temperature_K`` (Langevin), then label a frame every ``every_steps`` steps."""
     mm = load_openmm()
     integrator = mm.LangevinMiddleIntegrator(temperature_K, 5.0, timestep_fs * 1e-3)
@@ -99,9 +98,8 @@ class PotentialMD(Labeller):
                 seed = p.seed + 1000 * c_index + t_index
                 system = build_system(SystemSpec(atoms=p.atoms, density_g_cm3=p.density_g_cm3), composition,
                                       temperature, seed)
-                for f in sample(system, potential, temperature, p.frames_per_state, p.every_steps, seed,
-                                equilibration_steps=p.equilibration_steps):
-                    out.append(LabelledFrame(system.symbols, f.positions, f.cell, f.energy, f.forces, f.stress))
+                out += sample(system, potential, temperature, p.frames_per_state, p.every_steps, seed,
+                              equilibration_steps=p.equilibration_steps)
         return out
 
 

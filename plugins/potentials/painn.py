@@ -1,25 +1,17 @@
-"""PaiNN potential plugin: a trained meltdyn PaiNN model run by OpenMM through openmm-torch's TorchForce."""
+"""PaiNN potential plugin: a trained meltdyn PaiNN model run by OpenMM through openmm-torch's TorchForce.
+
+Registration stays light: torch and schnetpack are imported only when a study builds this potential.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-import torch
 from pydantic import Field
 
-from meltdyn.contracts import AtomicSystem, Potential
 from meltdyn.hookspecs import hookimpl
 from meltdyn.plugin import PluginDef, PluginParams
-from meltdyn.plugins.potentials.painn_model import ATOMIC_NUMBER, Architecture, Frame, OpenMMPaiNN, build_model
-from meltdyn.plugins.potentials.painn_training import TrainingOutcome
-
-MODEL_JSON = "model.json"
-WEIGHTS = "best.pt"
 
 
 class PainnParams(PluginParams):
@@ -27,66 +19,13 @@ class PainnParams(PluginParams):
     precision: Literal["float32", "float64"] = Field("float32", description="Arithmetic of the exported module.")
 
 
-def dataset_hash(frames: list[Frame]) -> str:
-    h = hashlib.sha256()
-    for f in frames:
-        for a in (f.numbers, f.positions, f.cell, np.array([f.energy]), f.forces, f.stress):
-            h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
+def _build(params: PainnParams) -> Any:
+    from meltdyn.plugins.potentials.painn_runtime import Painn
 
-
-def save_model(directory: Path, arch: Architecture, outcome: TrainingOutcome, frames: list[Frame]) -> None:
-    """Write model.json beside the best weights: what a run needs to rebuild, and what produced it."""
-    species = sorted({int(z) for f in frames for z in f.numbers})
-    meta = {"architecture": asdict(arch), "offsets_eV": {str(k): v for k, v in outcome.offsets_eV.items()},
-            "species": [s for s, z in sorted(ATOMIC_NUMBER.items(), key=lambda x: x[1]) if z in species],
-            "units": {"inside": "angstrom, eV", "torchforce": "nm in, kJ/mol out"},
-            "training_set_sha256": dataset_hash(frames), "training_frames": len(frames),
-            "test_metrics": outcome.test_metrics}
-    (directory / MODEL_JSON).write_text(json.dumps(meta, indent=2))
-
-
-class Painn(Potential):
-    def __init__(self, params: PainnParams):
-        self.params = params
-        meta_path = params.model_dir / MODEL_JSON
-        if not meta_path.exists():
-            raise ValueError(f"potential.model_dir: {str(params.model_dir)!r} holds no {MODEL_JSON}; "
-                             "train a model first (it writes model.json and best.pt)")
-        self.meta = json.loads(meta_path.read_text())
-        self.arch = Architecture(**self.meta["architecture"])
-        self.model = build_model(self.arch, {int(k): v for k, v in self.meta["offsets_eV"].items()})
-        self.model.load_state_dict(torch.load(params.model_dir / WEIGHTS, map_location="cpu"))
-        self.model.eval()
-
-    def supported_species(self) -> set[str]:
-        return set(self.meta["species"])
-
-    def torchforce_module(self, symbols: list[str]) -> torch.jit.ScriptModule:
-        dtype = torch.float64 if self.params.precision == "float64" else torch.float32
-        numbers = np.array([ATOMIC_NUMBER[s] for s in symbols])
-        return torch.jit.script(OpenMMPaiNN(self.model, numbers, self.arch.cutoff_A, dtype))
-
-    def export(self, symbols: list[str], path: Path) -> None:
-        """Save the TorchForce module for these atoms, with this model's metadata inside the file."""
-        extra = {"meltdyn.json": json.dumps({**self.meta, "precision": self.params.precision, "symbols": symbols})}
-        torch.jit.save(self.torchforce_module(symbols), str(path), _extra_files=extra)
-
-    def openmm_forces(self, system: AtomicSystem) -> list[Any]:
-        import vesin_torch  # noqa: F401  (registers the neighbour list's TorchScript class)
-        from openmmtorch import TorchForce
-
-        system.require_width(self.arch.cutoff_A)
-        force = TorchForce(self.torchforce_module(system.symbols))
-        force.setUsesPeriodicBoundaryConditions(True)
-        force.setName("PaiNN")
-        return [force]
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": "painn", "model_dir": str(self.params.model_dir), **self.meta}
+    return Painn(params)
 
 
 @hookimpl
 def meltdyn_potentials() -> list[PluginDef]:
-    return [PluginDef("painn", "potential", PainnParams, Painn,
+    return [PluginDef("painn", "potential", PainnParams, _build,
                       "PaiNN (schnetpack) MLIP trained by meltdyn, run through openmm-torch TorchForce")]

@@ -16,6 +16,8 @@ import schnetpack.properties as props
 import torch
 from torch import nn
 
+from meltdyn.contracts import LabelledFrame
+
 ATOMIC_NUMBER = {"O": 8, "Na": 11, "Si": 14}
 EV_TO_KJ_MOL = 96.48533212
 
@@ -88,6 +90,11 @@ class Frame:
             points=self.positions, box=self.cell, periodic=True, quantities="ijS")
         self.idx_i, self.idx_j, self.shifts = i.astype(np.int64), j.astype(np.int64), s.astype(float)
         return self
+
+
+def training_frames(labelled: list[LabelledFrame]) -> list[Frame]:
+    return [Frame(np.array([ATOMIC_NUMBER[s] for s in f.symbols]), f.positions_A, f.cell_A, f.energy_eV,
+                  f.forces_eV_A, f.stress_eV_A3) for f in labelled]
 
 
 def batch(frames: list[Frame], dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:

@@ -11,13 +11,12 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
 from meltdyn import errors
-from meltdyn.contracts import LabelledFrame
 from meltdyn.dataset import load_dataset, save_dataset
 from meltdyn.errors import StudyError
 from meltdyn.registry import Registry, discover
 from meltdyn.specs import Spec, plugin_union
-from meltdyn.plugins.potentials.painn import save_model
-from meltdyn.plugins.potentials.painn_model import ATOMIC_NUMBER, Architecture, Frame, batch
+from meltdyn.plugins.potentials.painn_model import Architecture, Frame, batch, training_frames
+from meltdyn.plugins.potentials.painn_runtime import save_model
 from meltdyn.plugins.potentials.painn_training import EV_A3_TO_GPA, TrainingSettings, train
 
 
@@ -56,11 +55,6 @@ def train_model_spec(registry: Registry) -> type[BaseModel]:
         training: TrainingSpec = TrainingSpec()
 
     return TrainSpec
-
-
-def _frames(labelled: list[LabelledFrame]) -> list[Frame]:
-    return [Frame(np.array([ATOMIC_NUMBER[s] for s in f.symbols]), f.positions_A, f.cell_A, f.energy_eV,
-                  f.forces_eV_A, f.stress_eV_A3) for f in labelled]
 
 
 def _parity_plot(model: Any, frames: list[Frame], path: Path) -> None:
@@ -110,7 +104,7 @@ def train_from_spec(source: str | Path | dict[str, Any], registry: Registry | No
         labeller = registry.build("labeller", spec.reference_data)
         save_dataset(dataset, labeller.frames(registry), {"reference_data": resolved["reference_data"]})
     labelled, _ = load_dataset(dataset)
-    frames = _frames(labelled)
+    frames = training_frames(labelled)
     arch = Architecture(**spec.model.model_dump())
     model, outcome = train(frames, arch, TrainingSettings(**spec.training.model_dump()), out)
     save_model(out, arch, outcome, frames)
