@@ -79,6 +79,11 @@ class Potential(ABC):
         """OpenMM ``Force`` objects for this system. Potentials that OpenMM cannot run leave this alone."""
         raise NotImplementedError(f"{type(self).__name__} has no OpenMM representation")
 
+    def lammps_commands(self, system: AtomicSystem, species: list[str], workdir: Path) -> tuple[list[str], float]:
+        """LAMMPS (metal units) pair commands for atom types numbered in ``species`` order, files written to
+        ``workdir``, and a constant energy (eV) LAMMPS leaves out. Potentials LAMMPS cannot run leave this alone."""
+        raise NotImplementedError(f"{type(self).__name__} has no LAMMPS representation")
+
     def describe(self) -> dict[str, Any]:
         """Facts about the resolved potential worth recording in a run's provenance."""
         return {}

@@ -49,7 +49,7 @@ GOOD = """
 
 def test_builtins_register_through_the_entry_point_group():
     eps = {ep.name: ep for ep in metadata.entry_points(group="meltdyn")}
-    for name in ("shik", "openmm", "msd", "isf", "van_hove", "alpha2"):
+    for name in ("shik", "painn", "openmm", "lammps", "msd", "isf", "van_hove", "alpha2", "potential_md", "ase_file"):
         assert eps[name].dist.name == "meltdyn"
     registry = discover()
     assert registry.problems == []
@@ -59,8 +59,8 @@ def test_builtins_register_through_the_entry_point_group():
 
 
 def test_unknown_name_lists_known_plugins():
-    with pytest.raises(PluginError, match="no engine plugin named 'lammps'; known engines: openmm"):
-        discover().get("engine", "lammps")
+    with pytest.raises(PluginError, match="no engine plugin named 'gromacs'; known engines: lammps, openmm"):
+        discover().get("engine", "gromacs")
 
 
 def test_broken_plugins_are_reported_and_the_others_still_listed(site):

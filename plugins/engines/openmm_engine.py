@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,8 +14,8 @@ from meltdyn.builder import AVOGADRO
 from meltdyn.contracts import AtomicSystem, Engine, Potential, RunContext
 from meltdyn.hookspecs import hookimpl
 from meltdyn.plugin import PluginDef, PluginParams
+from meltdyn.plugins.engines.checkpoints import Checkpoint
 from meltdyn.plugins.engines.openmm_loader import load_openmm
-from meltdyn.results import write_json_atomic
 from meltdyn.schedule import frame_steps
 from meltdyn.specs import TARGET, MinimiseStage, NPTStage, NVEStage, ProductionStage
 from meltdyn.trajectory import H5MDWriter, TrajectoryHeader
@@ -51,25 +48,6 @@ def openmm_system(system: AtomicSystem, potential: Potential, *extra_forces: Any
 
 class SimulationBlewUp(RuntimeError):
     """Energy became NaN or exploded; the last good checkpoint is kept."""
-
-
-@dataclass
-class Checkpoint:
-    """Where a run stands: stage index, steps done in it, production frames on disk, OpenMM state file."""
-
-    stage: int = 0
-    step: int = 0
-    frames: int = 0
-    file: str | None = None
-
-    @property
-    def mid_stage(self) -> bool:
-        return self.step > 0 or self.frames > 0
-
-    @classmethod
-    def load(cls, directory: Path) -> Checkpoint:
-        path = directory / "progress.json"
-        return cls(**json.loads(path.read_text())) if path.exists() else cls()
 
 
 class OpenMMEngine(Engine):
@@ -167,21 +145,11 @@ class OpenMMEngine(Engine):
 
     def _save(self, context: Any, directory: Path, ck: Checkpoint) -> Checkpoint:
         """Write the state under a new name, then point progress.json at it, then drop the old file."""
-        mm = self.mm
-        old = Checkpoint.load(directory).file
         if ck.mid_stage:
-            name, data = f"stage{ck.stage}_step{ck.step}_frame{ck.frames}.chk", context.createCheckpoint()
-        else:
-            state = context.getState(getPositions=True, getVelocities=True, enforcePeriodicBox=False)
-            name, data = f"stage{ck.stage}_start.xml", mm.XmlSerializer.serialize(state).encode()
-        tmp = directory / (name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, directory / name)
-        ck.file = name
-        write_json_atomic(directory / "progress.json", ck.__dict__)
-        if old and old != name:
-            (directory / old).unlink(missing_ok=True)
-        return ck
+            return ck.commit(directory, f"stage{ck.stage}_step{ck.step}_frame{ck.frames}.chk",
+                             context.createCheckpoint())
+        state = context.getState(getPositions=True, getVelocities=True, enforcePeriodicBox=False)
+        return ck.commit(directory, f"stage{ck.stage}_start.xml", self.mm.XmlSerializer.serialize(state).encode())
 
     def _energy_check(self, context: Any, n_atoms: int, step: int) -> float:
         energy = context.getState(getEnergy=True).getPotentialEnergy()._value

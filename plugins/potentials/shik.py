@@ -130,6 +130,36 @@ class Shik(Potential):
         charges = np.array([q[s] for s in system.symbols])
         return [pair, *(self._wolf(mm, charges) if p.coulomb == "wolf" else [self._pme(mm, charges)])]
 
+    def lammps_commands(self, system: AtomicSystem, species: list[str], workdir: Path) -> tuple[list[str], float]:
+        """One linear `pair_style table` per species pair holding short range and Wolf Coulomb together.
+
+        The table covers the Fennell–Gezelter form exactly (LAMMPS' coul/dsf energy differs by r_c·f_shift
+        per pair), so energies match the OpenMM engine's; below the table LAMMPS stops with an error.
+        """
+        p = self.params
+        if p.coulomb != "wolf":
+            raise ValueError("engine lammps runs SHIK with coulomb: wolf only; use engine openmm for PME")
+        q = self.charges(system.symbols)
+        cutoff = max(p.short_range_cutoff_A, p.coulomb_cutoff_A)
+        system.require_width(cutoff)
+        points = 20000
+        r = np.linspace(p.table_start_A, cutoff, points)
+        h = 1e-6
+        path = workdir / "shik.table"
+        commands = [f"pair_style table linear {points}"]
+        with open(path, "w") as f:
+            for i, a in enumerate(species):
+                for j, b in enumerate(species[i:], start=i):
+                    def energy(x: np.ndarray) -> np.ndarray:
+                        return self.short_range_eV(a, b, x) + COULOMB_EV_A * q[a] * q[b] * self.wolf_kernel_per_A(x)
+                    e, force = energy(r), -(energy(r + h) - energy(r - h)) / (2 * h)
+                    force[-1] = 0.0  # both parts vanish with their slopes at the cutoff
+                    f.write(f"\n{a}_{b}\nN {points} R {r[0]:.17g} {r[-1]:.17g}\n\n")
+                    f.writelines(f"{k + 1} {x:.17g} {ek:.17g} {fk:.17g}\n" for k, (x, ek, fk) in enumerate(zip(r, e, force)))
+                    commands.append(f"pair_coeff {i + 1} {j + 1} {path} {a}_{b} {cutoff}")
+        charges = np.array([q[s] for s in system.symbols])
+        return commands, self.wolf_self_energy_eV(charges)
+
     def _wolf(self, mm: Any, charges: np.ndarray) -> list[Any]:
         a, rc = self.params.wolf_alpha_per_A / A_TO_NM, self.params.coulomb_cutoff_A * A_TO_NM
         shift = math.erfc(a * rc) / rc
