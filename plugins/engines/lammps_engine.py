@@ -24,9 +24,8 @@ from meltdyn.contracts import Engine, RunContext
 from meltdyn.hookspecs import hookimpl
 from meltdyn.plugin import PluginDef, PluginParams
 from meltdyn.plugins.engines.checkpoints import Checkpoint
-from meltdyn.schedule import frame_steps
+from meltdyn.plugins.engines.production import Snapshot, produce
 from meltdyn.specs import TARGET, MinimiseStage, NPTStage, NVEStage, ProductionStage
-from meltdyn.trajectory import H5MDWriter, TrajectoryHeader
 
 EV_TO_KJ_MOL = 96.48533212
 BAROSTAT_DAMPING_PS = 1.0
@@ -181,49 +180,24 @@ class LAMMPSEngine(Engine):
                          + " remap units box")
         return mean
 
-    def _frame(self, n_atoms: int) -> np.ndarray:
-        ids = self.lmp.numpy.extract_atom("id")[:n_atoms]
-        unwrapped = np.array(self.lmp.numpy.extract_compute("unwrapped", 1, 2)[:n_atoms])
-        return unwrapped[np.argsort(ids)]
-
     def _production(self, ctx: RunContext, stage: ProductionStage, ck: Checkpoint, index: int, dt_ps: float) -> None:
-        steps, interval = frame_steps(stage.sampling, dt_ps, stage.duration_ps)
-        resuming = ck.stage == index and ck.mid_stage
-        if ctx.trajectory_path.exists() and not resuming:
-            raise RuntimeError(f"{ctx.trajectory_path} exists but no production checkpoint does; "
-                               "meltdyn will not overwrite it. Move it away to start production again.")
-        if not resuming:
-            self.lmp.command("reset_timestep 0")
+        if not (ck.stage == index and ck.mid_stage):
+            self.lmp.command("reset_timestep 0")  # LAMMPS' step counter is the production step from here on
             self._run(0)
-        writer = H5MDWriter(ctx.trajectory_path, TrajectoryHeader(list(ctx.system.symbols), dt_ps, interval),
-                            stage.sampling.chunk_frames, stage.sampling.velocities)
-        frames = ck.frames if resuming else 0
-        writer.truncate(frames)
-        done = int(steps[frames - 1]) if frames else 0
-        ctx.progress.stage(f"[{index}] production", int(steps[-1]), dt_ps, done)
         n = ctx.system.n_atoms
-        try:
-            for k in range(frames, len(steps)):
-                target = int(steps[k])
-                if target > done:
-                    self._run(target - done)
-                    ctx.progress.advance(target - done)
-                    done = target
-                energy = self._energy(n, done)
-                lo, hi = self.lmp.extract_box()[:2]
-                box_nm = np.diag(np.array(hi) - np.array(lo)) / 10
-                velocities = None
-                if stage.sampling.velocities:
-                    ids = self.lmp.numpy.extract_atom("id")[:n]
-                    velocities = np.array(self.lmp.numpy.extract_atom("v")[:n])[np.argsort(ids)] / 10
-                writer.append(done, done * dt_ps, self._frame(n) / 10, box_nm, energy, self.lmp.get_thermo("temp"),
-                              velocities)
-                if writer.pending == stage.sampling.chunk_frames or k == len(steps) - 1:
-                    frames = writer.flush()
-                    self._save(ctx, Checkpoint(index, done, frames))
-        finally:
-            writer.discard_pending()
-            writer.close()
+
+        def snapshot(step: int) -> Snapshot:
+            energy = self._energy(n, step)
+            lo, hi = self.lmp.extract_box()[:2]
+            ids = self.lmp.numpy.extract_atom("id")[:n]
+            order = np.argsort(ids)
+            unwrapped = np.array(self.lmp.numpy.extract_compute("unwrapped", 1, 2)[:n])[order]
+            velocities = (np.array(self.lmp.numpy.extract_atom("v")[:n])[order] / 10
+                          if stage.sampling.velocities else None)
+            return Snapshot(unwrapped / 10, np.diag(np.array(hi) - np.array(lo)) / 10, energy,
+                            self.lmp.get_thermo("temp"), velocities)
+
+        produce(ctx, stage, ck, index, dt_ps, lambda k, step: self._run(k), snapshot, lambda c: self._save(ctx, c))
 
 
 @hookimpl

@@ -16,9 +16,8 @@ from meltdyn.hookspecs import hookimpl
 from meltdyn.plugin import PluginDef, PluginParams
 from meltdyn.plugins.engines.checkpoints import Checkpoint
 from meltdyn.plugins.engines.openmm_loader import load_openmm
-from meltdyn.schedule import frame_steps
+from meltdyn.plugins.engines.production import Snapshot, produce
 from meltdyn.specs import TARGET, MinimiseStage, NPTStage, NVEStage, ProductionStage
-from meltdyn.trajectory import H5MDWriter, TrajectoryHeader
 
 PLATFORM_ORDER = ("CUDA", "OpenCL", "CPU", "Reference")
 A_TO_NM = 0.1
@@ -201,39 +200,20 @@ class OpenMMEngine(Engine):
 
     def _production(self, context: Any, ctx: RunContext, stage: ProductionStage, ck: Checkpoint, index: int,
                     dt_ps: float) -> None:
-        steps, interval = frame_steps(stage.sampling, dt_ps, stage.duration_ps)
-        header = TrajectoryHeader(list(ctx.system.symbols), dt_ps, interval)
-        resuming = ck.stage == index and ck.mid_stage
-        if ctx.trajectory_path.exists() and not resuming:
-            raise RuntimeError(f"{ctx.trajectory_path} exists but no production checkpoint does; "
-                               "meltdyn will not overwrite it. Move it away to start production again.")
-        writer = H5MDWriter(ctx.trajectory_path, header, stage.sampling.chunk_frames, stage.sampling.velocities)
-        frames = ck.frames if resuming else 0
-        writer.truncate(frames)  # frames flushed after the checkpoint are written again, identically
-        done = int(steps[frames - 1]) if frames else 0
-        ctx.progress.stage(f"[{index}] production", int(steps[-1]), dt_ps, done)
         integrator = context.getIntegrator()
-        try:
-            for k in range(frames, len(steps)):
-                target = int(steps[k])
-                if target > done:
-                    self._step(context, integrator, target - done, done)
-                    ctx.progress.advance(target - done)
-                    done = target
-                state = context.getState(getPositions=True, getEnergy=True, getVelocities=stage.sampling.velocities,
-                                         enforcePeriodicBox=False)
-                energy = self._energy_check(context, ctx.system.n_atoms, done)
-                kinetic = state.getKineticEnergy()._value
-                temperature = 2 * kinetic / (3 * ctx.system.n_atoms * 0.00831446261815324)
-                writer.append(done, done * dt_ps, np.array(state.getPositions()._value),
-                              np.array(state.getPeriodicBoxVectors()._value), energy, temperature,
-                              np.array(state.getVelocities()._value) if stage.sampling.velocities else None)
-                if writer.pending == stage.sampling.chunk_frames or k == len(steps) - 1:
-                    frames = writer.flush()
-                    self._save(context, ctx.checkpoint_dir, Checkpoint(index, done, frames))
-        finally:
-            writer.discard_pending()  # frames not yet flushed belong to no checkpoint
-            writer.close()
+        n = ctx.system.n_atoms
+
+        def snapshot(step: int) -> Snapshot:
+            state = context.getState(getPositions=True, getEnergy=True, getVelocities=stage.sampling.velocities,
+                                     enforcePeriodicBox=False)
+            energy = self._energy_check(context, n, step)
+            temperature = 2 * state.getKineticEnergy()._value / (3 * n * 0.00831446261815324)
+            return Snapshot(np.array(state.getPositions()._value), np.array(state.getPeriodicBoxVectors()._value),
+                            energy, temperature,
+                            np.array(state.getVelocities()._value) if stage.sampling.velocities else None)
+
+        produce(ctx, stage, ck, index, dt_ps, lambda k, step: self._step(context, integrator, k, step), snapshot,
+                lambda c: self._save(context, ctx.checkpoint_dir, c))
 
 
 @hookimpl
