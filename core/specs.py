@@ -143,6 +143,22 @@ class ProtocolSpec(Spec):
         return self.stages[-1]  # type: ignore[return-value]
 
 
+class _WithObservables(Spec):
+    """Shared by study and analysis files: observables are labelled, labels are unique."""
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> _WithObservables:
+        labels = self.observable_labels
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise ValueError(f"observable labels must be unique; repeated: {dup} (set 'label' to tell them apart)")
+        return self
+
+    @property
+    def observable_labels(self) -> list[str]:
+        return [o.label or o.plugin for o in self.observables]  # type: ignore[attr-defined]
+
+
 def _tagged(kind: str, entries: dict, with_label: bool) -> Any:
     members = []
     for name, entry in sorted(entries.items()):
@@ -179,9 +195,9 @@ def validate_section(registry: Registry, kind: str, mapping: Any, where: str) ->
 
 def analysis_model(registry: Registry) -> type[BaseModel]:
     """The model of an analysis file: observables over a trajectory made anywhere."""
-    observable = _tagged("observable", registry.entries["observable"], with_label=True)
+    observable = plugin_union(registry, "observable")
 
-    class AnalysisSpec(Spec):
+    class AnalysisSpec(_WithObservables):
         """Observables over an existing trajectory (meltdyn's H5MD, extxyz, LAMMPS dump, DCD, ...)."""
 
         trajectory: str = Field(description="Trajectory file.")
@@ -196,32 +212,16 @@ def analysis_model(registry: Registry) -> type[BaseModel]:
         output_dir: str = Field(description="Where results.h5 and summary.json go; never overwritten.")
         observables: list[observable] = Field(min_length=1)  # type: ignore[valid-type]
 
-        @model_validator(mode="after")
-        def _unique_labels(self) -> AnalysisSpec:
-            _check_unique_labels(self.observables)
-            return self
-
-        @property
-        def observable_labels(self) -> list[str]:
-            return [o.label or o.plugin for o in self.observables]
-
     return AnalysisSpec
-
-
-def _check_unique_labels(observables: list[Any]) -> None:
-    labels = [o.label or o.plugin for o in observables]
-    dup = sorted({x for x in labels if labels.count(x) > 1})
-    if dup:
-        raise ValueError(f"observable labels must be unique; repeated: {dup} (set 'label' to tell them apart)")
 
 
 def study_model(registry: Registry) -> type[BaseModel]:
     """The StudySpec model for the plugins in ``registry``."""
-    potential = _tagged("potential", registry.entries["potential"], with_label=False)
-    engine = _tagged("engine", registry.entries["engine"], with_label=False)
-    observable = _tagged("observable", registry.entries["observable"], with_label=True)
+    potential = plugin_union(registry, "potential")
+    engine = plugin_union(registry, "engine")
+    observable = plugin_union(registry, "observable")
 
-    class StudySpec(Spec):
+    class StudySpec(_WithObservables):
         """A study: a sweep of runs sharing one system recipe, potential, engine, protocol and observables."""
 
         name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -232,14 +232,5 @@ def study_model(registry: Registry) -> type[BaseModel]:
         engine: engine  # type: ignore[valid-type]
         protocol: ProtocolSpec
         observables: list[observable] = Field(default_factory=list)  # type: ignore[valid-type]
-
-        @model_validator(mode="after")
-        def _unique_labels(self) -> StudySpec:
-            _check_unique_labels(self.observables)
-            return self
-
-        @property
-        def observable_labels(self) -> list[str]:
-            return [o.label or o.plugin for o in self.observables]
 
     return StudySpec
