@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
+from meltdyn.analysis import AnalysisCost
 from meltdyn.errors import StudyError
 from meltdyn.plots import plot_results
 from meltdyn.reference import reference_markdown
 from meltdyn.registry import PluginError, discover
 from meltdyn.specs import study_model
 from meltdyn.standalone import analyse_trajectory
-from meltdyn.study import load_study, read_study_file
+from meltdyn.study import load_study
 
 DESCRIPTION = """\
 meltdyn runs a study: build Na2O-SiO2 melts, simulate them with a potential and an engine, and
@@ -75,13 +75,11 @@ def _cmd_results(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyse(args: argparse.Namespace) -> int:
-    results = analyse_trajectory(args.analysis)
+    cost = AnalysisCost()
+    results = analyse_trajectory(args.analysis, cost=cost)
     for label, arrays in results.items():
         print(f"{label}: {', '.join(sorted(arrays))}")
-    spec = read_study_file(args.analysis)
-    cost = json.loads((Path(spec["output_dir"]) / "cost.json").read_text())
-    print(f"analysis: {cost['seconds']:.1f} s, {cost['block_atoms']} atoms per block, "
-          f"peak memory {cost['peak_rss_MB']:.0f} MB")
+    print(f"analysis: {cost.seconds:.1f} s, {cost.block_atoms} atoms per block, peak memory {cost.peak_rss_MB:.0f} MB")
     return 0
 
 

@@ -27,8 +27,12 @@ def load_analysis(source: str | Path | dict[str, Any], registry: Registry | None
         raise StudyError("invalid analysis:\n  " + "\n  ".join(errors.describe(exc, model))) from None
 
 
-def analyse_trajectory(source: str | Path | dict[str, Any], registry: Registry | None = None) -> Results:
-    """Run an analysis spec; write results.h5, summary.json and spec.json to its output_dir and return results."""
+def analyse_trajectory(source: str | Path | dict[str, Any], registry: Registry | None = None,
+                       cost: AnalysisCost | None = None) -> Results:
+    """Run an analysis spec; write results.h5, summary.json, cost.json and spec.json to its output_dir.
+
+    Returns the results; ``cost``, if given, receives the time, block size and peak memory of the pass.
+    """
     spec, registry = load_analysis(source, registry)
     out = Path(spec.output_dir)
     if (out / "results.h5").exists():
@@ -39,7 +43,7 @@ def analyse_trajectory(source: str | Path | dict[str, Any], registry: Registry |
     except ValueError as exc:
         raise StudyError(f"trajectory: {exc}") from None
     observables = {label: registry.build("observable", o) for label, o in zip(spec.observable_labels, spec.observables)}
-    cost = AnalysisCost()
+    cost = cost or AnalysisCost()
     results = analyse(traj, observables, spec.memory_budget_MB, cost)
     out.mkdir(parents=True, exist_ok=True)
     save_results(out / "results.h5", results)
