@@ -28,6 +28,7 @@ def save_dataset(path: Path, frames: list[LabelledFrame], provenance: dict[str, 
 
 
 def load_dataset(path: Path) -> tuple[list[LabelledFrame], dict[str, Any]]:
+    from ase.data import chemical_symbols
     from schnetpack.data import ASEAtomsData
 
     data = ASEAtomsData(str(path), load_properties=list(UNITS))
@@ -38,10 +39,7 @@ def load_dataset(path: Path) -> tuple[list[LabelledFrame], dict[str, Any]]:
     for k in range(len(data)):
         row = data[k]
         frames.append(LabelledFrame(
-            [_SYMBOL[int(z)] for z in row["_atomic_numbers"]], row["_positions"].numpy().astype(float),
+            [chemical_symbols[int(z)] for z in row["_atomic_numbers"]], row["_positions"].numpy().astype(float),
             row["_cell"].numpy().reshape(3, 3).astype(float), float(row["energy"][0]),
             row["forces"].numpy().astype(float), row["stress"].numpy().reshape(3, 3).astype(float)))
     return frames, data.metadata.get("meltdyn", {})
-
-
-_SYMBOL = {8: "O", 11: "Na", 14: "Si", 1: "H", 3: "Li", 12: "Mg", 13: "Al", 19: "K", 20: "Ca"}

@@ -99,3 +99,21 @@ def test_a_study_runs_md_with_the_trained_painn(model_dir, tiny_study, registry)
     assert np.all(msd["msd_Na"].values[1:] > 0)
     prov = json.loads((run.dir / "provenance.json").read_text())
     assert prov["potential"]["name"] == "painn" and len(prov["potential"]["training_set_sha256"]) == 64
+
+
+def test_dataset_round_trip_keeps_any_element_and_never_overwrites(tmp_path):
+    from meltdyn.contracts import LabelledFrame
+    from meltdyn.dataset import save_dataset
+
+    rng = np.random.default_rng(0)
+    frames = [LabelledFrame(["Ca", "Al", "O", "O"], rng.random((4, 3)) * 5, np.eye(3) * 5, -10.0 - k,
+                            rng.normal(size=(4, 3)), rng.normal(size=(3, 3))) for k in range(3)]
+    save_dataset(tmp_path / "d.db", frames, {"source": "test"})
+    back, provenance = load_dataset(tmp_path / "d.db")
+    assert provenance == {"source": "test"} and [f.symbols for f in back] == [f.symbols for f in frames]
+    for a, b in zip(frames, back):
+        assert b.energy_eV == a.energy_eV
+        np.testing.assert_allclose(b.forces_eV_A, a.forces_eV_A)
+        np.testing.assert_allclose(b.stress_eV_A3, a.stress_eV_A3)
+    with pytest.raises(FileExistsError, match="never overwrites a dataset"):
+        save_dataset(tmp_path / "d.db", frames, {})

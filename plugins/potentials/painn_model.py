@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import schnetpack as spk
+from ase.data import atomic_numbers as ATOMIC_NUMBER
 import schnetpack.properties as props
 import torch
 from torch import nn
 
 from meltdyn.contracts import LabelledFrame
 
-ATOMIC_NUMBER = {"O": 8, "Na": 11, "Si": 14}
 EV_TO_KJ_MOL = 96.48533212
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from ase.data import chemical_symbols
 
 from meltdyn.contracts import AtomicSystem, Potential
 from meltdyn.plugins.potentials.painn import PainnParams
@@ -32,7 +33,7 @@ def save_model(directory: Path, arch: Architecture, outcome: TrainingOutcome, fr
     """Write model.json beside the best weights: what a run needs to rebuild, and what produced it."""
     species = sorted({int(z) for f in frames for z in f.numbers})
     meta = {"architecture": asdict(arch), "offsets_eV": {str(k): v for k, v in outcome.offsets_eV.items()},
-            "species": [s for s, z in sorted(ATOMIC_NUMBER.items(), key=lambda x: x[1]) if z in species],
+            "species": [chemical_symbols[z] for z in species],
             "units": {"inside": "angstrom, eV", "torchforce": "nm in, kJ/mol out"},
             "training_set_sha256": dataset_hash(frames), "training_frames": len(frames),
             "test_metrics": outcome.test_metrics}
