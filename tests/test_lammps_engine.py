@@ -65,6 +65,7 @@ def test_a_study_runs_every_stage_on_lammps(lammps_study, registry):
         steps_moved = np.abs(np.diff(traj.positions_A(), axis=0)).max()
         assert steps_moved < 2.0  # unwrapped: no jumps of a box length between frames
     assert np.all(run.results()["msd"]["msd_O"].values[1:] > 0)
+    assert not (run.dir / "lammps-scratch").exists()  # tables and scratch go with the run
 
 
 def test_a_killed_lammps_run_resumes_without_losing_or_duplicating_frames(lammps_study, tmp_path):

