@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -34,6 +35,16 @@ def kill_during_production(study_file: Path, out: Path, min_frames: int = 10) ->
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     return json.loads(progress.read_text())
+
+
+def nve_energy_record(context: Any, integrator: Any, blocks: int, steps: int) -> tuple[np.ndarray, float]:
+    """Total energy (kJ/mol) after each of ``blocks`` × ``steps`` Verlet steps, and the final kinetic energy."""
+    totals = []
+    for _ in range(blocks):
+        integrator.step(steps)
+        state = context.getState(getEnergy=True)
+        totals.append((state.getPotentialEnergy() + state.getKineticEnergy())._value)
+    return np.array(totals), state.getKineticEnergy()._value
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from meltdyn.plugins.potentials.painn_runtime import Painn, save_model
 from meltdyn.plugins.potentials.painn_training import TrainingSettings, train
 from meltdyn.plugins.potentials.shik import Shik, ShikParams
 from meltdyn.specs import SystemSpec
+from conftest import nve_energy_record
 from oracles import numpy_shik
 
 mm = load_openmm()
@@ -140,11 +141,7 @@ def test_trained_model_runs_nve_in_openmm_with_small_drift(trained, frames):
     ctx = mm.Context(openmm_system(system, pot), integrator, mm.Platform.getPlatformByName("CPU"))
     ctx.setPositions(f.positions * 0.1)
     ctx.setVelocitiesToTemperature(2000.0, 1)
-    totals = []
-    for _ in range(10):
-        integrator.step(20)
-        st = ctx.getState(getEnergy=True)
-        totals.append((st.getPotentialEnergy() + st.getKineticEnergy())._value)
-    drift = (totals[-1] - totals[0]) / st.getKineticEnergy()._value
+    totals, kinetic = nve_energy_record(ctx, integrator, blocks=10, steps=20)
+    drift = (totals[-1] - totals[0]) / kinetic
     print(f"PaiNN NVE, {len(symbols)} atoms, 0.5 fs, 200 steps: total-energy change {drift:.2e} of the kinetic energy")
     assert abs(drift) < 1e-2

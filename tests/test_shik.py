@@ -10,6 +10,7 @@ from meltdyn.plugins.engines.openmm_engine import openmm_system
 from meltdyn.plugins.engines.openmm_loader import load_openmm
 from meltdyn.plugins.potentials.shik import Shik, ShikParams
 from meltdyn.specs import SystemSpec
+from conftest import nve_energy_record
 from oracles import KE, numpy_shik
 
 mm = load_openmm()
@@ -106,12 +107,7 @@ def test_nve_energy_is_conserved():
     ctx.setPositions(system.positions_A * 0.1)
     mm.LocalEnergyMinimizer.minimize(ctx, 10.0, 200)
     ctx.setVelocitiesToTemperature(2500.0, 1)
-    totals = []
-    for _ in range(40):
-        integrator.step(50)
-        st = ctx.getState(getEnergy=True)
-        totals.append((st.getPotentialEnergy() + st.getKineticEnergy())._value)
-    kinetic = st.getKineticEnergy()._value
+    totals, kinetic = nve_energy_record(ctx, integrator, blocks=40, steps=50)
     drift = (totals[-1] - totals[0]) / kinetic
     print(f"NVE, 150 atoms, 0.5 fs, 2000 steps: total-energy change = {drift:.2e} of the kinetic energy")
     assert abs(drift) < 5e-3
