@@ -183,3 +183,17 @@ def test_an_exploding_run_stops_clearly_and_keeps_its_last_checkpoint(tiny_study
     progress = json.loads((run.dir / "checkpoints" / "progress.json").read_text())
     assert progress["stage"] == 1 and (run.dir / "checkpoints" / progress["file"]).exists()
     assert not (run.dir / "trajectory.h5").exists()
+
+
+def test_what_a_finished_stage_measured_survives_a_kill_after_it(tiny_study, registry, tmp_path):
+    stages = tiny_study["protocol"]["stages"]
+    stages.insert(2, {"stage": "npt", "duration_ps": 0.2, "pressure_bar": 1.0, "barostat_interval_steps": 5})
+    tiny_study["protocol"]["stages"][-1]["duration_ps"] = 1.0
+    tiny_study["protocol"]["stages"][-1]["sampling"]["chunk_frames"] = 2
+    study_file = _write_study(tmp_path / "study.yaml", tiny_study)
+    out = tmp_path / "killed"
+    assert kill_during_production(study_file, out, min_frames=4)["stage"] == 3  # NPT was finished
+    subprocess.run([*MELTDYN, "run", "-q", str(study_file), "--output-dir", str(out)], check=True)
+    prov = json.loads((out / "NS2_T3000K_r0" / "provenance.json").read_text())["engine"]
+    assert prov["measured"]["2:npt"]["mean_density_g_cm3"] > 0
+    assert set(prov["stage_seconds"]) == {"0:minimise", "1:nvt", "2:npt", "3:production"}

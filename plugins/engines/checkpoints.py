@@ -42,3 +42,14 @@ class Checkpoint:
         if old and old != name:
             (directory / old).unlink(missing_ok=True)
         return self
+
+
+def load_facts(directory: Path) -> dict[str, dict]:
+    """Stage timings and measurements of earlier sessions of this run (empty for a new run)."""
+    path = directory / "facts.json"
+    return json.loads(path.read_text()) if path.exists() else {"stage_seconds": {}, "measured": {}}
+
+
+def save_facts(directory: Path, facts: dict[str, dict]) -> None:
+    """Written before the stage's completion checkpoint, so a finished stage never loses what it measured."""
+    write_json_atomic(directory / "facts.json", facts)

@@ -22,7 +22,7 @@ from meltdyn.builder import AVOGADRO
 from meltdyn.contracts import Engine, RunContext
 from meltdyn.hookspecs import hookimpl
 from meltdyn.plugin import PluginDef, PluginParams
-from meltdyn.plugins.engines.checkpoints import Checkpoint
+from meltdyn.plugins.engines.checkpoints import Checkpoint, load_facts, save_facts
 from meltdyn.plugins.engines.production import Snapshot, produce
 from meltdyn.specs import TARGET, MinimiseStage, NPTStage, NVEStage, ProductionStage
 
@@ -84,8 +84,8 @@ class LAMMPSEngine(Engine):
                            "neigh_modify every 1 delay 0 check yes", f"timestep {dt_ps}",
                            "compute unwrapped all property/atom xu yu zu", "thermo_style custom step temp pe vol",
                            "thermo 0"])
-        timings: dict[str, float] = {}
-        measured: dict[str, Any] = {}
+        facts = load_facts(ctx.checkpoint_dir)
+        timings, measured = facts["stage_seconds"], facts["measured"]
         for index in range(ck.stage, len(ctx.protocol.stages)):
             stage = ctx.protocol.stages[index]
             t = ctx.target_temperature_K if getattr(stage, "temperature_K", TARGET) == TARGET else stage.temperature_K
@@ -111,6 +111,7 @@ class LAMMPSEngine(Engine):
                                                     / (volume * 1e-24)}
                 lmp.commands_list([f"unfix {name}" for name in fixes])
             timings[f"{index}:{stage.stage}"] = time.perf_counter() - started
+            save_facts(ctx.checkpoint_dir, facts)
             ck = self._save(ctx, Checkpoint(index + 1, 0, ck.frames if index + 1 == len(ctx.protocol.stages) else 0))
         return {"platform": f"LAMMPS {lmp.version()} OPENMP", "properties": {"threads": self.threads},
                 "stage_seconds": timings, "measured": measured}

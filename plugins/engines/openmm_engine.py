@@ -14,7 +14,7 @@ from meltdyn.builder import AVOGADRO
 from meltdyn.contracts import AtomicSystem, Engine, Potential, RunContext
 from meltdyn.hookspecs import hookimpl
 from meltdyn.plugin import PluginDef, PluginParams
-from meltdyn.plugins.engines.checkpoints import Checkpoint
+from meltdyn.plugins.engines.checkpoints import Checkpoint, load_facts, save_facts
 from meltdyn.plugins.engines.openmm_loader import load_openmm
 from meltdyn.plugins.engines.production import Snapshot, produce
 from meltdyn.specs import TARGET, MinimiseStage, NPTStage, NVEStage, ProductionStage
@@ -91,8 +91,8 @@ class OpenMMEngine(Engine):
         platform, props = self._platform()
         dt_ps = ctx.protocol.timestep_fs * 1e-3
         ck = Checkpoint.load(ctx.checkpoint_dir)
-        timings: dict[str, float] = {}
-        measured: dict[str, Any] = {}
+        facts = load_facts(ctx.checkpoint_dir)
+        timings, measured = facts["stage_seconds"], facts["measured"]
         for index in range(ck.stage, len(ctx.protocol.stages)):
             stage = ctx.protocol.stages[index]
             t = ctx.target_temperature_K if getattr(stage, "temperature_K", TARGET) == TARGET else stage.temperature_K
@@ -118,6 +118,7 @@ class OpenMMEngine(Engine):
                         "mean_box_A": (box * 10).tolist(), "mean_volume_A3": volume_A3,
                         "mean_density_g_cm3": ctx.system.masses_u.sum() / AVOGADRO / (volume_A3 * 1e-24)}
             timings[f"{index}:{stage.stage}"] = time.perf_counter() - started
+            save_facts(ctx.checkpoint_dir, facts)
             ck = self._save(context, ctx.checkpoint_dir, Checkpoint(index + 1, 0, ck.frames if index + 1 == len(
                 ctx.protocol.stages) else 0))
             del context, integrator
