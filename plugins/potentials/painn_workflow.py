@@ -14,6 +14,7 @@ from meltdyn import errors
 from meltdyn.dataset import load_dataset, save_dataset
 from meltdyn.errors import StudyError
 from meltdyn.registry import Registry, discover
+from meltdyn.results import write_json_atomic
 from meltdyn.specs import Spec, plugin_union
 from meltdyn.plugins.potentials.painn_model import Architecture, Frame, batch, training_frames
 from meltdyn.plugins.potentials.painn_runtime import save_model
@@ -98,7 +99,7 @@ def train_from_spec(source: str | Path | dict[str, Any], registry: Registry | No
     spec_path = out / "spec.json"
     if spec_path.exists() and json.loads(spec_path.read_text()) != resolved:
         raise StudyError(f"{out} holds a model trained from a different spec; meltdyn never overwrites it")
-    spec_path.write_text(json.dumps(resolved, indent=2))
+    write_json_atomic(spec_path, resolved)
     dataset = out / "dataset.db"
     if not dataset.exists():
         labeller = registry.build("labeller", spec.reference_data)
