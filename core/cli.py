@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from meltdyn.analysis import AnalysisCost
@@ -86,6 +87,8 @@ def _cmd_analyse(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from meltdyn.plugins.potentials.painn_workflow import train_from_spec
 
+    if not args.quiet:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     print(json.dumps(train_from_spec(args.spec), indent=2))
     return 0
 
@@ -130,6 +133,7 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("train", help="make reference data and train a PaiNN potential (resumes if interrupted)",
                         description="make reference data and train a PaiNN potential (resumes if interrupted)")
     sp.add_argument("spec", help="training file (YAML): reference_data, model, training, output_dir")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no per-state and per-epoch lines")
     sp.set_defaults(func=_cmd_train)
     sp = sub.add_parser("plugins", help="list discovered plugins (name, kind, version, distribution)")
     sp.add_argument("--json", action="store_true")

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 import meltdyn
 from meltdyn.dataset import load_dataset
@@ -18,7 +19,8 @@ SHIK_SMALL = {"plugin": "shik", "short_range_cutoff_A": 5.0, "coulomb_cutoff_A":
 def _spec(out, **training):
     return {"name": "tiny", "output_dir": str(out),
             "reference_data": {"plugin": "potential_md", "potential": SHIK_SMALL, "compositions": ["NS2"],
-                               "temperatures_K": [3000], "atoms": 100, "frames_per_state": 14, "every_steps": 30,
+                               "temperatures_K": [3000], "densities_g_cm3": [2.1, 2.4], "atoms": 100,
+                               "frames_per_state": 7, "every_steps": 30,
                                "equilibration_steps": 200},
             "model": {"cutoff_A": 4.5, "features": 8, "interactions": 1, "radial_basis": 6},
             "training": {"max_epochs": 3, "batch_size": 4, **training}}
@@ -41,14 +43,30 @@ def test_dataset_is_schnetpack_data_with_units_and_provenance(model_dir):
     assert ASEAtomsData(str(model_dir / "dataset.db")).units["forces"] == "eV/Ang"
 
 
+def test_reference_cells_come_at_each_requested_density(model_dir):
+    from ase.data import atomic_masses, atomic_numbers
+
+    frames, _ = load_dataset(model_dir / "dataset.db")
+    g_per_cm3 = [sum(atomic_masses[atomic_numbers[s]] for s in f.symbols) / 6.02214076e23
+                    / abs(np.linalg.det(f.cell_A)) * 1e24 for f in frames]
+    assert np.allclose(g_per_cm3[:7], 2.1, rtol=1e-4) and np.allclose(g_per_cm3[7:], 2.4, rtol=1e-4)
+
+
 def test_training_again_resumes_and_a_different_spec_is_refused(model_dir):
     before = json.loads((model_dir / "training.json").read_text())["history"]
-    again = train_from_spec(_spec(model_dir))
+    again = train_from_spec(_spec(model_dir, device="cpu"))  # where it runs is not part of what it is
     assert again["epochs"] == 3
     assert json.loads((model_dir / "training.json").read_text())["history"] == before
     with pytest.raises(StudyError, match="trained from a different spec; meltdyn never overwrites it"):
         train_from_spec(_spec(model_dir, learning_rate=0.1))
     assert (model_dir / "parity.png").exists() and (model_dir / "parity.pdf").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_cuda_training_without_a_gpu_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(StudyError, match="training.device: 'cuda' requested but torch sees no CUDA device"):
+        train_from_spec(_spec(tmp_path / "m", device="cuda"))
+    assert not (tmp_path / "m").exists()
 
 
 def test_bad_potential_inside_the_labeller_is_named(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from itertools import product
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,7 @@ from meltdyn.plugins.engines.openmm_loader import load_openmm
 
 KJ_MOL_TO_EV = 1 / 96.48533212
 STRAIN_STEP = 1e-5
+log = logging.getLogger(__name__)
 
 
 def label(system: AtomicSystem, potential: Potential) -> LabelledFrame:
@@ -76,7 +79,9 @@ class PotentialMDParams(PluginParams):
     compositions: list[str | float] = Field(["NS2", "NS4", "NS6"], min_length=1)
     temperatures_K: list[float] = Field([3000.0, 3500.0, 4000.0], min_length=1)
     atoms: int = Field(150, gt=0, description="Atoms per cell (rounded to formula units), as in AIMD.")
-    density_g_cm3: float = Field(2.3, gt=0)
+    densities_g_cm3: list[float] = Field([2.3], min_length=1,
+                                         description="Cell densities; several let the model learn the equation "
+                                                     "of state that NPT runs need.")
     frames_per_state: int = Field(20, ge=1, description="Labelled frames per composition and temperature.")
     every_steps: int = Field(200, ge=1, description="MD steps between frames, for decorrelation.")
     equilibration_steps: int = Field(2000, ge=0)
@@ -93,13 +98,14 @@ class PotentialMD(Labeller):
         p = self.params
         potential = registry.build("potential", validate_section(registry, "potential", p.potential, "potential"))
         out = []
-        for c_index, composition in enumerate(p.compositions):
-            for t_index, temperature in enumerate(p.temperatures_K):
-                seed = p.seed + 1000 * c_index + t_index
-                system = build_system(SystemSpec(atoms=p.atoms, density_g_cm3=p.density_g_cm3), composition,
-                                      temperature, seed)
-                out += sample(system, potential, temperature, p.frames_per_state, p.every_steps, seed,
-                              equilibration_steps=p.equilibration_steps)
+        states = list(product(enumerate(p.compositions), enumerate(p.temperatures_K), enumerate(p.densities_g_cm3)))
+        for k, ((c_index, composition), (t_index, temperature), (d_index, density)) in enumerate(states):
+            seed = p.seed + 1000 * c_index + 100 * d_index + t_index
+            system = build_system(SystemSpec(atoms=p.atoms, density_g_cm3=density), composition, temperature, seed)
+            out += sample(system, potential, temperature, p.frames_per_state, p.every_steps, seed,
+                          equilibration_steps=p.equilibration_steps)
+            log.info("labelled %d frames of %s at %g K, %g g/cm3 (state %d of %d)", p.frames_per_state, composition,
+                     temperature, density, k + 1, len(states))
         return out
 
 

@@ -97,16 +97,16 @@ def training_frames(labelled: list[LabelledFrame]) -> list[Frame]:
                   f.forces_eV_A, f.stress_eV_A3) for f in labelled]
 
 
-def batch(frames: list[Frame], dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+def batch(frames: list[Frame], dtype: torch.dtype = torch.float32, device: str = "cpu") -> dict[str, torch.Tensor]:
     """Concatenate frames into schnetpack's flat batch layout."""
     start = np.cumsum([0] + [len(f.numbers) for f in frames])
     cat = np.concatenate
-    t = lambda x, d=dtype: torch.as_tensor(x, dtype=d)  # noqa: E731
+    t = lambda x, d=dtype: torch.as_tensor(x, dtype=d, device=device)  # noqa: E731
     return {
         props.Z: t(cat([f.numbers for f in frames]), torch.long),
         props.R: t(cat([f.positions for f in frames])),
         props.cell: t(np.stack([f.cell for f in frames])),
-        props.pbc: torch.ones(len(frames), 3, dtype=torch.bool),
+        props.pbc: torch.ones(len(frames), 3, dtype=torch.bool, device=device),
         props.idx_m: t(cat([np.full(len(f.numbers), k) for k, f in enumerate(frames)]), torch.long),
         props.n_atoms: t([len(f.numbers) for f in frames], torch.long),
         props.idx_i: t(cat([f.idx_i + s for f, s in zip(frames, start)]), torch.long),

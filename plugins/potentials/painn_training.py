@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ import torch
 from meltdyn.plugins.potentials.painn_model import Architecture, Frame, batch, build_model, fit_offsets
 
 EV_A3_TO_GPA = 160.21766208
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class TrainingSettings:
     validation_fraction: float = 0.1
     test_fraction: float = 0.1
     seed: int = 0
+    device: str = "cpu"
 
 
 @dataclass
@@ -62,13 +65,13 @@ def _weighted(terms: dict[str, torch.Tensor], s: TrainingSettings) -> torch.Tens
     return s.weight_energy * terms["energy"] + s.weight_forces * terms["forces"] + s.weight_stress * terms["stress"]
 
 
-def evaluate(model: torch.nn.Module, frames: list[Frame], batch_size: int) -> dict[str, float]:
+def evaluate(model: torch.nn.Module, frames: list[Frame], batch_size: int, device: str = "cpu") -> dict[str, float]:
     """Frame-weighted mean squared errors over ``frames``."""
     model.eval()
     totals = {"energy": 0.0, "forces": 0.0, "stress": 0.0}
     for k in range(0, len(frames), batch_size):
         chunk = frames[k:k + batch_size]
-        terms = loss_terms(model, batch(chunk))
+        terms = loss_terms(model, batch(chunk, device=device))
         for key in totals:
             totals[key] += float(terms[key].detach()) * len(chunk)
     return {key: v / len(frames) for key, v in totals.items()}
@@ -87,8 +90,9 @@ def train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, w
     frames = [f.with_neighbours(arch.cutoff_A) if f.idx_i is None else f for f in frames]
     checkpoint = workdir / "checkpoint.pt"
     torch.manual_seed(settings.seed)
+    device = settings.device
     if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, weights_only=False, map_location=device)
         outcome = TrainingOutcome(**state["outcome"])
         outcome.offsets_eV = {int(k): v for k, v in outcome.offsets_eV.items()}
     else:
@@ -98,7 +102,7 @@ def train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, w
         offsets = fit_offsets([f.numbers for f in train_frames], np.array([f.energy for f in train_frames]))
         outcome = TrainingOutcome(split=split, offsets_eV=offsets)
     subsets = {k: [frames[i] for i in v] for k, v in outcome.split.items()}
-    model = build_model(arch, outcome.offsets_eV)
+    model = build_model(arch, outcome.offsets_eV).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=settings.lr_factor,
                                                            patience=settings.lr_patience_epochs)
@@ -116,14 +120,19 @@ def train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, w
         order = rng.permutation(len(subsets["train"]))
         for k in range(0, len(order), settings.batch_size):
             optimiser.zero_grad()
-            loss = _weighted(loss_terms(model, batch([subsets["train"][i] for i in order[k:k + settings.batch_size]])),
+            loss = _weighted(loss_terms(model, batch([subsets["train"][i] for i in order[k:k + settings.batch_size]],
+                                                       device=device)),
                              settings)
             loss.backward()
             optimiser.step()
-        val = evaluate(model, subsets["validation"], settings.batch_size)
+        val = evaluate(model, subsets["validation"], settings.batch_size, device)
         val_loss = settings.weight_energy * val["energy"] + settings.weight_forces * val["forces"] + \
             settings.weight_stress * val["stress"]
         scheduler.step(val_loss)
+        rmse = rmse_report(val)
+        log.info("epoch %d: validation loss %.4g, RMSE %.1f meV/atom, %.0f meV/Å, %.3f GPa, lr %.2g", epoch, val_loss,
+                 rmse["energy_rmse_meV_per_atom"], rmse["force_rmse_meV_per_A"], rmse["stress_rmse_GPa"],
+                 optimiser.param_groups[0]["lr"])
         outcome.history.append({"epoch": epoch, "validation_loss": val_loss, "lr": optimiser.param_groups[0]["lr"],
                                 **{f"validation_{k}": v for k, v in val.items()}})
         if val_loss < best_val:
@@ -134,8 +143,8 @@ def train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, w
                     "scheduler": scheduler.state_dict(), "best_val": best_val, "best_epoch": best_epoch,
                     "rng": rng.bit_generator.state, "outcome": asdict(outcome)}, workdir / "checkpoint.pt.tmp")
         os.replace(workdir / "checkpoint.pt.tmp", checkpoint)
-    model.load_state_dict(torch.load(workdir / "best.pt"))
-    outcome.test_metrics = rmse_report(evaluate(model, subsets["test"], settings.batch_size))
+    model.load_state_dict(torch.load(workdir / "best.pt", map_location=device))
+    outcome.test_metrics = rmse_report(evaluate(model, subsets["test"], settings.batch_size, device))
     (workdir / "training.json").write_text(json.dumps({"architecture": asdict(arch), "settings": asdict(settings),
                                                        **asdict(outcome)}, indent=2))
-    return model, outcome
+    return model.cpu(), outcome

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import torch
 from pydantic import BaseModel, Field, ValidationError
 
 from meltdyn import errors
@@ -41,6 +42,22 @@ class TrainingSpec(Spec):
     validation_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
     seed: int = Field(0, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when torch sees a GPU. Where "
+                                                   "training runs, not what it makes: a run may resume elsewhere.")
+
+
+def resolve_device(requested: str) -> str:
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise StudyError("training.device: 'cuda' requested but torch sees no CUDA device; allowed: auto, cpu, cuda "
+                         "(auto falls back to the CPU)")
+    return requested
+
+
+def _identity(resolved: dict[str, Any]) -> dict[str, Any]:
+    """The spec without where it runs, so a training started on one device may resume on another."""
+    return {**resolved, "training": {k: v for k, v in resolved["training"].items() if k != "device"}}
 
 
 def train_model_spec(registry: Registry) -> type[BaseModel]:
@@ -93,11 +110,12 @@ def train_from_spec(source: str | Path | dict[str, Any], registry: Registry | No
         spec = model_cls.model_validate(data)
     except ValidationError as exc:
         raise StudyError("invalid training spec:\n  " + "\n  ".join(errors.describe(exc, model_cls))) from None
+    device = resolve_device(spec.training.device)
     out = Path(spec.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     resolved = spec.model_dump(mode="json")
     spec_path = out / "spec.json"
-    if spec_path.exists() and json.loads(spec_path.read_text()) != resolved:
+    if spec_path.exists() and _identity(json.loads(spec_path.read_text())) != _identity(resolved):
         raise StudyError(f"{out} holds a model trained from a different spec; meltdyn never overwrites it")
     write_json_atomic(spec_path, resolved)
     dataset = out / "dataset.db"
@@ -107,7 +125,8 @@ def train_from_spec(source: str | Path | dict[str, Any], registry: Registry | No
     labelled, _ = load_dataset(dataset)
     frames = training_frames(labelled)
     arch = Architecture(**spec.model.model_dump())
-    model, outcome = train(frames, arch, TrainingSettings(**spec.training.model_dump()), out)
+    settings = TrainingSettings(**{**spec.training.model_dump(), "device": device})
+    model, outcome = train(frames, arch, settings, out)
     save_model(out, arch, outcome, frames)
     _parity_plot(model, [frames[i] for i in outcome.split["test"]], out / "parity")
     return {"model_dir": str(out), "frames": len(frames), "epochs": len(outcome.history),
