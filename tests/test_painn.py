@@ -131,6 +131,20 @@ def test_torchforce_in_openmm_matches_the_schnetpack_model(trained, frames, prec
     assert json.loads(files["meltdyn.json"])["precision"] == precision
 
 
+def test_torchforce_backward_differentiates_positions_only(trained, frames):
+    """openmm-torch calls energy.backward(): weights must not collect gradients, step after step."""
+    import vesin_torch  # noqa: F401
+
+    workdir, _, _, _ = trained
+    f = frames[0]
+    module = Painn(PainnParams(model_dir=workdir)).torchforce_module([{8: "O", 11: "Na", 14: "Si"}[int(z)]
+                                                                      for z in f.numbers])
+    positions = torch.tensor(f.positions * 0.1, dtype=torch.float32, requires_grad=True)
+    module(positions, torch.tensor(f.cell * 0.1, dtype=torch.float32)).backward()
+    assert positions.grad is not None and positions.grad.abs().max() > 0
+    assert all(p.grad is None for p in module.parameters())
+
+
 def test_trained_model_runs_nve_in_openmm_with_small_drift(trained, frames):
     workdir, _, _, _ = trained
     pot = Painn(PainnParams(model_dir=workdir, precision="float64"))

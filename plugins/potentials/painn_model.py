@@ -1,13 +1,10 @@
-"""PaiNN (schnetpack) for oxide melts: model, per-species energy offsets, batching, and TorchForce export.
+"""PaiNN (schnetpack) for oxide melts: model, per-species energy offsets, batching of labelled frames.
 
-Inside the model lengths are Å and energies eV. The exported module speaks OpenMM's units (nm in,
-kJ/mol out) and builds its own periodic neighbour list with vesin-torch, so it runs as an openmm-torch
-``TorchForce`` on any box at least twice the cutoff wide, triclinic included.
+Inside the model lengths are Å and energies eV; painn_export turns a trained model into OpenMM's TorchForce.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +16,6 @@ from torch import nn
 
 from meltdyn.contracts import LabelledFrame
 
-EV_TO_KJ_MOL = 96.48533212
 
 
 class SpeciesOffsets(nn.Module):
@@ -116,41 +112,3 @@ def batch(frames: list[Frame], dtype: torch.dtype = torch.float32, device: str =
         props.forces: t(cat([f.forces for f in frames])),
         props.stress: t(np.stack([f.stress for f in frames])),
     }
-
-
-class OpenMMPaiNN(nn.Module):
-    """TorchForce module: positions (nm) and box vectors (nm) in, potential energy (kJ/mol) out."""
-
-    def __init__(self, model: spk.model.NeuralNetworkPotential, numbers: np.ndarray, cutoff_A: float,
-                 dtype: torch.dtype):
-        super().__init__()
-        from vesin_torch import NeighborList
-
-        self.distances = spk.atomistic.PairwiseDistances()
-        # Copies: casting to the export precision must not change the model it came from.
-        self.representation = copy.deepcopy(model.representation)
-        self.energy = copy.deepcopy(model.output_modules[0])
-        self.offsets = copy.deepcopy(model.output_modules[1])
-        self.neighbours = NeighborList(cutoff=cutoff_A, full_list=True)
-        self.register_buffer("numbers", torch.as_tensor(numbers, dtype=torch.long))
-        self.dtype = dtype
-        self.kj_mol_per_eV = EV_TO_KJ_MOL
-        self.to(dtype)
-
-    def forward(self, positions: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
-        r = positions.to(self.dtype) * 10.0
-        cell = box.to(self.dtype) * 10.0
-        i, j, s = self.neighbours.compute(points=r.detach(), box=cell.detach(), periodic=True, quantities="ijS")
-        n = r.shape[0]
-        inputs: dict[str, torch.Tensor] = {
-            props.Z: self.numbers, props.R: r, props.cell: cell.unsqueeze(0),
-            props.idx_i: i.to(torch.long), props.idx_j: j.to(torch.long),
-            props.offsets: s.to(self.dtype) @ cell,
-            props.idx_m: torch.zeros(n, dtype=torch.long, device=r.device),
-            props.n_atoms: torch.full((1,), n, dtype=torch.long, device=r.device),
-        }
-        inputs = self.distances(inputs)
-        inputs = self.representation(inputs)
-        inputs = self.energy(inputs)
-        inputs = self.offsets(inputs)
-        return inputs[props.energy].sum() * self.kj_mol_per_eV

@@ -14,7 +14,8 @@ from ase.data import chemical_symbols
 
 from meltdyn.contracts import AtomicSystem, Potential
 from meltdyn.plugins.potentials.painn import PainnParams
-from meltdyn.plugins.potentials.painn_model import ATOMIC_NUMBER, Architecture, Frame, OpenMMPaiNN, build_model
+from meltdyn.plugins.potentials.painn_export import OpenMMPaiNN
+from meltdyn.plugins.potentials.painn_model import ATOMIC_NUMBER, Architecture, Frame, build_model
 from meltdyn.plugins.potentials.painn_training import TrainingOutcome
 
 MODEL_JSON = "model.json"

@@ -1,0 +1,94 @@
+"""The TorchForce module: a trained schnetpack PaiNN in OpenMM's units, arranged for MD rather than training.
+
+It speaks OpenMM's units (nm in, kJ/mol out) and builds its own periodic neighbour list with vesin-torch, so it
+runs as an openmm-torch ``TorchForce`` on any box at least twice the cutoff wide, triclinic included. It computes
+the same function of the same weights as the schnetpack model (tested to 1e-9 in float64) with less work per
+step, because an MD step needs only ∂E/∂positions:
+
+- the parameters are frozen: openmm-torch calls ``energy.backward()``, which would otherwise also compute and
+  accumulate the gradient of every weight at every step;
+- the first interaction's vector messages are skipped where they multiply μ_j, which is still zero there;
+- neighbour features are gathered with ``index_select`` (its backward is an ``index_add``);
+- the per-species energy offsets are one constant for a fixed set of atoms.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import schnetpack as spk
+import torch
+from torch import nn
+
+EV_TO_KJ_MOL = 96.48533212
+
+
+class InferencePaiNN(nn.Module):
+    """schnetpack's PaiNN representation, same submodules and arithmetic, returning scalar features (atoms, F)."""
+
+    def __init__(self, painn: spk.representation.PaiNN):
+        super().__init__()
+        if painn.share_filters or len(painn.electronic_embeddings) > 0:
+            raise ValueError("PaiNN with shared filters or electronic embeddings is not supported for export")
+        self.features = painn.n_atom_basis
+        self.radial_basis = painn.radial_basis
+        self.cutoff_fn = painn.cutoff_fn
+        self.embedding = painn.embedding
+        self.filter_net = painn.filter_net
+        self.interactions = painn.interactions
+        self.mixing = painn.mixing
+
+    def forward(self, numbers: torch.Tensor, r_ij: torch.Tensor, idx_i: torch.Tensor, idx_j: torch.Tensor
+                ) -> torch.Tensor:
+        f = self.features
+        d_ij = torch.norm(r_ij, dim=1, keepdim=True)
+        dir_ij = (r_ij / d_ij).unsqueeze(-1)
+        filters = self.filter_net(self.radial_basis(d_ij)) * self.cutoff_fn(d_ij)[..., None]
+        q = self.embedding(numbers).unsqueeze(1)
+        mu = torch.zeros((q.shape[0], 3, f), dtype=q.dtype, device=q.device)
+        k = 0
+        for interaction, mixing in zip(self.interactions, self.mixing):
+            x = interaction.interatomic_context_net(q).index_select(0, idx_j) * filters[..., 3 * f * k:3 * f * (k + 1)]
+            dq, dmu_r, dmu_mu = torch.split(x, f, dim=-1)
+            dmu = dmu_r * dir_ij
+            if k > 0:
+                dmu = dmu + dmu_mu * mu.index_select(0, idx_j)
+            q = q + torch.zeros_like(q).index_add(0, idx_i, dq)
+            mu = mu + torch.zeros_like(mu).index_add(0, idx_i, dmu)
+            q, mu = mixing(q, mu)
+            k += 1
+        return q.squeeze(1)
+
+
+class OpenMMPaiNN(nn.Module):
+    """TorchForce module: positions (nm) and box vectors (nm) in, potential energy (kJ/mol, float64) out."""
+
+    def __init__(self, model: spk.model.NeuralNetworkPotential, numbers: np.ndarray, cutoff_A: float,
+                 dtype: torch.dtype):
+        super().__init__()
+        from vesin_torch import NeighborList
+
+        atomwise, offsets = model.output_modules[0], model.output_modules[1]
+        if atomwise.aggregation_mode != "sum":
+            raise ValueError(f"energy output must sum atomic contributions, not {atomwise.aggregation_mode!r}")
+        # Copies: casting to the export precision must not change the model it came from.
+        self.representation = InferencePaiNN(copy.deepcopy(model.representation))
+        self.atomic_energy = copy.deepcopy(atomwise.outnet)
+        self.offset_eV = float(offsets.table[torch.as_tensor(numbers)].sum())
+        self.neighbours = NeighborList(cutoff=cutoff_A, full_list=True)
+        self.register_buffer("numbers", torch.as_tensor(numbers, dtype=torch.long))
+        self.dtype = dtype
+        self.kj_mol_per_eV = EV_TO_KJ_MOL
+        self.to(dtype)
+        self.requires_grad_(False)
+
+    def forward(self, positions: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
+        r = positions.to(self.dtype) * 10.0
+        cell = box.to(self.dtype) * 10.0
+        i, j, s = self.neighbours.compute(points=r.detach(), box=cell.detach(), periodic=True, quantities="ijS")
+        i, j = i.to(torch.long), j.to(torch.long)
+        r_ij = r.index_select(0, j) - r.index_select(0, i) + s.to(self.dtype) @ cell
+        q = self.representation(self.numbers, r_ij, i, j)
+        energy = self.atomic_energy(q).sum().to(torch.float64) + self.offset_eV
+        return energy * self.kj_mol_per_eV
