@@ -57,6 +57,9 @@ def test_training_again_resumes_and_a_different_spec_is_refused(model_dir):
     again = train_from_spec(_spec(model_dir, device="cpu"))  # where it runs is not part of what it is
     assert again["epochs"] == 3
     assert json.loads((model_dir / "training.json").read_text())["history"] == before
+    longer = train_from_spec(_spec(model_dir, max_epochs=4))  # nor how long: more epochs continue it
+    assert longer["epochs"] == 4
+    assert json.loads((model_dir / "training.json").read_text())["history"][:3] == before
     with pytest.raises(StudyError, match="trained from a different spec; meltdyn never overwrites it"):
         train_from_spec(_spec(model_dir, learning_rate=0.1))
     assert (model_dir / "parity.png").exists() and (model_dir / "parity.pdf").exists()

@@ -82,7 +82,7 @@ class PotentialMDParams(PluginParams):
     densities_g_cm3: list[float] = Field([2.3], min_length=1,
                                          description="Cell densities; several let the model learn the equation "
                                                      "of state that NPT runs need.")
-    frames_per_state: int = Field(20, ge=1, description="Labelled frames per composition and temperature.")
+    frames_per_state: int = Field(20, ge=1, description="Labelled frames per composition, temperature and density.")
     every_steps: int = Field(200, ge=1, description="MD steps between frames, for decorrelation.")
     equilibration_steps: int = Field(2000, ge=0)
     seed: int = Field(0, ge=0)

@@ -42,8 +42,7 @@ class TrainingSpec(Spec):
     validation_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
     seed: int = Field(0, ge=0)
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when torch sees a GPU. Where "
-                                                   "training runs, not what it makes: a run may resume elsewhere.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when torch sees a GPU.")
 
 
 def resolve_device(requested: str) -> str:
@@ -55,9 +54,13 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
+RESUMABLE_CHANGES = ("device", "max_epochs", "patience_epochs")
+
+
 def _identity(resolved: dict[str, Any]) -> dict[str, Any]:
-    """The spec without where it runs, so a training started on one device may resume on another."""
-    return {**resolved, "training": {k: v for k, v in resolved["training"].items() if k != "device"}}
+    """What a model is. Where it trains and for how long are not: a run may resume on another device, and
+    more epochs continue the same seeded sequence of updates that a longer run would have made."""
+    return {**resolved, "training": {k: v for k, v in resolved["training"].items() if k not in RESUMABLE_CHANGES}}
 
 
 def train_model_spec(registry: Registry) -> type[BaseModel]:
