@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
@@ -105,8 +105,10 @@ class Labeller(ABC):
     """Produces labelled reference frames: imported, computed by a potential, or by an ASE calculator."""
 
     @abstractmethod
-    def frames(self, registry: Any) -> list[LabelledFrame]:
-        """The labelled frames; ``registry`` builds any potential a labeller's parameters name."""
+    def batches(self, registry: Any, skip: int = 0) -> Iterator[list[LabelledFrame]]:
+        """The labelled frames in batches, the units an interrupted labelling keeps (a state point, one DFT
+        calculation); the first ``skip`` batches were kept before and are not produced again. ``registry``
+        builds any potential a labeller's parameters name."""
 
 
 @dataclass

@@ -12,19 +12,55 @@ from meltdyn.contracts import LabelledFrame
 UNITS = {"energy": "eV", "forces": "eV/Ang", "stress": "eV/Ang/Ang/Ang"}
 
 
-def save_dataset(path: Path, frames: list[LabelledFrame], provenance: dict[str, Any]) -> None:
-    """Write a new dataset; an existing file is never touched."""
-    import ase
+def _create(path: Path, provenance: dict[str, Any]) -> Any:
     from schnetpack.data import ASEAtomsData
 
-    if path.exists():
-        raise FileExistsError(f"{path} exists; meltdyn never overwrites a dataset")
     data = ASEAtomsData.create(str(path), distance_unit="Ang", property_unit_dict=UNITS)
+    data.update_metadata(meltdyn=provenance)
+    return data
+
+
+def _add(data: Any, frames: list[LabelledFrame], row_keys: dict[str, int]) -> None:
+    import ase
+
     data.add_systems(
         property_list=[{"energy": np.array([f.energy_eV]), "forces": f.forces_eV_A, "stress": f.stress_eV_A3[None]}
                        for f in frames],
-        atoms_list=[ase.Atoms(f.symbols, positions=f.positions_A, cell=f.cell_A, pbc=True) for f in frames])
-    data.update_metadata(meltdyn=provenance)
+        atoms_list=[ase.Atoms(f.symbols, positions=f.positions_A, cell=f.cell_A, pbc=True) for f in frames],
+        atoms_metadata_list=[row_keys] * len(frames))
+
+
+def save_dataset(path: Path, frames: list[LabelledFrame], provenance: dict[str, Any]) -> None:
+    """Write a new dataset; an existing file is never touched."""
+    if path.exists():
+        raise FileExistsError(f"{path} exists; meltdyn never overwrites a dataset")
+    _add(_create(path, provenance), frames, {})
+
+
+def append_batch(path: Path, frames: list[LabelledFrame], index: int, provenance: dict[str, Any]) -> None:
+    """Add one labeller batch to a dataset being built; each row records its batch and that batch's size."""
+    from schnetpack.data import ASEAtomsData
+
+    data = ASEAtomsData(str(path)) if path.exists() else _create(path, provenance)
+    _add(data, frames, {"batch": index, "batch_size": len(frames)})
+
+
+def complete_batches(path: Path) -> int:
+    """How many batches a dataset being built holds in full; rows of a batch cut short are removed."""
+    from ase.db import connect
+
+    if not path.exists():
+        return 0
+    db = connect(str(path), use_lock_file=False)
+    rows = [(row.id, row.batch, row.batch_size) for row in db.select()]
+    counts: dict[int, int] = {}
+    for _, batch, _ in rows:
+        counts[batch] = counts.get(batch, 0) + 1
+    cut_short = [row_id for row_id, batch, size in rows if counts[batch] < size]
+    if cut_short:
+        db.delete(cut_short)
+    full = [batch for _, batch, size in rows if counts[batch] == size]
+    return max(full) + 1 if full else 0
 
 
 def load_dataset(path: Path) -> tuple[list[LabelledFrame], dict[str, Any]]:

@@ -17,7 +17,7 @@ from meltdyn.plugins.labellers.potential_md import label, sample
 from meltdyn.plugins.potentials.painn import PainnParams
 from meltdyn.plugins.potentials.painn_model import Architecture, Frame, batch, build_model, training_frames
 from meltdyn.plugins.potentials.painn_runtime import Painn, save_model
-from meltdyn.plugins.potentials.painn_training import TrainingSettings, train
+from meltdyn.plugins.potentials.painn_training import TrainingSettings, loss_terms, train
 from meltdyn.plugins.potentials.shik import Shik, ShikParams
 from meltdyn.specs import SystemSpec
 from conftest import nve_energy_record
@@ -129,6 +129,17 @@ def test_torchforce_in_openmm_matches_the_schnetpack_model(trained, frames, prec
     files = {"meltdyn.json": ""}
     torch.jit.load(str(tmp_path / "model.pt"), _extra_files=files)
     assert json.loads(files["meltdyn.json"])["precision"] == precision
+
+
+def test_frames_without_a_stress_add_nothing_to_the_stress_term(trained, frames):
+    import dataclasses
+
+    _, model, _, _ = trained
+    labelled = dataclasses.replace(frames[0]).with_neighbours(ARCH.cutoff_A)
+    unlabelled = dataclasses.replace(frames[1], stress=np.full((3, 3), np.nan)).with_neighbours(ARCH.cutoff_A)
+    both = loss_terms(model, batch([labelled, unlabelled]))["stress"]
+    assert torch.isfinite(both) and both.item() == pytest.approx(loss_terms(model, batch([labelled]))["stress"].item())
+    assert loss_terms(model, batch([unlabelled]))["stress"].item() == 0.0
 
 
 def test_torchforce_backward_differentiates_positions_only(trained, frames):

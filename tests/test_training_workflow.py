@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
+import ase
+import ase.io
 import numpy as np
 import pytest
 import torch
+from ase.calculators.singlepoint import SinglePointCalculator
 
 import meltdyn
-from meltdyn.dataset import load_dataset
+from meltdyn.dataset import append_batch, complete_batches, load_dataset
 from meltdyn.errors import StudyError
 from meltdyn.plugins.potentials.painn_workflow import train_from_spec
 
@@ -80,20 +83,11 @@ def test_bad_potential_inside_the_labeller_is_named(tmp_path):
 
 
 def test_ase_file_labeller_imports_labels_and_reports_missing_ones(model_dir, tmp_path, registry):
-    import ase.io
-    from ase.calculators.singlepoint import SinglePointCalculator
-
     frames, _ = load_dataset(model_dir / "dataset.db")
-    images = []
-    for f in frames[:3]:
-        atoms = ase.Atoms(f.symbols, positions=f.positions_A, cell=f.cell_A, pbc=True)
-        atoms.calc = SinglePointCalculator(atoms, energy=f.energy_eV, forces=f.forces_eV_A,
-                                           stress=f.stress_eV_A3.ravel()[[0, 4, 8, 5, 2, 1]])
-        images.append(atoms)
-    ase.io.write(tmp_path / "ref.extxyz", images)
+    _write_labelled(frames[:3], tmp_path / "ref.extxyz")
     labeller = registry.build("labeller", _labeller_spec(registry, {"plugin": "ase_file",
                                                                      "paths": [str(tmp_path / "*.extxyz")]}))
-    got = labeller.frames(registry)
+    got = _all_frames(labeller, registry)
     assert len(got) == 3
     np.testing.assert_allclose(got[1].forces_eV_A, frames[1].forces_eV_A, rtol=1e-6, atol=1e-7)  # extxyz text
     np.testing.assert_allclose(got[1].stress_eV_A3, frames[1].stress_eV_A3, rtol=1e-6, atol=1e-9)
@@ -102,7 +96,79 @@ def test_ase_file_labeller_imports_labels_and_reports_missing_ones(model_dir, tm
     labeller = registry.build("labeller", _labeller_spec(registry, {"plugin": "ase_file",
                                                                      "paths": [str(tmp_path / "unlabelled.extxyz")]}))
     with pytest.raises(ValueError, match=r"1 frame\(s\) lack labels: .*unlabelled.extxyz\[0\]: no \['energy', 'forces', 'stress'\]"):
-        labeller.frames(registry)
+        _all_frames(labeller, registry)
+
+
+def _all_frames(labeller, registry):
+    return [f for batch in labeller.batches(registry) for f in batch]
+
+
+def _write_labelled(frames, path):
+    images = []
+    for f in frames:
+        atoms = ase.Atoms(f.symbols, positions=f.positions_A, cell=f.cell_A, pbc=True)
+        atoms.calc = SinglePointCalculator(atoms, energy=f.energy_eV, forces=f.forces_eV_A,
+                                           stress=f.stress_eV_A3.ravel()[[0, 4, 8, 5, 2, 1]])
+        images.append(atoms)
+    ase.io.write(path, images)
+
+
+def test_imported_frames_without_a_stress_train_and_report_no_stress_error(model_dir, tmp_path):
+    frames, _ = load_dataset(model_dir / "dataset.db")
+    images = []
+    for f in frames[:6]:
+        atoms = ase.Atoms(f.symbols, positions=f.positions_A, cell=f.cell_A, pbc=True)
+        atoms.calc = SinglePointCalculator(atoms, energy=f.energy_eV, forces=f.forces_eV_A)
+        images.append(atoms)
+    ase.io.write(tmp_path / "no-stress.extxyz", images)
+    spec = {**_spec(tmp_path / "m"), "reference_data": {"plugin": "ase_file", "require_stress": False,
+                                                        "paths": [str(tmp_path / "no-stress.extxyz")]}}
+    spec["training"]["max_epochs"] = 1
+    report = train_from_spec(spec)
+    assert report["test_metrics"]["stress_rmse_GPa"] is None
+    assert report["test_metrics"]["force_rmse_meV_per_A"] > 0
+
+
+def test_interrupted_labelling_keeps_every_finished_calculation(model_dir, tmp_path):
+    from ase.calculators.lj import LennardJones
+    from calculators import CountingLJ
+
+    source, _ = load_dataset(model_dir / "dataset.db")
+    _write_labelled(source[:5], tmp_path / "configs.extxyz")
+    lj = {"sigma": 2.0, "epsilon": 0.01, "rc": 4.5}
+    out = tmp_path / "relabelled"
+    spec = {**_spec(out), "reference_data": {
+        "plugin": "ase_calculator", "calculator": "calculators:CountingLJ",
+        "calculator_kwargs": {"fail_at": CountingLJ.calculations + 3, **lj},
+        "frames_from": {"plugin": "ase_file", "paths": [str(tmp_path / "configs.extxyz")]}}}
+    spec["training"]["max_epochs"] = 1
+    with pytest.raises(RuntimeError, match="simulated crash of the reference code"):
+        train_from_spec(spec)
+    assert not (out / "dataset.db").exists() and complete_batches(out / "dataset.partial.db") == 2
+    before = CountingLJ.calculations
+    train_from_spec(spec)
+    assert CountingLJ.calculations - before == 3  # only the three configurations not yet labelled
+    labelled, _ = load_dataset(out / "dataset.db")
+    assert not (out / "dataset.partial.db").exists()
+    for got, config in zip(labelled, source[:5], strict=True):
+        np.testing.assert_allclose(got.positions_A, config.positions_A, atol=1e-6)  # same order, via extxyz text
+        atoms = ase.Atoms(got.symbols, positions=got.positions_A, cell=got.cell_A, pbc=True)
+        atoms.calc = LennardJones(**lj)
+        assert got.energy_eV == pytest.approx(atoms.get_potential_energy(), rel=1e-9)
+        np.testing.assert_allclose(got.forces_eV_A, atoms.get_forces(), rtol=1e-9, atol=1e-12)
+
+
+def test_a_batch_cut_short_is_dropped_and_labelled_again(tmp_path, model_dir):
+    from ase.db import connect
+
+    frames, _ = load_dataset(model_dir / "dataset.db")
+    path = tmp_path / "partial.db"
+    append_batch(path, frames[:2], 0, {"reference_data": {}})
+    append_batch(path, frames[2:4], 1, {"reference_data": {}})
+    db = connect(str(path), use_lock_file=False)
+    db.delete([max(row.id for row in db.select())])  # as if killed between the two rows of batch 1
+    assert complete_batches(path) == 1
+    assert [row.batch for row in connect(str(path), use_lock_file=False).select()] == [0, 0]
 
 
 def _labeller_spec(registry, mapping):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic import Field
 
@@ -22,7 +22,8 @@ class ASECalculator(Labeller):
     def __init__(self, params: ASECalculatorParams):
         self.params = params
 
-    def frames(self, registry: Any) -> list[LabelledFrame]:
+    def batches(self, registry: Any, skip: int = 0) -> Iterator[list[LabelledFrame]]:
+        """One batch per calculation, so an interrupted labelling never pays twice for one."""
         import ase
 
         from meltdyn.specs import validate_section
@@ -34,13 +35,14 @@ class ASECalculator(Labeller):
             raise ValueError(f"reference_data.calculator: cannot import {self.params.calculator!r}: {exc}") from None
         source = registry.build("labeller", validate_section(registry, "labeller", self.params.frames_from,
                                                              "frames_from"))
-        out = []
-        for f in source.frames(registry):
+        configurations = (f for frames in source.batches(registry) for f in frames)
+        for k, f in enumerate(configurations):
+            if k < skip:
+                continue
             atoms = ase.Atoms(f.symbols, positions=f.positions_A, cell=f.cell_A, pbc=True)
             atoms.calc = calculator_class(**self.params.calculator_kwargs)
-            out.append(LabelledFrame(f.symbols, f.positions_A, f.cell_A, float(atoms.get_potential_energy()),
-                                     atoms.get_forces(), atoms.get_stress(voigt=False)))
-        return out
+            yield [LabelledFrame(f.symbols, f.positions_A, f.cell_A, float(atoms.get_potential_energy()),
+                                 atoms.get_forces(), atoms.get_stress(voigt=False))]
 
 
 @hookimpl

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import glob
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from pydantic import Field
@@ -17,15 +17,20 @@ class ASEFileParams(PluginParams):
     paths: list[str] = Field(min_length=1, description="Files or glob patterns (extxyz, vasprun.xml, OUTCAR, ...).")
     index: str = Field(":", description="ASE frame selection in each file.")
     format: str | None = Field(None, description="ASE format name when the suffix does not tell.")
-    require_stress: bool = Field(True, description="Frames without a stress are an error (else zero-weighted).")
+    require_stress: bool = Field(True, description="Frames without a stress are an error; if false they are kept and "
+                                 "left out of the stress term of the loss.")
 
 
 class ASEFile(Labeller):
     def __init__(self, params: ASEFileParams):
         self.params = params
 
-    def frames(self, registry: Any) -> list[LabelledFrame]:
+    def batches(self, registry: Any, skip: int = 0) -> Iterator[list[LabelledFrame]]:
+        """One batch: reading files is cheap, and all of them are checked before any frame is kept."""
         import ase.io
+
+        if skip:
+            return
 
         files = sorted({f for pattern in self.params.paths for f in glob.glob(pattern)})
         if not files:
@@ -39,13 +44,13 @@ class ASEFile(Labeller):
                 if not needed <= have:
                     missing.append(f"{path}[{k}]: no {sorted(needed - have)}")
                     continue
-                stress = atoms.get_stress(voigt=False) if "stress" in have else np.zeros((3, 3))
+                stress = atoms.get_stress(voigt=False) if "stress" in have else np.full((3, 3), np.nan)
                 out.append(LabelledFrame(atoms.get_chemical_symbols(), atoms.positions.copy(), np.asarray(atoms.cell),
                                          float(atoms.get_potential_energy()), atoms.get_forces().copy(), stress))
         if missing:
             shown = "; ".join(missing[:5]) + (f"; and {len(missing) - 5} more" if len(missing) > 5 else "")
             raise ValueError(f"reference_data: {len(missing)} frame(s) lack labels: {shown}")
-        return out
+        yield out
 
 
 @hookimpl

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from itertools import product
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from pydantic import Field
@@ -92,21 +92,23 @@ class PotentialMD(Labeller):
     def __init__(self, params: PotentialMDParams):
         self.params = params
 
-    def frames(self, registry: Any) -> list[LabelledFrame]:
+    def batches(self, registry: Any, skip: int = 0) -> Iterator[list[LabelledFrame]]:
+        """One batch per composition × temperature × density, each seeded on its own."""
         from meltdyn.specs import SystemSpec, validate_section
 
         p = self.params
         potential = registry.build("potential", validate_section(registry, "potential", p.potential, "potential"))
-        out = []
         states = list(product(enumerate(p.compositions), enumerate(p.temperatures_K), enumerate(p.densities_g_cm3)))
         for k, ((c_index, composition), (t_index, temperature), (d_index, density)) in enumerate(states):
+            if k < skip:
+                continue
             seed = p.seed + 1000 * c_index + 100 * d_index + t_index
             system = build_system(SystemSpec(atoms=p.atoms, density_g_cm3=density), composition, temperature, seed)
-            out += sample(system, potential, temperature, p.frames_per_state, p.every_steps, seed,
-                          equilibration_steps=p.equilibration_steps)
+            frames = sample(system, potential, temperature, p.frames_per_state, p.every_steps, seed,
+                            equilibration_steps=p.equilibration_steps)
             log.info("labelled %d frames of %s at %g K, %g g/cm3 (state %d of %d)", p.frames_per_state, composition,
                      temperature, density, k + 1, len(states))
-        return out
+            yield frames
 
 
 @hookimpl

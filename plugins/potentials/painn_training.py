@@ -53,12 +53,18 @@ def split_indices(n: int, validation: float, test: float, seed: int) -> dict[str
 
 
 def loss_terms(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Mean squared errors: energy per atom (eV²), force components (eV²/Å²), stress components (eV²/Å⁶)."""
+    """Mean squared errors: energy per atom (eV²), force components (eV²/Å²), stress components (eV²/Å⁶).
+
+    Frames imported without a stress carry NaN there; they add nothing to the stress term.
+    """
     out = model(dict(inputs))
     n = inputs[props.n_atoms].to(out[props.energy].dtype)
+    reference = inputs[props.stress]
+    known = torch.isfinite(reference)
+    stress_error = torch.where(known, out[props.stress] - reference.nan_to_num(), torch.zeros_like(reference))
     return {"energy": torch.mean(((out[props.energy] - inputs[props.energy]) / n) ** 2),
             "forces": torch.mean((out[props.forces] - inputs[props.forces]) ** 2),
-            "stress": torch.mean((out[props.stress] - inputs[props.stress]) ** 2)}
+            "stress": (stress_error ** 2).sum() / known.sum().clamp(min=1)}
 
 
 def _weighted(terms: dict[str, torch.Tensor], s: TrainingSettings) -> torch.Tensor:
@@ -66,21 +72,28 @@ def _weighted(terms: dict[str, torch.Tensor], s: TrainingSettings) -> torch.Tens
 
 
 def evaluate(model: torch.nn.Module, frames: list[Frame], batch_size: int, device: str = "cpu") -> dict[str, float]:
-    """Frame-weighted mean squared errors over ``frames``."""
+    """Mean squared errors over ``frames``: per frame, per force component, per known stress component (NaN if
+    no frame has a stress)."""
     model.eval()
-    totals = {"energy": 0.0, "forces": 0.0, "stress": 0.0}
+    sums, counts = {"energy": 0.0, "forces": 0.0, "stress": 0.0}, {"energy": 0, "forces": 0, "stress": 0}
     for k in range(0, len(frames), batch_size):
         chunk = frames[k:k + batch_size]
         terms = loss_terms(model, batch(chunk, device=device))
-        for key in totals:
-            totals[key] += float(terms[key].detach()) * len(chunk)
-    return {key: v / len(frames) for key, v in totals.items()}
+        sizes = {"energy": len(chunk), "forces": sum(f.forces.size for f in chunk),
+                 "stress": sum(int(np.isfinite(f.stress).sum()) for f in chunk)}
+        for key in sums:
+            sums[key] += float(terms[key].detach()) * sizes[key]
+            counts[key] += sizes[key]
+    return {key: sums[key] / counts[key] if counts[key] else float("nan") for key in sums}
 
 
-def rmse_report(mse: dict[str, float]) -> dict[str, float]:
-    return {"energy_rmse_meV_per_atom": float(np.sqrt(mse["energy"]) * 1e3),
-            "force_rmse_meV_per_A": float(np.sqrt(mse["forces"]) * 1e3),
-            "stress_rmse_GPa": float(np.sqrt(mse["stress"]) * EV_A3_TO_GPA)}
+def rmse_report(mse: dict[str, float]) -> dict[str, float | None]:
+    """RMSEs in the units papers report; None where the data hold no label to compare with."""
+    def rmse(key: str, scale: float) -> float | None:
+        return None if np.isnan(mse[key]) else float(np.sqrt(mse[key]) * scale)
+
+    return {"energy_rmse_meV_per_atom": rmse("energy", 1e3), "force_rmse_meV_per_A": rmse("forces", 1e3),
+            "stress_rmse_GPa": rmse("stress", EV_A3_TO_GPA)}
 
 
 def train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, workdir: Path
@@ -126,15 +139,14 @@ def train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, w
             loss.backward()
             optimiser.step()
         val = evaluate(model, subsets["validation"], settings.batch_size, device)
-        val_loss = settings.weight_energy * val["energy"] + settings.weight_forces * val["forces"] + \
-            settings.weight_stress * val["stress"]
+        val_loss = float(_weighted({k: torch.tensor(0.0 if np.isnan(v) else v) for k, v in val.items()}, settings))
         scheduler.step(val_loss)
         rmse = rmse_report(val)
-        log.info("epoch %d: validation loss %.4g, RMSE %.1f meV/atom, %.0f meV/Å, %.3f GPa, lr %.2g", epoch, val_loss,
+        log.info("epoch %d: validation loss %.4g, RMSE %.1f meV/atom, %.0f meV/Å, %s GPa, lr %.2g", epoch, val_loss,
                  rmse["energy_rmse_meV_per_atom"], rmse["force_rmse_meV_per_A"], rmse["stress_rmse_GPa"],
                  optimiser.param_groups[0]["lr"])
         outcome.history.append({"epoch": epoch, "validation_loss": val_loss, "lr": optimiser.param_groups[0]["lr"],
-                                **{f"validation_{k}": v for k, v in val.items()}})
+                                **{f"validation_{k}": None if np.isnan(v) else v for k, v in val.items()}})
         if val_loss < best_val:
             best_val, best_epoch = val_loss, epoch
             torch.save(model.state_dict(), workdir / "best.pt.tmp")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
@@ -12,7 +14,7 @@ import torch
 from pydantic import BaseModel, Field, ValidationError
 
 from meltdyn import errors
-from meltdyn.dataset import load_dataset, save_dataset
+from meltdyn.dataset import append_batch, complete_batches, load_dataset
 from meltdyn.errors import StudyError
 from meltdyn.registry import Registry, discover
 from meltdyn.results import write_json_atomic
@@ -20,6 +22,8 @@ from meltdyn.specs import Spec, plugin_union
 from meltdyn.plugins.potentials.painn_model import Architecture, Frame, batch, training_frames
 from meltdyn.plugins.potentials.painn_runtime import save_model
 from meltdyn.plugins.potentials.painn_training import EV_A3_TO_GPA, TrainingSettings, train
+
+log = logging.getLogger(__name__)
 
 
 class ArchitectureSpec(Spec):
@@ -93,6 +97,11 @@ def _parity_plot(model: Any, frames: list[Frame], path: Path) -> None:
               out["stress"].detach().numpy().ravel() * EV_A3_TO_GPA)]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), layout="constrained")
     for ax, (label, ref, pred) in zip(axes, pairs):
+        known = np.isfinite(ref)  # imported frames may lack a stress
+        ref, pred = ref[known], pred[known]
+        if not known.any():
+            ax.set(title=f"test set: no reference {label.split(' (')[0]}")
+            continue
         ax.plot(ref, pred, ".", ms=2)
         lim = [min(ref.min(), pred.min()), max(ref.max(), pred.max())]
         ax.plot(lim, lim, "k-", lw=0.5)
@@ -100,6 +109,20 @@ def _parity_plot(model: Any, frames: list[Frame], path: Path) -> None:
     for suffix in ("png", "pdf"):
         fig.savefig(path.with_suffix(f".{suffix}"), dpi=150)
     plt.close(fig)
+
+
+def _label(labeller: Any, registry: Registry, out: Path, provenance: dict[str, Any]) -> None:
+    """Build dataset.db batch by batch in dataset.partial.db; a restart keeps every batch already labelled."""
+    partial, dataset = out / "dataset.partial.db", out / "dataset.db"
+    done = complete_batches(partial)
+    if done:
+        log.info("reference data: keeping %d labelled batch(es) from %s", done, partial)
+    for index, frames in enumerate(labeller.batches(registry, skip=done), start=done):
+        if frames:
+            append_batch(partial, frames, index, provenance)
+    if not partial.exists():
+        raise StudyError("reference_data: the labeller produced no frames")
+    os.replace(partial, dataset)
 
 
 def train_from_spec(source: str | Path | dict[str, Any], registry: Registry | None = None) -> dict[str, Any]:
@@ -123,8 +146,8 @@ def train_from_spec(source: str | Path | dict[str, Any], registry: Registry | No
     write_json_atomic(spec_path, resolved)
     dataset = out / "dataset.db"
     if not dataset.exists():
-        labeller = registry.build("labeller", spec.reference_data)
-        save_dataset(dataset, labeller.frames(registry), {"reference_data": resolved["reference_data"]})
+        _label(registry.build("labeller", spec.reference_data), registry, out,
+               {"reference_data": resolved["reference_data"]})
     labelled, _ = load_dataset(dataset)
     frames = training_frames(labelled)
     arch = Architecture(**spec.model.model_dump())
