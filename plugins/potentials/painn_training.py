@@ -142,8 +142,9 @@ def train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, w
         val_loss = float(_weighted({k: torch.tensor(0.0 if np.isnan(v) else v) for k, v in val.items()}, settings))
         scheduler.step(val_loss)
         rmse = rmse_report(val)
-        log.info("epoch %d: validation loss %.4g, RMSE %.1f meV/atom, %.0f meV/Å, %s GPa, lr %.2g", epoch, val_loss,
-                 rmse["energy_rmse_meV_per_atom"], rmse["force_rmse_meV_per_A"], rmse["stress_rmse_GPa"],
+        stress = "no stress labels" if rmse["stress_rmse_GPa"] is None else f"{rmse['stress_rmse_GPa']:.3f} GPa"
+        log.info("epoch %d: validation loss %.4g, RMSE %.1f meV/atom, %.0f meV/Å, %s, lr %.2g", epoch, val_loss,
+                 rmse["energy_rmse_meV_per_atom"], rmse["force_rmse_meV_per_A"], stress,
                  optimiser.param_groups[0]["lr"])
         outcome.history.append({"epoch": epoch, "validation_loss": val_loss, "lr": optimiser.param_groups[0]["lr"],
                                 **{f"validation_{k}": None if np.isnan(v) else v for k, v in val.items()}})
