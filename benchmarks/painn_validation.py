@@ -2,9 +2,9 @@
 
 The model is the one `meltdyn train examples/training/painn-ns-validation.yaml` writes; the two studies
 `examples/validation/ns2-3000K-{shik,painn}.yaml` differ only in the potential (same atoms, seed, protocol and
-observables). This script runs or resumes both studies, then sets side by side the NPT density at 1 bar, the
+observables). This script runs or resumes both studies, then sets side by side the NPT density at 1 GPa, the
 diffusion coefficients, the F_s relaxation times and the α2 peaks per species, plus the model's held-out test
-errors. SHIK runs several replicas, so its spread shows how much of a difference is statistics.
+errors. Each runs several replicas, so their spread shows how much of a difference is statistics.
 
     python benchmarks/painn_validation.py [--output results/painn-validation-2cpu.json]
 """
@@ -31,7 +31,7 @@ SPECIES = ("Na", "O", "Si")
 def run_quantities(study: Study) -> list[dict[str, float]]:
     """One row per replica: density from the NPT stage, then D, τ_α, α2 peak per species."""
     rows = []
-    for run in study.runs():
+    for run in study.runs:
         summary = run.summary()
         provenance = json.loads((run.dir / "provenance.json").read_text())
         (npt,) = [v for k, v in provenance["engine"]["measured"].items() if k.endswith(":npt")]
@@ -62,9 +62,10 @@ def markdown(result: dict[str, Any]) -> str:
         text = f"{entry['mean']:.{digits}f}"
         return text + (f" ± {entry['sem']:.{digits}f}" if entry["sem"] is not None else "")
 
-    lines = [f"| quantity | SHIK ({shik['density_g_cm3']['replicas']} replicas, mean ± s.e.) | PaiNN | PaiNN / SHIK |",
+    lines = [f"| quantity | SHIK ({shik['density_g_cm3']['replicas']} replicas, mean ± s.e.) | "
+             f"PaiNN ({painn['density_g_cm3']['replicas']} replicas) | PaiNN / SHIK |",
              "|---|---|---|---|"]
-    for key, label, digits in [("density_g_cm3", "density at 1 bar (g/cm³)", 3)] + [
+    for key, label, digits in [("density_g_cm3", "density at 1 GPa (g/cm³)", 3)] + [
             (f"{q}_{s}{u}", f"{name} {s}", d) for s in SPECIES for q, name, u, d in
             [("D", "D (Å²/ps)", "_A2_per_ps", 3), ("tau_alpha", "τ_α at q = 1.7 Å⁻¹ (ps)", "_ps", 3),
              ("alpha2_peak", "α2 peak", "", 2)]]:

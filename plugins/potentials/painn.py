@@ -17,6 +17,10 @@ from meltdyn.plugin import PluginDef, PluginParams
 class PainnParams(PluginParams):
     model_dir: Path = Field(description="A trained model: model.json and best.pt, as meltdyn's training writes them.")
     precision: Literal["float32", "float64"] = Field("float32", description="Arithmetic of the exported module.")
+    keep_freed_memory: bool = Field(
+        True, description="On glibc, serve all memory from the heap and keep what is freed, so each MD step reuses "
+                          "its pair tensors' memory instead of page-faulting it afresh (about 2x faster on the CPU "
+                          "at 3,000 atoms). Process-wide; it keeps the process at its peak memory.")
 
 
 def _build(params: PainnParams) -> Any:

@@ -2,11 +2,15 @@
 
 It speaks OpenMM's units (nm in, kJ/mol out) and builds its own periodic neighbour list with vesin-torch, so it
 runs as an openmm-torch ``TorchForce`` on any box at least twice the cutoff wide, triclinic included. It computes
-the same function of the same weights as the schnetpack model (tested to 1e-9 in float64) with less work per
-step, because an MD step needs only ∂E/∂positions:
+the same function of the same weights as the schnetpack model (tested to 1e-9 in float64) with about half the
+work per step, because an MD step needs only ∂E/∂positions and the pair tensors (pairs × features, ~100 MB at
+3,000 atoms) are what costs:
 
 - the parameters are frozen: openmm-torch calls ``energy.backward()``, which would otherwise also compute and
   accumulate the gradient of every weight at every step;
+- the filter network's bias and the cosine cutoff are folded into one small matrix product per interaction and
+  channel on the basis [rbf·f_cut, f_cut], so no (pairs, 3·features·interactions) filter tensor is built,
+  multiplied by the cutoff, sliced and, in the backward pass, re-assembled from zero-filled slice gradients;
 - the first interaction's vector messages are skipped where they multiply μ_j, which is still zero there;
 - neighbour features are gathered with ``index_select`` (its backward is an ``index_add``);
 - the per-species energy offsets are one constant for a fixed set of atoms.
@@ -25,36 +29,45 @@ EV_TO_KJ_MOL = 96.48533212
 
 
 class InferencePaiNN(nn.Module):
-    """schnetpack's PaiNN representation, same submodules and arithmetic, returning scalar features (atoms, F)."""
+    """schnetpack's PaiNN representation, same weights and function, returning scalar features (atoms, F)."""
 
     def __init__(self, painn: spk.representation.PaiNN):
         super().__init__()
         if painn.share_filters or len(painn.electronic_embeddings) > 0:
             raise ValueError("PaiNN with shared filters or electronic embeddings is not supported for export")
-        self.features = painn.n_atom_basis
+        f = painn.n_atom_basis
+        self.features = f
         self.radial_basis = painn.radial_basis
         self.cutoff_fn = painn.cutoff_fn
         self.embedding = painn.embedding
-        self.filter_net = painn.filter_net
         self.interactions = painn.interactions
         self.mixing = painn.mixing
+        # filter_net(rbf)·f_cut = [rbf·f_cut, f_cut] @ [Wᵀ; b]: one (rbf + 1, F) block per interaction and channel
+        # (scalar, radial-vector, vector-vector), in filter_net's output order.
+        net = painn.filter_net
+        augmented = torch.cat([net.weight.detach(), net.bias.detach()[:, None]], dim=1).t()
+        blocks = augmented.reshape(augmented.shape[0], 3 * len(painn.interactions), f).transpose(0, 1)
+        self.register_buffer("filter_blocks", blocks.contiguous())
 
     def forward(self, numbers: torch.Tensor, r_ij: torch.Tensor, idx_i: torch.Tensor, idx_j: torch.Tensor
                 ) -> torch.Tensor:
         f = self.features
-        d_ij = torch.norm(r_ij, dim=1, keepdim=True)
-        dir_ij = (r_ij / d_ij).unsqueeze(-1)
-        filters = self.filter_net(self.radial_basis(d_ij)) * self.cutoff_fn(d_ij)[..., None]
+        d_ij = torch.norm(r_ij, dim=1)
+        dir_ij = (r_ij / d_ij[:, None]).unsqueeze(-1)
+        f_cut = self.cutoff_fn(d_ij)[:, None]
+        basis = torch.cat([self.radial_basis(d_ij) * f_cut, f_cut], dim=1)
         q = self.embedding(numbers).unsqueeze(1)
-        mu = torch.zeros((q.shape[0], 3, f), dtype=q.dtype, device=q.device)
+        n_atoms = q.shape[0]
+        mu = torch.zeros((n_atoms, 3, f), dtype=q.dtype, device=q.device)
         k = 0
         for interaction, mixing in zip(self.interactions, self.mixing):
-            x = interaction.interatomic_context_net(q).index_select(0, idx_j) * filters[..., 3 * f * k:3 * f * (k + 1)]
-            dq, dmu_r, dmu_mu = torch.split(x, f, dim=-1)
-            dmu = dmu_r * dir_ij
+            ctx_q, ctx_r, ctx_mu = torch.split(interaction.interatomic_context_net(q).squeeze(1), f, dim=-1)
+            dq = ctx_q.index_select(0, idx_j) * (basis @ self.filter_blocks[3 * k])
+            dmu = (ctx_r.index_select(0, idx_j) * (basis @ self.filter_blocks[3 * k + 1])).unsqueeze(1) * dir_ij
             if k > 0:
-                dmu = dmu + dmu_mu * mu.index_select(0, idx_j)
-            q = q + torch.zeros_like(q).index_add(0, idx_i, dq)
+                w_mu = ctx_mu.index_select(0, idx_j) * (basis @ self.filter_blocks[3 * k + 2])
+                dmu = dmu + w_mu.unsqueeze(1) * mu.index_select(0, idx_j)
+            q = q + torch.zeros((n_atoms, f), dtype=q.dtype, device=q.device).index_add(0, idx_i, dq).unsqueeze(1)
             mu = mu + torch.zeros_like(mu).index_add(0, idx_i, dmu)
             q, mu = mixing(q, mu)
             k += 1

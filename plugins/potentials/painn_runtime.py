@@ -13,6 +13,7 @@ import torch
 from ase.data import chemical_symbols
 
 from meltdyn.contracts import AtomicSystem, Potential
+from meltdyn.plugins.potentials.heap import keep_freed_memory
 from meltdyn.plugins.potentials.painn import PainnParams
 from meltdyn.plugins.potentials.painn_export import OpenMMPaiNN
 from meltdyn.plugins.potentials.painn_model import ATOMIC_NUMBER, Architecture, Frame, build_model
@@ -72,6 +73,8 @@ class Painn(Potential):
         from openmmtorch import TorchForce
 
         system.require_width(self.arch.cutoff_A)
+        if self.params.keep_freed_memory:
+            keep_freed_memory()
         force = TorchForce(self.torchforce_module(system.symbols))
         force.setUsesPeriodicBoundaryConditions(True)
         force.setName("PaiNN")
