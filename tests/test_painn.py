@@ -138,7 +138,9 @@ def test_frames_without_a_stress_add_nothing_to_the_stress_term(trained, frames)
     labelled = dataclasses.replace(frames[0]).with_neighbours(ARCH.cutoff_A)
     unlabelled = dataclasses.replace(frames[1], stress=np.full((3, 3), np.nan)).with_neighbours(ARCH.cutoff_A)
     both = loss_terms(model, batch([labelled, unlabelled]))["stress"]
-    assert torch.isfinite(both) and both.item() == pytest.approx(loss_terms(model, batch([labelled]))["stress"].item())
+    alone = loss_terms(model, batch([labelled]))["stress"].item()
+    # float32: batching changes the summation order (≈4e-6); counting the unlabelled frame would halve the mean.
+    assert torch.isfinite(both) and both.item() == pytest.approx(alone, rel=1e-4)
     assert loss_terms(model, batch([unlabelled]))["stress"].item() == 0.0
 
 

@@ -20,7 +20,8 @@ class PainnParams(PluginParams):
     keep_freed_memory: bool = Field(
         True, description="On glibc, serve all memory from the heap and keep what is freed, so each MD step reuses "
                           "its pair tensors' memory instead of page-faulting it afresh (about 2x faster on the CPU "
-                          "at 3,000 atoms). Process-wide; it keeps the process at its peak memory.")
+                          "at 3,000 atoms). Process-wide; the heap stays at its high-water mark (1.5x the "
+                          "peak memory at 3,000 atoms).")
 
 
 def _build(params: PainnParams) -> Any:
