@@ -12,37 +12,21 @@ from meltdyn.contracts import LabelledFrame
 UNITS = {"energy": "eV", "forces": "eV/Ang", "stress": "eV/Ang/Ang/Ang"}
 
 
-def _create(path: Path, provenance: dict[str, Any]) -> Any:
+def append_batch(path: Path, frames: list[LabelledFrame], index: int, provenance: dict[str, Any]) -> None:
+    """Add one labeller batch to a dataset being built; each row records its batch and that batch's size."""
+    import ase
     from schnetpack.data import ASEAtomsData
 
-    data = ASEAtomsData.create(str(path), distance_unit="Ang", property_unit_dict=UNITS)
-    data.update_metadata(meltdyn=provenance)
-    return data
-
-
-def _add(data: Any, frames: list[LabelledFrame], row_keys: dict[str, int]) -> None:
-    import ase
-
+    if path.exists():
+        data = ASEAtomsData(str(path))
+    else:
+        data = ASEAtomsData.create(str(path), distance_unit="Ang", property_unit_dict=UNITS)
+        data.update_metadata(meltdyn=provenance)
     data.add_systems(
         property_list=[{"energy": np.array([f.energy_eV]), "forces": f.forces_eV_A, "stress": f.stress_eV_A3[None]}
                        for f in frames],
         atoms_list=[ase.Atoms(f.symbols, positions=f.positions_A, cell=f.cell_A, pbc=True) for f in frames],
-        atoms_metadata_list=[row_keys] * len(frames))
-
-
-def save_dataset(path: Path, frames: list[LabelledFrame], provenance: dict[str, Any]) -> None:
-    """Write a new dataset; an existing file is never touched."""
-    if path.exists():
-        raise FileExistsError(f"{path} exists; meltdyn never overwrites a dataset")
-    _add(_create(path, provenance), frames, {})
-
-
-def append_batch(path: Path, frames: list[LabelledFrame], index: int, provenance: dict[str, Any]) -> None:
-    """Add one labeller batch to a dataset being built; each row records its batch and that batch's size."""
-    from schnetpack.data import ASEAtomsData
-
-    data = ASEAtomsData(str(path)) if path.exists() else _create(path, provenance)
-    _add(data, frames, {"batch": index, "batch_size": len(frames)})
+        atoms_metadata_list=[{"batch": index, "batch_size": len(frames)}] * len(frames))
 
 
 def complete_batches(path: Path) -> int:

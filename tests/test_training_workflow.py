@@ -57,6 +57,7 @@ def test_reference_cells_come_at_each_requested_density(model_dir):
 
 def test_training_again_resumes_and_a_different_spec_is_refused(model_dir):
     before = json.loads((model_dir / "training.json").read_text())["history"]
+    dataset = (model_dir / "dataset.db").read_bytes()
     again = train_from_spec(_spec(model_dir, device="cpu"))  # where it runs is not part of what it is
     assert again["epochs"] == 3
     assert json.loads((model_dir / "training.json").read_text())["history"] == before
@@ -65,6 +66,7 @@ def test_training_again_resumes_and_a_different_spec_is_refused(model_dir):
     assert json.loads((model_dir / "training.json").read_text())["history"][:3] == before
     with pytest.raises(StudyError, match="trained from a different spec; meltdyn never overwrites it"):
         train_from_spec(_spec(model_dir, learning_rate=0.1))
+    assert (model_dir / "dataset.db").read_bytes() == dataset  # labelled once, never rewritten
     assert (model_dir / "parity.png").exists() and (model_dir / "parity.pdf").exists()
 
 
@@ -188,19 +190,18 @@ def test_a_study_runs_md_with_the_trained_painn(model_dir, tiny_study, registry)
     assert prov["potential"]["name"] == "painn" and len(prov["potential"]["training_set_sha256"]) == 64
 
 
-def test_dataset_round_trip_keeps_any_element_and_never_overwrites(tmp_path):
+def test_dataset_round_trip_keeps_any_element_in_batch_order(tmp_path):
     from meltdyn.contracts import LabelledFrame
-    from meltdyn.dataset import save_dataset
 
     rng = np.random.default_rng(0)
     frames = [LabelledFrame(["Ca", "Al", "O", "O"], rng.random((4, 3)) * 5, np.eye(3) * 5, -10.0 - k,
                             rng.normal(size=(4, 3)), rng.normal(size=(3, 3))) for k in range(3)]
-    save_dataset(tmp_path / "d.db", frames, {"source": "test"})
+    append_batch(tmp_path / "d.db", frames[:1], 0, {"source": "test"})
+    append_batch(tmp_path / "d.db", frames[1:], 1, {"source": "ignored: a dataset's provenance is its first"})
+    assert complete_batches(tmp_path / "d.db") == 2
     back, provenance = load_dataset(tmp_path / "d.db")
     assert provenance == {"source": "test"} and [f.symbols for f in back] == [f.symbols for f in frames]
     for a, b in zip(frames, back):
         assert b.energy_eV == a.energy_eV
         np.testing.assert_allclose(b.forces_eV_A, a.forces_eV_A)
         np.testing.assert_allclose(b.stress_eV_A3, a.stress_eV_A3)
-    with pytest.raises(FileExistsError, match="never overwrites a dataset"):
-        save_dataset(tmp_path / "d.db", frames, {})

@@ -17,7 +17,6 @@ from torch import nn
 from meltdyn.contracts import LabelledFrame
 
 
-
 class SpeciesOffsets(nn.Module):
     """Adds a fixed energy per atom of each species, so the network learns only the interaction energy."""
 
