@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from meltdyn.builder import build_system
-from meltdyn.plugins.engines.openmm_engine import openmm_system
-from meltdyn.plugins.engines.openmm_loader import load_openmm
-from meltdyn.plugins.potentials.shik import EV_TO_KJ_MOL, Shik, ShikParams
-from meltdyn.specs import SystemSpec
+from meltdyn.plugins.engines.openmm_engine.interface import load_openmm, openmm_system
+from meltdyn.plugins.potentials.shik import ShikParams
+from meltdyn.plugins.potentials.shik.potential import Shik
+from meltdyn.plugins.systems.sodium_silicate import SodiumSilicate, SodiumSilicateParams
+from meltdyn.units import EV_TO_KJ_MOL
 
 mm = load_openmm()
 T_K, DT_PS, FRICTION = 2500.0, 0.001, 1.0
@@ -42,7 +42,7 @@ def openmm_context(system, threads):
 
 
 def prepared(atoms, threads):
-    system = build_system(SystemSpec(atoms=atoms, density_g_cm3=2.3), "NS2", T_K, seed=1)
+    system = SodiumSilicate(SodiumSilicateParams(atoms=atoms, density_g_cm3=2.3)).build("NS2", T_K, seed=1)
     ctx, _ = openmm_context(system, threads)
     mm.LocalEnergyMinimizer.minimize(ctx, 10.0, 300)
     system.positions_A = ctx.getState(getPositions=True).getPositions(asNumpy=True)._value * 10
@@ -105,7 +105,7 @@ def time_lammps(system, steps, threads):
 
 def time_meltdyn_lammps(system, steps, threads):
     """LAMMPS driven the way meltdyn's `lammps` engine drives it: one SHIK table per pair, Coulomb included."""
-    from meltdyn.plugins.engines.lammps_engine import load_lammps
+    from meltdyn.plugins.engines.lammps_engine.interface import load_lammps
 
     lmp = load_lammps(threads)
     species = system.species

@@ -24,7 +24,7 @@ D = {"Na": 0.5, "Si": 0.02, "O": 0.05}  # Å²/ps
 
 
 def make(path: Path, atoms: int, frames: int) -> None:
-    from meltdyn.trajectory import H5MDWriter, TrajectoryHeader
+    from meltdyn.trajectory import H5MDWriter, Snapshot, TrajectoryHeader
 
     n_na = n_si = round(atoms * 2 / 9)
     symbols = ["Na"] * n_na + ["Si"] * n_si + ["O"] * (atoms - n_na - n_si)
@@ -32,9 +32,9 @@ def make(path: Path, atoms: int, frames: int) -> None:
     rng = np.random.default_rng(0)
     x = rng.random((atoms, 3)) * 30.0
     writer = H5MDWriter(path, TrajectoryHeader(symbols, DT, 1), chunk_frames=128, velocities=False)
-    box = np.eye(3) * 3.0
+    box = np.eye(3) * 30.0
     for t in range(frames):
-        writer.append(t, t * DT, x / 10, box, 0.0, 0.0)
+        writer.append(t, t * DT, Snapshot(x, box, 0.0, 0.0))
         if writer.pending == 128:
             writer.flush()
         x = x + rng.normal(size=x.shape) * sigma

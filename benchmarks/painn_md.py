@@ -29,13 +29,12 @@ from pathlib import Path
 import schnetpack as spk
 import torch
 
-from meltdyn.builder import build_system
 from meltdyn.contracts import AtomicSystem
-from meltdyn.plugins.engines.openmm_loader import load_openmm
-from meltdyn.plugins.potentials.heap import keep_freed_memory
+from meltdyn.plugins.engines.openmm_engine.interface import OpenMMTarget, load_openmm
 from meltdyn.plugins.potentials.painn import PainnParams
-from meltdyn.plugins.potentials.painn_runtime import Painn
-from meltdyn.specs import SystemSpec
+from meltdyn.plugins.potentials.painn.heap import keep_freed_memory
+from meltdyn.plugins.potentials.painn.runtime import Painn
+from meltdyn.plugins.systems.sodium_silicate import SodiumSilicate, SodiumSilicateParams
 
 ROOT = Path(__file__).resolve().parent.parent
 T_K = 2500.0
@@ -47,7 +46,7 @@ def meltdyn_ms_per_step(potential: Painn, system: AtomicSystem, steps: int) -> f
     for m in system.masses_u:
         omm.addParticle(float(m))
     omm.setDefaultPeriodicBoxVectors(*[mm.Vec3(*row) for row in system.cell_A * 0.1])
-    for force in potential.openmm_forces(system):
+    for force in potential.openmm_forces(system, OpenMMTarget("CPU")):
         omm.addForce(force)
     integrator = mm.LangevinMiddleIntegrator(T_K, 1.0, 0.001)
     ctx = mm.Context(omm, integrator, mm.Platform.getPlatformByName("CPU"))
@@ -89,7 +88,7 @@ def worker(args: argparse.Namespace) -> None:
     """One path, one size, in this (fresh) process: prints one JSON line."""
     torch.set_num_threads(args.threads)
     potential = Painn(PainnParams(model_dir=args.model_dir))
-    system = build_system(SystemSpec(atoms=args.worker_atoms, density_g_cm3=2.3), "NS2", T_K, seed=1)
+    system = SodiumSilicate(SodiumSilicateParams(atoms=args.worker_atoms, density_g_cm3=2.3)).build("NS2", T_K, seed=1)
     if args.worker == "meltdyn":
         row = {"ms_per_step": meltdyn_ms_per_step(potential, system, args.steps)}
     else:

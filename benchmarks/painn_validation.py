@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from meltdyn.dataset import load_dataset
+from meltdyn.plugins.potentials.painn.dataset import load_dataset
 from meltdyn.study import Study, load_study
 
 ROOT = Path(__file__).resolve().parent.parent

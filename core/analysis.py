@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from meltdyn.contracts import ATOMIC_MASS_U, AtomBlock, Observable, ResultArray, TrajectoryInfo
+from meltdyn import elements
+from meltdyn.contracts import AtomBlock, Observable, ResultArray, TrajectoryInfo
+from meltdyn.specs import AnalysisSettings
 from meltdyn.trajectory import H5MDReader
 
 
@@ -29,21 +31,25 @@ def unwrap(positions_A: np.ndarray, boxes_A: np.ndarray) -> np.ndarray:
     return np.einsum("taj,tjk->tak", unwrapped, boxes_A)
 
 
-def _blocks(traj: Any, block_atoms: int) -> Iterator[AtomBlock]:
+def _blocks(traj: Any, block_atoms: int, drift_A: np.ndarray | None = None) -> Iterator[AtomBlock]:
+    """Blocks of atoms over all frames, unwrapped, with ``drift_A`` (frames, 3) subtracted if given."""
     boxes = None if traj.unwrapped else traj.boxes_A()
     for start in range(0, traj.n_atoms, block_atoms):
         stop = min(start + block_atoms, traj.n_atoms)
         pos = traj.positions_A(slice(start, stop))
         if boxes is not None:
             pos = unwrap(pos, boxes)
+        if drift_A is not None:
+            pos = pos - drift_A[:, None, :]
         yield AtomBlock(np.arange(start, stop), traj.symbols[start:stop], pos)
 
 
-def _com_drift(traj: Any, block_atoms: int) -> np.ndarray:
+def com_drift(traj: Any, block_atoms: int) -> np.ndarray:
+    """Mass-weighted centre-of-mass displacement of the whole system from the first frame, (frames, 3)."""
     weighted = np.zeros((traj.n_frames, 3))
     total = 0.0
     for block in _blocks(traj, block_atoms):
-        m = np.array([ATOMIC_MASS_U.get(s, 1.0) for s in block.symbols])
+        m = elements.masses_u(block.symbols)
         weighted += np.einsum("a,tai->ti", m, block.positions_A - block.positions_A[:1])
         total += m.sum()
     return weighted / total
@@ -69,21 +75,26 @@ class AnalysisCost:
         return {"seconds": self.seconds, "block_atoms": self.block_atoms, "peak_rss_MB": self.peak_rss_MB}
 
 
-def analyse(trajectory: Path | Any, observables: dict[str, Observable], memory_budget_MB: float = 512.0,
-            cost: AnalysisCost | None = None) -> dict[str, dict[str, ResultArray]]:
+def analyse(trajectory: Path | Any, observables: dict[str, Observable],
+            settings: AnalysisSettings = AnalysisSettings(), cost: AnalysisCost | None = None,
+            block_atoms: int | None = None) -> dict[str, dict[str, ResultArray]]:
     """Run all ``observables`` over a trajectory (an H5MD path or an opened reader), in blocks of atoms.
 
-    Positions are read once for the centre-of-mass drift and once for the observables, whatever their number.
-    The process's peak resident memory afterwards goes into ``cost`` (it includes whatever ran before).
+    Every observable sees the same positions: unwrapped and, for ``reference_frame: centre_of_mass``, relative to
+    the system's centre of mass. Positions are read once for that drift and once for the observables, whatever
+    their number. The process's peak resident memory afterwards goes into ``cost`` (it includes whatever ran
+    before). ``block_atoms`` overrides the block size the memory budget gives (tests stream atom by atom with it).
     """
     started = time.perf_counter()
     with (H5MDReader(trajectory) if isinstance(trajectory, (str, Path)) else trajectory) as traj:
-        block_atoms = block_size(traj.n_frames, traj.n_atoms, memory_budget_MB, getattr(traj, "atom_chunk", 1))
+        block_atoms = block_atoms or block_size(traj.n_frames, traj.n_atoms, settings.memory_budget_MB,
+                                                getattr(traj, "atom_chunk", 1))
         info = TrajectoryInfo(traj.n_atoms, traj.symbols, traj.steps, traj.times_ps, traj.linear_interval_steps,
-                              traj.timestep_ps, _com_drift(traj, block_atoms), traj.boxes_A()[0])
+                              traj.timestep_ps, traj.boxes_A()[0])
+        drift = com_drift(traj, block_atoms) if settings.reference_frame == "centre_of_mass" else None
         for obs in observables.values():
             obs.prepare(info)
-        for block in _blocks(traj, block_atoms):
+        for block in _blocks(traj, block_atoms, drift):
             for obs in observables.values():
                 obs.process(block)
     results = {label: obs.conclude() for label, obs in observables.items()}

@@ -1,5 +1,9 @@
 """The interfaces plugins implement and the data that flows between them.
 
+One contract per plugin kind: :class:`SystemBuilder`, :class:`Potential`, :class:`Engine`, :class:`Observable`,
+:class:`Labeller`. What an engine needs from a potential is not here: each engine owns that interface
+(:class:`meltdyn.plugin.Interface`) and validation checks the pair before anything runs.
+
 Lengths in meltdyn's own data are in ångström, times in picoseconds, energies in eV unless a name says
 otherwise; engines convert at their boundary.
 """
@@ -7,17 +11,28 @@ otherwise; engines convert at their boundary.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
+from meltdyn import elements
+
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
     from meltdyn.progress import Progress
+    from meltdyn.seeds import SeedBook
     from meltdyn.specs import ProtocolSpec
 
-ATOMIC_MASS_U: dict[str, float] = {"Na": 22.98977, "Si": 28.0855, "O": 15.9994}
+
+def min_width_A(cell_A: np.ndarray) -> float:
+    """Smallest distance between opposite faces of a (possibly triclinic) cell with rows a, b, c."""
+    a, b, c = np.asarray(cell_A, dtype=float)
+    volume = abs(float(np.linalg.det(np.array([a, b, c]))))
+    return volume / max(np.linalg.norm(np.cross(b, c)), np.linalg.norm(np.cross(c, a)), np.linalg.norm(np.cross(a, b)))
 
 
 @dataclass
@@ -48,7 +63,7 @@ class AtomicSystem:
 
     @property
     def masses_u(self) -> np.ndarray:
-        return np.array([ATOMIC_MASS_U[s] for s in self.symbols])
+        return elements.masses_u(self.symbols)
 
     @property
     def volume_A3(self) -> float:
@@ -56,10 +71,7 @@ class AtomicSystem:
 
     @property
     def min_width_A(self) -> float:
-        """Smallest distance between opposite faces of the (possibly triclinic) cell."""
-        a, b, c = self.cell_A
-        return self.volume_A3 / max(np.linalg.norm(np.cross(b, c)), np.linalg.norm(np.cross(c, a)),
-                                    np.linalg.norm(np.cross(a, b)))
+        return min_width_A(self.cell_A)
 
     def require_width(self, cutoff_A: float) -> None:
         """Minimum-image interactions need a cell at least twice the cutoff wide."""
@@ -68,21 +80,69 @@ class AtomicSystem:
                              f"the system's is {self.min_width_A:.2f} Å; use more atoms or smaller cutoffs")
 
 
-class Potential(ABC):
-    """An interatomic potential. Engines ask it for their own representation of it."""
+# -- what validation knows before anything is built ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SystemOutline:
+    """The atoms and cell a run will start from, known without building the configuration."""
+
+    species: tuple[str, ...]
+    n_atoms: int
+    cell_A: np.ndarray
+
+    @property
+    def min_width_A(self) -> float:
+        return min_width_A(self.cell_A)
+
+
+@dataclass(frozen=True)
+class PotentialOutline:
+    """What a potential offers: the engine interfaces it implements, its elements (None: any) and cutoff (Å)."""
+
+    interfaces: frozenset[str]
+    species: frozenset[str] | None = None
+    cutoff_A: float | None = None
+
+
+@dataclass(frozen=True)
+class RunOutline:
+    id: str
+    composition: str | float
+    temperature_K: float
+    replica: int
+    system: SystemOutline
+
+
+@dataclass(frozen=True)
+class StudyOutline:
+    """A validated study spec with each run's starting system outlined.
+
+    ``local`` is False when the runs execute elsewhere (a cluster), so checks of this machine's hardware do not
+    apply.
+    """
+
+    spec: Any
+    runs: tuple[RunOutline, ...]
+    local: bool = True
+
+    @property
+    def species(self) -> list[str]:
+        return sorted({s for run in self.runs for s in run.system.species})
+
+
+# -- plugin kinds -----------------------------------------------------------------------------------------------------
+
+class SystemBuilder(ABC):
+    """Builds each run's starting configuration."""
 
     @abstractmethod
-    def supported_species(self) -> set[str]:
-        """Elements this potential has parameters for."""
+    def build(self, composition: str | float, temperature_K: float, seed: int) -> AtomicSystem:
+        """The configuration for one composition of the sweep at one temperature, reproducible from ``seed``."""
 
-    def openmm_forces(self, system: AtomicSystem) -> list[Any]:
-        """OpenMM ``Force`` objects for this system. Potentials that OpenMM cannot run leave this alone."""
-        raise NotImplementedError(f"{type(self).__name__} has no OpenMM representation")
 
-    def lammps_commands(self, system: AtomicSystem, species: list[str], workdir: Path) -> tuple[list[str], float]:
-        """LAMMPS (metal units) pair commands for atom types numbered in ``species`` order, files written to
-        ``workdir``, and a constant energy (eV) LAMMPS leaves out. Potentials LAMMPS cannot run leave this alone."""
-        raise NotImplementedError(f"{type(self).__name__} has no LAMMPS representation")
+class Potential:
+    """An interatomic potential. It implements the interfaces its plugin's outline lists (see
+    :class:`meltdyn.plugin.Interface`); engines use only those."""
 
     def describe(self) -> dict[str, Any]:
         """Facts about the resolved potential worth recording in a run's provenance."""
@@ -91,7 +151,8 @@ class Potential(ABC):
 
 @dataclass
 class LabelledFrame:
-    """A reference configuration: Å, eV, eV/Å, and stress as ∂E/∂ε / V in eV/Å³ (ASE's convention)."""
+    """A reference configuration: Å, eV, eV/Å, and stress as ∂E/∂ε / V in eV/Å³ (ASE's convention; NaN if
+    unknown)."""
 
     symbols: list[str]
     positions_A: np.ndarray
@@ -120,8 +181,13 @@ class RunContext:
     potential: Potential
     protocol: ProtocolSpec
     target_temperature_K: float
-    seed: int
+    seeds: SeedBook
     progress: Progress
+    deterministic: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.run_dir.name
 
     @property
     def trajectory_path(self) -> Path:
@@ -135,13 +201,18 @@ class RunContext:
 class Engine(ABC):
     """Runs a protocol (minimise, equilibrate, produce) and writes the production trajectory.
 
-    Must be restartable: called again on a run directory it left unfinished, it continues from its last
-    checkpoint without losing or duplicating trajectory frames.
+    Must be restartable: called again on run directories it left unfinished, it continues from their last
+    checkpoints without losing or duplicating trajectory frames. :mod:`meltdyn.stage_driver` does all of that for
+    an engine that supplies its primitives.
     """
 
+    max_batch: int = 1
+    """How many runs the engine advances together; the study hands it up to this many that share a potential and
+    stand at the same checkpoint."""
+
     @abstractmethod
-    def run(self, ctx: RunContext) -> dict[str, Any]:
-        """Carry out ``ctx.protocol``; return facts for provenance (platform, precision, timings)."""
+    def run(self, runs: Sequence[RunContext]) -> list[dict[str, Any]]:
+        """Carry out the protocol of every run; return each run's facts for provenance (platform, timings)."""
 
 
 @dataclass(frozen=True)
@@ -164,8 +235,6 @@ class TrajectoryInfo:
     times_ps: np.ndarray
     linear_interval_steps: int
     timestep_ps: float
-    com_drift_A: np.ndarray
-    """Mass-weighted centre-of-mass displacement from the first frame, shape (frames, 3)."""
     cell_A: np.ndarray
     """Cell of the first frame, rows a, b, c."""
 
@@ -176,7 +245,8 @@ class TrajectoryInfo:
 
 @dataclass(frozen=True)
 class AtomBlock:
-    """A block of atoms over all frames: unwrapped positions (Å), shape (frames, atoms, 3).
+    """A block of atoms over all frames: unwrapped positions (Å), shape (frames, atoms, 3), in the analysis' frame
+    of reference (centre-of-mass drift removed unless the analysis says otherwise).
 
     :meth:`displacements` caches, so observables that share lags share the work.
     """
@@ -198,11 +268,11 @@ class AtomBlock:
 
 
 class Observable(ABC):
-    """A time-correlation observable computed by streaming blocks of atoms through it.
+    """A time-correlation observable computed by streaming blocks of atoms through it (prepare → process → conclude).
 
-    Every observable meltdyn ships is an average over particles of a single-particle quantity, so
-    blocks of atoms over all frames are the natural chunk: memory is bounded by the block size and the
-    trajectory is read once however many observables run.
+    Every observable meltdyn ships is an average over particles of a single-particle quantity, so blocks of atoms
+    over all frames are the natural chunk: memory is bounded by the block size and the trajectory is read once
+    however many observables run.
     """
 
     @abstractmethod
@@ -220,3 +290,8 @@ class Observable(ABC):
     def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
         """Scalars worth a line in the run's JSON summary (e.g. diffusion coefficients)."""
         return {}
+
+    def plot(self, results: dict[str, ResultArray], ax: Axes) -> bool:
+        """Draw this observable's figure of ``results`` on ``ax``; return False if it has none."""
+        return False
+

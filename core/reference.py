@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from meltdyn.registry import Registry
-from meltdyn.specs import (MinimiseStage, NPTStage, NVEStage, NVTStage, ProductionStage, ProtocolSpec, SamplingSpec,
-                           SweepSpec, SystemSpec)
+from meltdyn.specs import (AnalysisSettings, MinimiseStage, NPTStage, NVEStage, NVTStage, ProductionStage,
+                           ProtocolSpec, SamplingSpec, SweepSpec, study_model)
 
 
 def _type_name(annotation: Any) -> str:
@@ -40,16 +40,21 @@ def _table(title: str, model: type[BaseModel], skip: set[str] = frozenset()) -> 
 
 
 def reference_markdown(registry: Registry) -> str:
+    top = study_model(registry)
     parts = [
-        "Top level: `name`, `output_dir`, `system`, `sweep`, `potential`, `engine`, `protocol`, `observables`.\n",
-        _table("system", SystemSpec), _table("sweep", SweepSpec), _table("protocol", ProtocolSpec),
+        _table("top level", top, skip={"system", "sweep", "potential", "engine", "protocol", "analysis",
+                                        "observables"}),
+        "and the sections `system`, `sweep`, `potential`, `engine`, `protocol`, `analysis` (optional) and "
+        "`observables` (a list).\n",
+        _table("sweep", SweepSpec), _table("protocol", ProtocolSpec),
     ]
     for stage in (MinimiseStage, NVTStage, NPTStage, NVEStage, ProductionStage):
         tag = typing.get_args(stage.model_fields["stage"].annotation)[0]
         parts.append(_table(f"protocol.stages: `stage: {tag}`", stage, {"stage"}))
     parts.append(_table("production `sampling`", SamplingSpec))
-    for kind, section in (("potential", "potential"), ("engine", "engine"), ("observable", "observables[]"),
-                          ("labeller", "reference_data (meltdyn train)")):
+    parts.append(_table("analysis", AnalysisSettings))
+    for kind, section in (("system", "system"), ("potential", "potential"), ("engine", "engine"),
+                          ("observable", "observables[]"), ("labeller", "reference_data (meltdyn train)")):
         for name in registry.names(kind):
             entry = registry.get(kind, name)
             title = f"{section}: `plugin: {name}` ({entry.distribution})"

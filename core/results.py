@@ -33,9 +33,11 @@ def _jsonable(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
-def save_results(path: Path, results: Results) -> None:
+def save_results(path: Path, results: Results, reference_frame: str) -> None:
+    """Write results atomically; the file says in which frame of reference the displacements were taken."""
     tmp = path.with_suffix(".h5.tmp")
     with h5py.File(tmp, "w") as f:
+        f.attrs["reference_frame"] = reference_frame
         for label, arrays in results.items():
             group = f.create_group(label)
             for name, arr in arrays.items():

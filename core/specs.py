@@ -1,8 +1,12 @@
-"""Study-file specs. Plugin sections are discriminated unions built from the registry at run time."""
+"""Study-file specs. Plugin sections are discriminated unions built from the registry at run time.
+
+Every number is finite and bounded: a temperature of 1e30 K or a timestep of 1e-300 fs is an error that names
+the field, not a run that grows without bound.
+"""
 
 from __future__ import annotations
 
-import re
+import math
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
@@ -12,79 +16,60 @@ from meltdyn.registry import Registry
 TARGET = "target"
 """A stage temperature of ``target`` means the run's temperature from the sweep."""
 
+MAX_FRAMES = 10_000_000
+MAX_TEMPERATURE_K = 1.0e5
+Temperature = Annotated[float, Field(gt=0, le=MAX_TEMPERATURE_K)]
+
 
 class Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-_NS_RE = re.compile(r"^NS(\d+(?:\.\d+)?)$")
-
-
-def na2o_fraction(composition: str | float) -> float:
-    """Mole fraction of Na2O for ``NSk`` (Na2O·k SiO2) or a number in (0, 1)."""
-    if isinstance(composition, str):
-        m = _NS_RE.match(composition)
-        if not m:
-            raise ValueError(f"composition {composition!r} is not of the form NSk (e.g. NS2, NS4, NS6) "
-                             "nor a Na2O mole fraction in (0, 1)")
-        return 1.0 / (1.0 + float(m.group(1)))
-    if not 0.0 < float(composition) < 1.0:
-        raise ValueError(f"composition {composition!r}: a Na2O mole fraction must lie in (0, 1)")
-    return float(composition)
-
-
-class SystemSpec(Spec):
-    """How to build each run's starting configuration."""
-
-    atoms: int = Field(gt=0, description="Target atom count; rounded to whole formula units (reported).")
-    density_g_cm3: float | None = Field(None, gt=0, description="Packing density; default from the density model.")
-    box_A: float | None = Field(None, gt=0, description="Cubic box edge; exclusive with density_g_cm3.")
-    seed: int = Field(0, ge=0, description="Base seed; replica r uses seed + r.")
-    min_distance_scale: float = Field(1.0, gt=0, le=1.5, description="Scales the minimum inter-species distances.")
-
-    @model_validator(mode="after")
-    def _one_size(self) -> SystemSpec:
-        if self.density_g_cm3 is not None and self.box_A is not None:
-            raise ValueError("give density_g_cm3 or box_A, not both")
-        return self
+def _unique(values: list[Any], what: str) -> list[Any]:
+    seen: list[Any] = []
+    for v in values:
+        if v in seen:
+            raise ValueError(f"{what} must be distinct; {v!r} is given twice")
+        seen.append(v)
+    return values
 
 
 class SweepSpec(Spec):
     """The runs of a study: every composition × temperature × replica."""
 
-    compositions: list[str | float] = Field(min_length=1, description="NSk names or Na2O mole fractions.")
-    temperatures_K: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, description="Run temperatures.")
-    replicas: int = Field(1, ge=1, description="Independent starts per state point (seeds differ).")
+    compositions: list[Annotated[str, Field(min_length=1, max_length=200)] | float] = Field(
+        min_length=1, max_length=1000, description="Compositions, as the system plugin names them (e.g. NS2).")
+    temperatures_K: list[Temperature] = Field(min_length=1, max_length=1000, description="Run temperatures.")
+    replicas: int = Field(1, ge=1, le=1000, description="Independent starts per state point (seeds differ).")
 
     @field_validator("compositions")
     @classmethod
-    def _known_compositions(cls, value: list[str | float]) -> list[str | float]:
-        for c in value:
-            na2o_fraction(c)
-        return value
+    def _distinct_compositions(cls, value: list[Any]) -> list[Any]:
+        return _unique(value, "compositions")
+
+    @field_validator("temperatures_K")
+    @classmethod
+    def _distinct_temperatures(cls, value: list[float]) -> list[float]:
+        return _unique(value, "temperatures_K")
 
 
 class MinimiseStage(Spec):
     stage: Literal["minimise"]
-    tolerance_kJ_mol_nm: float = Field(10.0, gt=0, description="Stop when the RMS force is below this.")
-    max_iterations: int = Field(0, ge=0, description="0 means until converged.")
+    tolerance_kJ_mol_nm: float = Field(10.0, gt=0, le=1e6, description="Stop when the RMS force is below this.")
+    max_iterations: int = Field(0, ge=0, le=10**7, description="0 means until converged.")
 
 
 Thermostat = Literal["langevin", "nose_hoover"]
+Duration = Annotated[float, Field(gt=0, le=1e7, description="Simulated time of the stage.")]
 
 
 class _Dynamics(Spec):
-    duration_ps: float = Field(gt=0, description="Simulated time of the stage.")
-    temperature_K: float | Literal["target"] = Field(TARGET, description="Kelvin, or 'target' for the sweep's.")
-    thermostat: Thermostat = Field("langevin", description="langevin (LangevinMiddle) or nose_hoover (chain of 3).")
-    friction_per_ps: float = Field(1.0, gt=0, description="Langevin friction / Nosé–Hoover collision frequency.")
-
-    @field_validator("temperature_K")
-    @classmethod
-    def _positive(cls, v: float | str) -> float | str:
-        if not isinstance(v, str) and v <= 0:
-            raise ValueError(f"temperature_K must be > 0 K or 'target', got {v}")
-        return v
+    duration_ps: Duration
+    temperature_K: Temperature | Literal["target"] = Field(TARGET, description="Kelvin, or 'target' for the "
+                                                                                "sweep's.")
+    thermostat: Thermostat = Field("langevin", description="langevin (LangevinMiddle/BAOAB) or nose_hoover (chain).")
+    friction_per_ps: float = Field(1.0, gt=0, le=1e4, description="Langevin friction / Nosé–Hoover collision "
+                                                                   "frequency.")
 
 
 class NVTStage(_Dynamics):
@@ -93,32 +78,40 @@ class NVTStage(_Dynamics):
 
 class NPTStage(_Dynamics):
     stage: Literal["npt"]
-    pressure_bar: float = Field(1.0, description="Isotropic Monte Carlo barostat; the box ends at the mean of the "
-                                "second half of the stage.")
-    barostat_interval_steps: int = Field(25, ge=1, description="Steps between volume moves.")
+    pressure_bar: float = Field(1.0, ge=-1e5, le=1e7, description="Isotropic pressure; the cell ends at the mean of "
+                                "the second half of the stage.")
+    barostat_interval_steps: int = Field(25, ge=1, le=10**6, description="Steps between volume moves of OpenMM's "
+                                         "Monte Carlo barostat.")
+    barostat_time_ps: float = Field(1.0, gt=0, le=1e4, description="Relaxation time of the LAMMPS and TorchSim "
+                                    "barostats.")
 
 
 class NVEStage(Spec):
     stage: Literal["nve"]
-    duration_ps: float = Field(gt=0, description="Simulated time of the stage (velocity Verlet).")
+    duration_ps: Duration
 
 
 class SamplingSpec(Spec):
     """Frames at every ``interval_ps`` plus log-spaced frames after each of those, one schedule for all lags."""
 
-    interval_ps: float = Field(gt=0, description="Spacing of the linear frames (the time origins).")
-    log_frames_per_interval: int = Field(0, ge=0, description="Geometric frames from one step up to the interval.")
-    chunk_frames: int = Field(32, ge=1, description="Frames per HDF5 chunk; a crash loses at most one chunk.")
+    interval_ps: float = Field(gt=0, le=1e7, description="Spacing of the linear frames (the time origins); a "
+                               "multiple of the timestep.")
+    log_frames_per_interval: int = Field(0, ge=0, le=1000, description="Geometric frames from one step up to the "
+                                         "interval.")
+    chunk_frames: int = Field(32, ge=1, le=100_000, description="Frames per HDF5 chunk; a crash loses at most one "
+                              "chunk.")
     velocities: bool = Field(False, description="Also write velocities.")
 
 
 class ProductionStage(Spec):
     stage: Literal["production"]
-    duration_ps: float = Field(gt=0, description="Simulated time written to the trajectory.")
+    duration_ps: float = Field(gt=0, le=1e7, description="Simulated time written to the trajectory.")
     ensemble: Literal["nvt", "nve"] = Field("nvt", description="nve: velocity Verlet, no thermostat.")
-    temperature_K: float | Literal["target"] = Field(TARGET, description="Kelvin, or 'target' for the sweep's.")
+    temperature_K: Temperature | Literal["target"] = Field(TARGET, description="Kelvin, or 'target' for the "
+                                                                                "sweep's.")
     thermostat: Thermostat = Field("langevin", description="For ensemble nvt.")
-    friction_per_ps: float = Field(1.0, gt=0, description="Langevin friction / Nosé–Hoover collision frequency.")
+    friction_per_ps: float = Field(1.0, gt=0, le=1e4, description="Langevin friction / Nosé–Hoover collision "
+                                                                   "frequency.")
     sampling: SamplingSpec = Field(description="When frames are written.")
 
 
@@ -127,20 +120,55 @@ Stage = Annotated[
 ]
 
 
+def stage_temperature(stage: Any, target_K: float) -> float:
+    """A stage's temperature: its own, or the run's for 'target' and for stages without one."""
+    value = getattr(stage, "temperature_K", TARGET)
+    return target_K if value == TARGET else float(value)
+
+
 class ProtocolSpec(Spec):
-    timestep_fs: float = Field(1.0, gt=0, le=5.0, description="Integration timestep of every stage.")
-    stages: list[Stage] = Field(min_length=1, description="Run in order; the last must be 'production'.")
+    timestep_fs: float = Field(1.0, ge=0.01, le=5.0, description="Integration timestep of every stage.")
+    stages: list[Stage] = Field(min_length=1, max_length=100, description="Run in order; the last must be "
+                                                                          "'production'.")
 
     @model_validator(mode="after")
-    def _one_final_production(self) -> ProtocolSpec:
+    def _consistent(self) -> ProtocolSpec:
         kinds = [s.stage for s in self.stages]
         if kinds.count("production") != 1 or kinds[-1] != "production":
             raise ValueError(f"stages must end with exactly one 'production' stage, got {kinds}")
+        dt_ps = self.timestep_fs * 1e-3
+        for k, s in enumerate(self.stages):
+            if hasattr(s, "duration_ps") and s.duration_ps < dt_ps * (1 - 1e-9):
+                raise ValueError(f"stages[{k}].duration_ps={s.duration_ps} is shorter than one timestep "
+                                 f"({dt_ps} ps)")
+        production = self.production
+        interval = production.sampling.interval_ps / dt_ps
+        if interval < 1 - 1e-9 or not math.isclose(interval, round(interval), rel_tol=1e-6):
+            raise ValueError(f"production sampling.interval_ps={production.sampling.interval_ps} must be a whole "
+                             f"number of timesteps ({dt_ps} ps each)")
+        if production.duration_ps < production.sampling.interval_ps * (1 - 1e-9):
+            raise ValueError(f"production duration_ps={production.duration_ps} is shorter than sampling.interval_ps="
+                             f"{production.sampling.interval_ps}")
+        frames = production.duration_ps / production.sampling.interval_ps * (1 + production.sampling.
+                                                                             log_frames_per_interval)
+        if frames > MAX_FRAMES:
+            raise ValueError(f"production would write {frames:.3g} frames, more than {MAX_FRAMES:,}; lengthen "
+                             "sampling.interval_ps or lower log_frames_per_interval")
         return self
 
     @property
     def production(self) -> ProductionStage:
         return self.stages[-1]  # type: ignore[return-value]
+
+
+class AnalysisSettings(Spec):
+    """How every observable sees the trajectory: one frame of reference for all, one memory bound."""
+
+    reference_frame: Literal["centre_of_mass", "box"] = Field(
+        "centre_of_mass", description="centre_of_mass: displacements relative to the system's centre of mass (its "
+        "drift removed) for every observable; box: as stored.")
+    memory_budget_MB: float = Field(512.0, ge=1, le=1e7, description="Bounds the analysis' working memory; a "
+                                    "setting that cannot fit is refused with what would.")
 
 
 class _WithObservables(Spec):
@@ -164,7 +192,8 @@ def _tagged(kind: str, entries: dict, with_label: bool) -> Any:
     for name, entry in sorted(entries.items()):
         fields: dict[str, Any] = {"plugin": (Literal[name], Field(description=f"{kind} plugin {name!r}"))}
         if with_label:
-            fields["label"] = (str | None, Field(None, description="Results group name; default the plugin name."))
+            fields["label"] = (str | None, Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100,
+                                                 description="Results group name; default the plugin name."))
         model = create_model(f"{name}_{kind}", __base__=entry.definition.params, __doc__=entry.definition.summary,
                              **fields)
         members.append(model)
@@ -193,30 +222,37 @@ def validate_section(registry: Registry, kind: str, mapping: Any, where: str) ->
         raise errors.StudyError("invalid " + where + ":\n  " + "\n  ".join(errors.describe(exc, model))) from None
 
 
+OutputDir = Annotated[str, Field(min_length=1, max_length=4096, description="Where results go; relative paths are "
+                                 "relative to the current directory. Never overwritten.")]
+
+
 def analysis_model(registry: Registry) -> type[BaseModel]:
     """The model of an analysis file: observables over a trajectory made anywhere."""
     observable = plugin_union(registry, "observable")
 
-    class AnalysisSpec(_WithObservables):
+    class AnalysisSpec(AnalysisSettings, _WithObservables):
         """Observables over an existing trajectory (meltdyn's H5MD, extxyz, LAMMPS dump, DCD, ...)."""
 
-        trajectory: str = Field(description="Trajectory file.")
+        trajectory: str = Field(min_length=1, description="Trajectory file.")
         format: Literal["auto", "h5md", "ase", "lammpsdump", "dcd"] = Field(
             "auto", description="auto: by suffix (.h5 → h5md, .dcd, .lammpstrj/.dump → lammpsdump, else ASE).")
-        timestep_ps: float | None = Field(None, gt=0, description="MD timestep; needed by formats without times.")
-        frame_interval_steps: int = Field(1, ge=1, description="MD steps between stored frames.")
-        unwrapped: bool = Field(False, description="Positions are already unwrapped; else unwrapped with the box.")
+        timestep_ps: float | None = Field(None, gt=0, le=1e3, description="MD timestep; for formats that store "
+                                          "step numbers but no times.")
+        frame_interval_steps: int | None = Field(None, ge=1, le=10**9, description="MD steps between frames, for "
+                                                 "formats that store neither steps nor times.")
+        unwrapped: bool = Field(False, description="Positions are already unwrapped; else unwrapped with image "
+                                "flags when the file has them, or frame to frame with the box.")
         topology: str | None = Field(None, description="DCD: file with the atoms' names (PDB, PSF, ...).")
         type_elements: dict[str, str] | None = Field(None, description="Atom type or name → element.")
-        memory_budget_MB: float = Field(512.0, gt=0, description="Bounds the atoms streamed at a time.")
-        output_dir: str = Field(description="Where results.h5 and summary.json go; never overwritten.")
-        observables: list[observable] = Field(min_length=1)  # type: ignore[valid-type]
+        output_dir: OutputDir
+        observables: list[observable] = Field(min_length=1, max_length=100)  # type: ignore[valid-type]
 
     return AnalysisSpec
 
 
 def study_model(registry: Registry) -> type[BaseModel]:
     """The StudySpec model for the plugins in ``registry``."""
+    system = plugin_union(registry, "system")
     potential = plugin_union(registry, "potential")
     engine = plugin_union(registry, "engine")
     observable = plugin_union(registry, "observable")
@@ -224,13 +260,19 @@ def study_model(registry: Registry) -> type[BaseModel]:
     class StudySpec(_WithObservables):
         """A study: a sweep of runs sharing one system recipe, potential, engine, protocol and observables."""
 
-        name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-        output_dir: str = Field(description="Where run directories go; relative paths are relative to the CWD.")
-        system: SystemSpec
+        name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=200,
+                          description="The study's name: letters, digits, . _ -")
+        output_dir: OutputDir
+        seed: int = Field(0, ge=0, le=2**63 - 1, description="Root of every random choice (packing, velocities, "
+                          "thermostat noise); each is derived from it and the run, and recorded in provenance.json.")
+        deterministic: bool = Field(False, description="Bit-identical reruns where the platform allows it: one "
+                                    "thread for OpenMM's CPU platform, deterministic torch algorithms.")
+        system: system  # type: ignore[valid-type]
         sweep: SweepSpec
         potential: potential  # type: ignore[valid-type]
         engine: engine  # type: ignore[valid-type]
         protocol: ProtocolSpec
-        observables: list[observable] = Field(default_factory=list)  # type: ignore[valid-type]
+        analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+        observables: list[observable] = Field(default_factory=list, max_length=100)  # type: ignore[valid-type]
 
     return StudySpec

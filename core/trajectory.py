@@ -13,7 +13,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-import meltdyn
+from meltdyn.units import EV_TO_KJ_MOL, NM_TO_A
+from meltdyn.version import __version__
 
 ATOM_CHUNK = 256
 """Atoms per HDF5 chunk: analysis streams blocks of atoms over all frames, so a block reads only its chunks."""
@@ -25,6 +26,19 @@ class TrajectoryHeader:
     timestep_ps: float
     linear_interval_steps: int
     unwrapped: bool = True
+    token: str = ""
+    """Identifies the run production that owns the file (see :class:`meltdyn.checkpoints.Checkpoint`)."""
+
+
+@dataclass
+class Snapshot:
+    """One frame as an engine reports it: Å, eV, K, Å/ps."""
+
+    positions_A: np.ndarray
+    cell_A: np.ndarray
+    potential_energy_eV: float
+    temperature_K: float
+    velocities_A_ps: np.ndarray | None = None
 
 
 class H5MDWriter:
@@ -49,11 +63,11 @@ class H5MDWriter:
         f, n = self._file, len(header.symbols)
         h5md = f.create_group("h5md")
         h5md.attrs["version"] = np.array([1, 1])
-        h5md.create_group("creator").attrs.update({"name": "meltdyn", "version": meltdyn.__version__})
+        h5md.create_group("creator").attrs.update({"name": "meltdyn", "version": __version__})
         h5md.create_group("author").attrs["name"] = "meltdyn"
         params = f.create_group("parameters/meltdyn")
         params.attrs.update({"timestep_ps": header.timestep_ps, "linear_interval_steps": header.linear_interval_steps,
-                             "unwrapped": header.unwrapped})
+                             "unwrapped": header.unwrapped, "token": header.token})
         species = sorted(set(header.symbols))
         params.create_dataset("species_names", data=np.array(species, dtype="S"))
         part = f.create_group("particles/all")
@@ -77,11 +91,18 @@ class H5MDWriter:
             g = obs.create_group(name)
             g.create_dataset("value", shape=(0,), maxshape=(None,), chunks=(self.chunk_frames,), dtype="f8"
                              ).attrs["unit"] = unit
+            g.create_dataset("step", shape=(0,), maxshape=(None,), chunks=(self.chunk_frames,), dtype="i8")
+            g.create_dataset("time", shape=(0,), maxshape=(None,), chunks=(self.chunk_frames,), dtype="f8"
+                             ).attrs["unit"] = "ps"
         f.flush()
 
     @property
     def n_frames(self) -> int:
         return int(self._file["particles/all/position/step"].shape[0])
+
+    @property
+    def token(self) -> str:
+        return str(self._file["parameters/meltdyn"].attrs.get("token", ""))
 
     def truncate(self, n_frames: int) -> None:
         """Drop frames past ``n_frames`` (written after the checkpoint being resumed from)."""
@@ -94,12 +115,11 @@ class H5MDWriter:
         names = ["particles/all/position", "particles/all/box/edges"]
         if "velocity" in f["particles/all"]:
             names.append("particles/all/velocity")
-        out = [f[f"{g}/{k}"] for g in names for k in ("value", "step", "time")]
-        return out + [f[f"observables/{o}/value"] for o in ("potential_energy", "temperature")]
+        names += ["observables/potential_energy", "observables/temperature"]
+        return [f[f"{g}/{k}"] for g in names for k in ("value", "step", "time")]
 
-    def append(self, step: int, time_ps: float, positions_nm: np.ndarray, box_nm: np.ndarray,
-               energy_kJ_mol: float, temperature_K: float, velocities_nm_ps: np.ndarray | None = None) -> None:
-        self._buffer.append((step, time_ps, positions_nm, box_nm, velocities_nm_ps, energy_kJ_mol, temperature_K))
+    def append(self, step: int, time_ps: float, snapshot: Snapshot) -> None:
+        self._buffer.append((step, time_ps, snapshot))
 
     @property
     def pending(self) -> int:
@@ -116,19 +136,18 @@ class H5MDWriter:
         f, start, k = self._file, self.n_frames, len(self._buffer)
         steps = np.array([b[0] for b in self._buffer])
         times = np.array([b[1] for b in self._buffer])
-        values = {"particles/all/position": np.stack([b[2] for b in self._buffer]),
-                  "particles/all/box/edges": np.stack([b[3] for b in self._buffer])}
+        frames = [b[2] for b in self._buffer]
+        values = {"particles/all/position": np.stack([s.positions_A for s in frames]) / NM_TO_A,
+                  "particles/all/box/edges": np.stack([s.cell_A for s in frames]) / NM_TO_A,
+                  "observables/potential_energy": np.array([s.potential_energy_eV for s in frames]) * EV_TO_KJ_MOL,
+                  "observables/temperature": np.array([s.temperature_K for s in frames])}
         if "velocity" in f["particles/all"]:
-            values["particles/all/velocity"] = np.stack([b[4] for b in self._buffer])
+            values["particles/all/velocity"] = np.stack([s.velocities_A_ps for s in frames]) / NM_TO_A
         for group, arr in values.items():
             for key, data in (("value", arr), ("step", steps), ("time", times)):
                 ds = f[f"{group}/{key}"]
                 ds.resize(start + k, axis=0)
                 ds[start:] = data
-        for i, name in ((5, "potential_energy"), (6, "temperature")):
-            ds = f[f"observables/{name}/value"]
-            ds.resize(start + k, axis=0)
-            ds[start:] = [b[i] for b in self._buffer]
         f.flush()
         self._buffer.clear()
         return start + k
@@ -175,6 +194,12 @@ class H5MDReader:
     def positions_A(self, atoms: slice | np.ndarray = slice(None)) -> np.ndarray:
         """Positions of a block of atoms over all frames, shape (frames, atoms, 3), in Å."""
         return self._pos[:, atoms, :] * self._scale
+
+    def velocities_A_ps(self) -> np.ndarray:
+        """Velocities of all atoms over all frames, (frames, atoms, 3), if the file has them."""
+        if "velocity" not in self._file["particles/all"]:
+            raise ValueError(f"{self.path} holds no velocities (sampling.velocities: true writes them)")
+        return self._file["particles/all/velocity/value"][()] * self._scale
 
     def boxes_A(self) -> np.ndarray:
         return self._file["particles/all/box/edges/value"][()] * self._scale

@@ -1,12 +1,7 @@
 from __future__ import annotations
 
 import copy
-import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,27 +9,27 @@ import numpy as np
 import pytest
 import yaml
 
+from meltdyn.contracts import AtomicSystem
+from meltdyn.plugins.systems.sodium_silicate import SodiumSilicate, SodiumSilicateParams
 from meltdyn.registry import Registry, discover
+from meltdyn.testing import kill_during_production as _kill
+
+collect_ignore = ["plugin_example"]  # its tests run where it is installed (test_third_party_plugin.py)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TINY_STUDY: dict[str, Any] = yaml.safe_load((EXAMPLES / "tiny.yaml").read_text())
-
-
 MELTDYN = [sys.executable, "-m", "meltdyn.cli"]
 
 
+def build_system(params: SodiumSilicateParams, composition: str | float, temperature_K: float,
+                 seed: int) -> AtomicSystem:
+    """A Na2O-SiO2 melt from the built-in system plugin."""
+    return SodiumSilicate(params).build(composition, temperature_K, seed)
+
+
 def kill_during_production(study_file: Path, out: Path, min_frames: int = 10) -> dict[str, Any]:
-    """Start `meltdyn run` and SIGKILL it once production has flushed ``min_frames``; return its progress."""
-    progress = out / "NS2_T3000K_r0" / "checkpoints" / "progress.json"
-    proc = subprocess.Popen([*MELTDYN, "run", "-q", str(study_file), "--output-dir", str(out)])
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if progress.exists() and json.loads(progress.read_text()).get("frames", 0) >= min_frames:
-            break
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    return json.loads(progress.read_text())
+    """SIGKILL `meltdyn run` of the tiny study once production has flushed ``min_frames``; return its progress."""
+    return _kill(study_file, out / "NS2_T3000K_r0", min_frames, output_dir=out)
 
 
 def nve_energy_record(context: Any, integrator: Any, blocks: int, steps: int) -> tuple[np.ndarray, float]:

@@ -14,7 +14,7 @@ KE = 14.399645478  # e²/(4πε0) in eV Å
 def numpy_shik(symbols, pos, edge, charges, rc_sr=8.0, rc_c=10.17, gamma=0.2, alpha=0.0):
     """Energy (eV), forces (eV/Å) and stress ∂E/∂ε / V (eV/Å³) by direct summation over minimum-image pairs;
     a second implementation of the published formula, sharing no code with meltdyn's."""
-    table = json.loads(resources.files("meltdyn.plugins.potentials").joinpath("shik_parameters.json").read_text())
+    table = json.loads(resources.files("meltdyn.plugins.potentials.shik").joinpath("parameters.json").read_text())
     n = len(symbols)
     q = np.array([charges[s] for s in symbols])
     energy, forces, virial = 0.0, np.zeros((n, 3)), np.zeros((3, 3))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from meltdyn.trajectory import H5MDWriter, TrajectoryHeader
+from meltdyn.trajectory import H5MDWriter, Snapshot, TrajectoryHeader
 
 
 def brownian(rng: np.random.Generator, steps: np.ndarray, n_atoms: int, d_A2_ps: float, dt_ps: float) -> np.ndarray:
@@ -20,8 +20,7 @@ def write_h5md(path: Path, symbols: list[str], steps: np.ndarray, positions_A: n
                dt_ps: float, interval_steps: int, unwrapped: bool = True) -> Path:
     header = TrajectoryHeader(symbols, dt_ps, interval_steps, unwrapped)
     writer = H5MDWriter(path, header, chunk_frames=16, velocities=False)
-    box_nm = np.eye(3) * box_A / 10
     for step, pos in zip(steps, positions_A):
-        writer.append(int(step), step * dt_ps, pos / 10, box_nm, 0.0, 0.0)
+        writer.append(int(step), step * dt_ps, Snapshot(pos, np.eye(3) * box_A, 0.0, 0.0))
     writer.close()
     return path

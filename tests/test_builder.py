@@ -1,12 +1,14 @@
-"""System builder: whole formula units, the density asked for, minimum distances, reproducibility."""
+"""The sodium_silicate system plugin: whole formula units, the density asked for, minimum distances, reproducibility."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from meltdyn.builder import AVOGADRO, MIN_DISTANCE_A, build_system, glass_density_g_cm3, recipe
-from meltdyn.specs import SystemSpec
+from conftest import build_system
+from meltdyn.plugins.systems.sodium_silicate import (MIN_DISTANCE_A, SodiumSilicate, SodiumSilicateParams,
+                                                     glass_density_g_cm3, outline, recipe)
+from meltdyn.units import AVOGADRO
 
 
 @pytest.mark.parametrize("name, k", [("NS2", 2), ("NS4", 4), ("NS6", 6)])
@@ -35,7 +37,7 @@ def _min_image_distances(system):
 
 
 def test_packing_respects_density_and_minimum_distances():
-    spec = SystemSpec(atoms=300, density_g_cm3=2.3, seed=4)
+    spec = SodiumSilicateParams(atoms=300, density_g_cm3=2.3)
     system = build_system(spec, "NS2", 2500.0, seed=4)
     mass_g = system.masses_u.sum() / AVOGADRO
     assert mass_g / (system.volume_A3 * 1e-24) == pytest.approx(2.3, rel=1e-9)
@@ -49,7 +51,7 @@ def test_packing_respects_density_and_minimum_distances():
 
 
 def test_same_seed_same_system_other_seed_other_system():
-    spec = SystemSpec(atoms=120)
+    spec = SodiumSilicateParams(atoms=120)
     a, b, c = (build_system(spec, "NS4", 3000.0, seed=s) for s in (1, 1, 2))
     assert a.symbols == b.symbols and np.array_equal(a.positions_A, b.positions_A)
     assert not np.allclose(a.positions_A, c.positions_A)
@@ -62,5 +64,16 @@ def test_density_model_limits():
 
 
 def test_impossible_packing_says_what_to_change():
+    builder = SodiumSilicate(SodiumSilicateParams(atoms=200, density_g_cm3=6.0), max_tries_per_atom=50)
     with pytest.raises(ValueError, match="could not place atom .* lower density_g_cm3 or min_distance_scale"):
-        build_system(SystemSpec(atoms=200, density_g_cm3=6.0), "NS2", 3000.0, seed=0, max_tries_per_atom=50)
+        builder.build("NS2", 3000.0, seed=0)
+
+
+@pytest.mark.parametrize("params", [{"atoms": 300, "density_g_cm3": 2.3}, {"atoms": 1000}, {"atoms": 90, "box_A": 12}])
+def test_outline_predicts_the_built_system_without_packing(params):
+    p = SodiumSilicateParams(**params)
+    for composition, temperature in [("NS2", 2500.0), ("NS6", 3500.0), (0.2, 3000.0)]:
+        predicted = outline(p, composition, temperature)
+        system = build_system(p, composition, temperature, seed=3)
+        assert predicted.n_atoms == system.n_atoms and set(predicted.species) == set(system.species)
+        np.testing.assert_allclose(predicted.cell_A, system.cell_A)

@@ -11,7 +11,7 @@ import pytest
 PROGRAM = textwrap.dedent("""
     import json, resource, sys
     import torch
-    from meltdyn.plugins.potentials.heap import keep_freed_memory
+    from meltdyn.plugins.potentials.painn.heap import keep_freed_memory
     if sys.argv[1] == "keep":
         assert keep_freed_memory()
     def step():  # the pattern of an MD step: allocate pair-sized tensors, touch them, free them

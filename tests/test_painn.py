@@ -9,17 +9,17 @@ import pytest
 import schnetpack.properties as props
 import torch
 
-from meltdyn.builder import build_system
+from conftest import build_system
 from meltdyn.contracts import AtomicSystem
-from meltdyn.plugins.engines.openmm_engine import openmm_system
-from meltdyn.plugins.engines.openmm_loader import load_openmm
-from meltdyn.plugins.labellers.potential_md import label, sample
+from meltdyn.plugins.engines.openmm_engine.interface import evaluate, load_openmm, openmm_system
+from meltdyn.plugins.labellers.potential_md import sample
 from meltdyn.plugins.potentials.painn import PainnParams
-from meltdyn.plugins.potentials.painn_model import Architecture, Frame, batch, build_model, training_frames
-from meltdyn.plugins.potentials.painn_runtime import Painn, save_model
-from meltdyn.plugins.potentials.painn_training import TrainingSettings, loss_terms, train
-from meltdyn.plugins.potentials.shik import Shik, ShikParams
-from meltdyn.specs import SystemSpec
+from meltdyn.plugins.potentials.painn.model import Architecture, Frame, batch, build_model, training_frames
+from meltdyn.plugins.potentials.painn.runtime import Painn, save_model
+from meltdyn.plugins.potentials.painn.training import TrainingSettings, loss_terms, train
+from meltdyn.plugins.potentials.shik import ShikParams
+from meltdyn.plugins.potentials.shik.potential import Shik
+from meltdyn.plugins.systems.sodium_silicate import SodiumSilicateParams
 from conftest import nve_energy_record
 from oracles import numpy_shik
 
@@ -33,16 +33,16 @@ def frames():
     """SHIK-labelled NS2 and NS4 melts of ~100 atoms at two temperatures: the 'AIMD stand-in'."""
     out = []
     for k, (composition, temperature) in enumerate([("NS2", 3000.0), ("NS4", 3500.0)]):
-        system = build_system(SystemSpec(atoms=100, density_g_cm3=2.3), composition, temperature, seed=k)
+        system = build_system(SodiumSilicateParams(atoms=100, density_g_cm3=2.3), composition, temperature, seed=k)
         out += sample(system, Shik(ShikParams(**SHIK_SMALL)), temperature, frames=12, every_steps=40, seed=k,
                       equilibration_steps=300)
     return training_frames(out)
 
 
 def test_labelled_stress_equals_the_pair_virial_of_an_independent_implementation():
-    system = build_system(SystemSpec(atoms=100, density_g_cm3=2.3), "NS2", 3000.0, seed=3)
+    system = build_system(SodiumSilicateParams(atoms=100, density_g_cm3=2.3), "NS2", 3000.0, seed=3)
     pot = Shik(ShikParams(**SHIK_SMALL))
-    frame = label(system, pot)
+    frame = evaluate(pot, system)
     energy, forces, stress = numpy_shik(system.symbols, system.positions_A, system.cell_A[0, 0],
                                         pot.charges(system.symbols), rc_sr=5.0, rc_c=5.0)
     assert frame.energy_eV == pytest.approx(energy, rel=1e-6)

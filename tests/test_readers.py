@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from meltdyn import analyse_trajectory
-from meltdyn.analysis import block_size
+from meltdyn.analysis import analyse
+from meltdyn.specs import validate_section
 from meltdyn.errors import StudyError
 from synthetic import brownian, write_h5md
 
@@ -81,12 +82,11 @@ def test_dcd_with_topology_matches(melt):
     _assert_same(reference, got, 2e-4)  # DCD stores single precision
 
 
-def test_tiny_memory_budget_streams_atom_by_atom_with_identical_results(melt):
+def test_streaming_atom_by_atom_gives_identical_results(melt, registry):
     root, *_, reference = melt
-    assert block_size(120, 40, 1e-3) == 1
-    got = analyse_trajectory({"trajectory": str(root / "ref.h5"), "memory_budget_MB": 1e-3,
-                              "output_dir": str(root / "small"), "observables": OBSERVABLES})
-    _assert_same(reference, got, 1e-9)
+    observables = {o["plugin"]: registry.build("observable", validate_section(registry, "observable", o, "o"))
+                   for o in OBSERVABLES}
+    _assert_same(reference, analyse(root / "ref.h5", observables, block_atoms=1), 1e-9)
 
 
 def test_results_are_never_overwritten_and_bad_input_is_named(melt):

@@ -36,26 +36,29 @@ GOOD = """
     from typing import Literal
     from meltdyn.hookspecs import hookimpl
     from meltdyn.plugin import PluginDef, PluginParams
-    from meltdyn.plugins.potentials.shik import Shik, ShikParams
+    from meltdyn.plugins.potentials.shik import ShikParams, outline
+    from meltdyn.plugins.potentials.shik.potential import Shik
 
     class Params(ShikParams):
         flavour: Literal["plain"] = "plain"
 
     @hookimpl
     def meltdyn_potentials():
-        return [PluginDef("shik_variant", "potential", Params, Shik, "a second potential")]
+        return [PluginDef("shik_variant", "potential", Params, Shik, "a second potential", outline=outline)]
 """
 
 
 def test_builtins_register_through_the_entry_point_group():
     eps = {ep.name: ep for ep in metadata.entry_points(group="meltdyn")}
-    for name in ("shik", "painn", "openmm", "lammps", "msd", "isf", "van_hove", "alpha2", "potential_md", "ase_file"):
+    for name in ("core", "sodium_silicate", "shik", "painn", "openmm", "lammps", "msd", "isf", "van_hove", "alpha2",
+                 "potential_md", "ase_file"):
         assert eps[name].dist.name == "meltdyn"
     registry = discover()
     assert registry.problems == []
     assert registry.get("potential", "shik").distribution == "meltdyn"
     assert registry.get("engine", "openmm").source == "openmm"
     assert registry.names("observable") == ["alpha2", "isf", "msd", "van_hove"]
+    assert registry.commands["run"].source == "core" and registry.commands["train"].source == "painn"
 
 
 def test_unknown_name_lists_known_plugins():
@@ -91,9 +94,28 @@ def test_broken_plugins_are_reported_and_the_others_still_listed(site):
                     PluginDef("wrongkind", "engine", PluginParams, object),
                     "not a definition"]
     """})
+    _fake_distribution(site, "fake-exits", {"exits": "fake_exits"}, {"fake_exits": """
+        raise SystemExit("a plugin must not end meltdyn")
+    """})
+    _fake_distribution(site, "fake-bare", {"bare": "fake_bare"}, {"fake_bare": """
+        from meltdyn.hookspecs import hookimpl
+        from meltdyn.plugin import Command, PluginDef, PluginParams
+
+        @hookimpl
+        def meltdyn_observables():
+            return PluginDef("bare", "observable", PluginParams, object)
+
+        @hookimpl
+        def meltdyn_commands():
+            return [Command("run", "steals run", lambda p: None, lambda a: 0)]
+    """})
     _fake_distribution(site, "fake-good", {"good": "fake_good"}, {"fake_good": GOOD})
     registry = discover()
     problems = "\n".join(str(p) for p in registry.problems)
+    assert "plugin 'exits' from distribution 'fake-exits': failed to import 'fake_exits': SystemExit(" in problems
+    assert ("plugin 'bare' from distribution 'fake-bare': meltdyn_observables() returned PluginDef "
+            "PluginDef(name='bare'") in problems and "expected a list" in problems
+    assert "command 'run' is already provided by 'core' (meltdyn)" in problems
     assert "plugin 'broken' from distribution 'fake-broken': failed to import 'fake_missing_module'" in problems
     assert "plugin 'raises' from distribution 'fake-raises': meltdyn_observables() raised RuntimeError('boom')" in problems
     assert "'loose': params model must keep extra='forbid'" in problems

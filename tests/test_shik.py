@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from meltdyn.builder import build_system
-from meltdyn.plugins.engines.openmm_engine import openmm_system
-from meltdyn.plugins.engines.openmm_loader import load_openmm
-from meltdyn.plugins.potentials.shik import Shik, ShikParams
-from meltdyn.specs import SystemSpec
+from conftest import build_system
+from meltdyn.plugins.engines.openmm_engine.interface import load_openmm, openmm_system
+from meltdyn.plugins.potentials.shik import ShikParams
+from meltdyn.plugins.potentials.shik.potential import Shik
+from meltdyn.plugins.systems.sodium_silicate import SodiumSilicateParams
 from conftest import nve_energy_record
 from oracles import KE, numpy_shik
 
@@ -26,7 +26,7 @@ def openmm_energy_forces(system, potential, positions_A=None):
 
 @pytest.fixture(scope="module")
 def melt():
-    return build_system(SystemSpec(atoms=650, density_g_cm3=2.3), "NS2", 3000.0, seed=5)
+    return build_system(SodiumSilicateParams(atoms=650, density_g_cm3=2.3), "NS2", 3000.0, seed=5)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.2])
@@ -56,7 +56,7 @@ def test_forces_are_minus_the_energy_gradient(melt):
 
 @pytest.mark.parametrize("composition", ["NS2", "NS4", "NS6", 0.1])
 def test_oxygen_charge_makes_every_composition_neutral(composition):
-    system = build_system(SystemSpec(atoms=200), composition, 3000.0, seed=0)
+    system = build_system(SodiumSilicateParams(atoms=200), composition, 3000.0, seed=0)
     q = Shik(ShikParams()).charges(system.symbols)
     assert sum(q[s] for s in system.symbols) == pytest.approx(0.0, abs=1e-9)
     assert q["Na"] == 0.6018 and q["Si"] == 1.7755 and q["O"] < 0
@@ -94,13 +94,13 @@ def test_pme_coulomb_reproduces_the_rock_salt_madelung_energy():
 
 
 def test_small_box_is_refused_with_the_numbers():
-    small = build_system(SystemSpec(atoms=150), "NS2", 3000.0, seed=0)
+    small = build_system(SodiumSilicateParams(atoms=150), "NS2", 3000.0, seed=0)
     with pytest.raises(ValueError, match=r"cutoff 10.17 Å needs a box at least 20.34 Å wide"):
-        Shik(ShikParams()).openmm_forces(small)
+        Shik(ShikParams()).openmm_forces(small, None)
 
 
 def test_nve_energy_is_conserved():
-    system = build_system(SystemSpec(atoms=150, density_g_cm3=2.3), "NS2", 3000.0, seed=2)
+    system = build_system(SodiumSilicateParams(atoms=150, density_g_cm3=2.3), "NS2", 3000.0, seed=2)
     pot = Shik(ShikParams(short_range_cutoff_A=5.5, coulomb_cutoff_A=6.0))
     integrator = mm.VerletIntegrator(0.0005)
     ctx = mm.Context(openmm_system(system, pot), integrator, mm.Platform.getPlatformByName("CPU"), {"Threads": "2"})

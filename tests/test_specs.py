@@ -12,8 +12,9 @@ from meltdyn.study import load_study, validate_study
 
 
 def _error(study: dict, registry) -> str:
+    """Everything meltdyn validate reports: the file's shape, then the checks of the study as a whole."""
     with pytest.raises(StudyError) as info:
-        validate_study(study, registry)
+        load_study(study, registry)
     return str(info.value)
 
 
@@ -60,7 +61,8 @@ def test_plugin_parameters_are_validated_before_anything_runs(tiny_study, regist
     ({"sweep": {"compositions": ["NS2", "SN3"], "temperatures_K": [2000]}}, "composition 'SN3' is not of the form NSk"),
     ({"sweep": {"compositions": [1.5], "temperatures_K": [2000]}}, "composition 1.5: a Na2O mole fraction must lie in (0, 1)"),
     ({"sweep": {"compositions": ["NS2"], "temperatures_K": [-5]}}, "sweep.temperatures_K[0]: Input should be greater than 0 (got -5)"),
-    ({"system": {"atoms": 100, "density_g_cm3": 2.2, "box_A": 12}}, "give density_g_cm3 or box_A, not both"),
+    ({"system": {"plugin": "sodium_silicate", "atoms": 100, "density_g_cm3": 2.2, "box_A": 12}},
+     "give density_g_cm3 or box_A, not both"),
     ({"protocol": {"stages": [{"stage": "minimise"}]}}, "stages must end with exactly one 'production' stage"),
     ({"protocol": {"stages": [{"stage": "melt"}]}}, "protocol.stages[0]: 'melt' is not a known stage; known: minimise, nvt, npt, nve, production"),
     ({"observables": [{"plugin": "msd"}, {"plugin": "msd"}]}, "observable labels must be unique; repeated: ['msd']"),
@@ -80,7 +82,7 @@ def test_every_problem_is_reported_at_once(tiny_study, registry):
 def test_schema_includes_plugin_parameters(registry):
     schema = study_model(registry).model_json_schema()
     text = str(schema)
-    for field in ("coulomb_cutoff_A", "checkpoint_interval_ps", "remove_com_drift", "temperature_K", "timestep_fs"):
+    for field in ("coulomb_cutoff_A", "checkpoint_interval_ps", "reference_frame", "temperature_K", "timestep_fs"):
         assert field in text
     assert schema["additionalProperties"] is False
 
@@ -96,5 +98,36 @@ def test_missing_and_malformed_files_are_clear(tmp_path):
 
 def test_labels_let_one_observable_run_twice(tiny_study, registry):
     study = copy.deepcopy(tiny_study)
-    study["observables"] = [{"plugin": "msd"}, {"plugin": "msd", "label": "msd_raw", "remove_com_drift": False}]
-    assert validate_study(study, registry).observable_labels == ["msd", "msd_raw"]
+    study["observables"] = [{"plugin": "msd"}, {"plugin": "msd", "label": "msd_late", "fit_window_ps": [0.1, 0.2]}]
+    assert validate_study(study, registry).observable_labels == ["msd", "msd_late"]
+
+
+def test_an_engine_and_a_potential_that_do_not_fit_are_refused_naming_both(tiny_study, registry, tmp_path):
+    tiny_study["engine"] = {"plugin": "lammps"}
+    tiny_study["potential"]["coulomb"] = "pme"
+    msg = _error(tiny_study, registry)
+    assert ("engine: 'lammps' needs a potential that gives LAMMPS pair commands (lammps_commands(system, species, "
+            "workdir)) (interface 'lammps_commands'); potential 'shik' with these settings provides openmm_forces. "
+            "Engines that can run it: openmm") in msg
+
+    from meltdyn.plugins.potentials.painn.runtime import save_untrained
+
+    save_untrained(tmp_path / "model", ["Na", "Si", "O"])
+    tiny_study["potential"] = {"plugin": "painn", "model_dir": str(tmp_path / "model")}
+    assert "engine: 'lammps' needs a potential that gives LAMMPS pair commands" in _error(tiny_study, registry)
+    assert not (tmp_path / "out").exists()
+
+
+def test_what_the_run_would_meet_is_found_before_it_starts(tiny_study, registry, tmp_path):
+    tiny_study["potential"] = {"plugin": "painn", "model_dir": str(tmp_path / "no-model")}
+    assert f"potential.model_dir: {str(tmp_path / 'no-model')!r} does not exist; train a model first" in \
+        _error(tiny_study, registry)
+    # The published 10.17 Å Coulomb cutoff in the tiny study's box: 153 atoms of NS2 (3096.5 u) at the density
+    # model's 2.49 / 1.225 = 2.033 g/cm³ fill a cube of 2529.6 Å³, 13.63 Å wide.
+    tiny_study["potential"] = {"plugin": "shik"}
+    assert ("potential: cutoff 10.17 Å needs a box at least 20.34 Å wide; run NS2_T3000K_r0 starts in one 13.63 Å "
+            "wide") in _error(tiny_study, registry)
+    (tmp_path / "file").write_text("")
+    tiny_study["potential"] = {"plugin": "shik", "short_range_cutoff_A": 5.5, "coulomb_cutoff_A": 6.0}
+    tiny_study["output_dir"] = str(tmp_path / "file")
+    assert f"output_dir: {str(tmp_path / 'file')!r} is a file, not a directory" in _error(tiny_study, registry)

@@ -24,7 +24,12 @@ def test_sweep_expands_compositions_temperatures_and_replicas(tiny_study, regist
     assert len(ids) == 12 == len(set(ids))
     assert ids[:4] == ["NS2_T2000K_r0", "NS2_T2000K_r1", "NS2_T2500.5K_r0", "NS2_T2500.5K_r1"]
     assert "x0.25_T2000K_r1" in ids
-    assert {r.seed for r in study.runs} == {11, 12}
+    seeds = [r.seeds().seed("system") for r in study.runs]
+    assert len(set(seeds)) == 12  # every run starts from its own packing
+    assert seeds == [r.seeds().seed("system") for r in meltdyn.load_study(tiny_study, registry).runs]
+    tiny_study["sweep"]["temperatures_K"].append(3000.0)  # a run joining the study changes no other run's seeds
+    grown = {r.id: r.seeds().seed("system") for r in meltdyn.load_study(tiny_study, registry).runs}
+    assert [grown[i] for i in ids] == seeds
     assert all(r.dir.parent == Path(tiny_study["output_dir"]).resolve() for r in study.runs)
     assert all(r.status["state"] == "pending" for r in study.runs)
 
@@ -38,11 +43,12 @@ def test_api_run_writes_every_artefact(tiny_study, registry):
     assert run.status["state"] == "completed"
     prov = json.loads((run.dir / "provenance.json").read_text())
     assert prov["seed"] == 11 and prov["packages"]["openmm"] == "8.6.1"
+    assert set(prov["seeds"]) == {"system", "stage/0", "stage/1", "stage/2"} == set(prov["engine"]["seeds"])
     assert prov["engine"]["platform"] == "Reference"
     assert prov["analysis"]["block_atoms"] == 153 and prov["analysis"]["peak_rss_MB"] > 0
     assert prov["system"]["counts"] == {"Na": 34, "Si": 34, "O": 85}
     spec = json.loads((run.dir / "spec.json").read_text())
-    assert spec["run"] == {"id": run.id, "composition": "NS2", "temperature_K": 3000.0, "replica": 0, "seed": 11}
+    assert spec["run"] == {"id": run.id, "composition": "NS2", "temperature_K": 3000.0, "replica": 0}
 
     with H5MDReader(run.dir / "trajectory.h5") as traj:
         assert traj.unwrapped and traj.n_atoms == 153
@@ -75,12 +81,23 @@ def test_a_different_spec_never_overwrites_an_existing_run(tiny_study, registry)
         meltdyn.load_study(tiny_study, registry).run(progress=False)
 
 
-def test_a_stray_trajectory_is_not_overwritten(tiny_study, registry):
+def test_a_directory_meltdyn_did_not_make_is_never_adopted(tiny_study, registry):
     study = meltdyn.load_study(tiny_study, registry)
     (run,) = study.runs
     run.dir.mkdir(parents=True)
     (run.dir / "trajectory.h5").write_bytes(b"precious")
-    with pytest.raises(StudyError, match="trajectory.h5 exists but no production checkpoint does"):
+    with pytest.raises(StudyError, match=r"holds \['trajectory.h5'\] but no spec.json: meltdyn did not make it"):
+        study.run(progress=False)
+    assert sorted(p.name for p in run.dir.iterdir()) == ["trajectory.h5"]
+    assert (run.dir / "trajectory.h5").read_bytes() == b"precious"
+
+
+def test_a_stray_trajectory_in_a_run_directory_is_not_overwritten(tiny_study, registry):
+    study = meltdyn.load_study(tiny_study, registry)
+    (run,) = study.runs
+    study.claim(run)  # the directory is the run's own, but the trajectory in it is not
+    (run.dir / "trajectory.h5").write_bytes(b"precious")
+    with pytest.raises(StudyError, match="trajectory.h5 exists but this run's production did not write it"):
         study.run(progress=False)
     assert (run.dir / "trajectory.h5").read_bytes() == b"precious"
     assert run.status["state"] == "failed"
@@ -176,7 +193,8 @@ def test_an_exploding_run_stops_clearly_and_keeps_its_last_checkpoint(tiny_study
     # A threshold no real melt stays under stands in for a blow-up, at the first check of the NVT stage.
     tiny_study["engine"]["max_energy_kJ_mol_per_atom"] = 1.0
     study = meltdyn.load_study(tiny_study, registry)
-    with pytest.raises(StudyError, match=r"potential energy .* at step \d+; the last good checkpoint is kept"):
+    with pytest.raises(StudyError, match=r"potential energy .* at step \d+ of stage 1 \(nvt\)\. Check the timestep.*"
+                                         r"its last checkpoint \(stage 1, step 0, 0 frames\) is kept"):
         study.run(progress=False)
     (run,) = study.runs
     assert run.status["state"] == "failed" and "potential energy" in run.status["message"]

@@ -42,6 +42,13 @@ def test_installed_plugin_is_discovered_with_its_distribution(plugin_site):
     assert "threshold_A" in json.dumps(schema)
 
 
+def test_it_passes_the_conformance_kit_in_its_own_tests(plugin_site, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests"),
+                          "--rootdir", str(tmp_path)], capture_output=True, text=True, env=plugin_site, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "1 passed" in out.stdout
+
+
 def test_its_parameters_are_validated_and_it_runs_in_a_study(plugin_site, tiny_study, tmp_path):
     tiny_study["observables"] = [{"plugin": "msd"}, {"plugin": "maxdisp", "threshold_A": -1}]
     bad = tmp_path / "bad.yaml"

@@ -12,9 +12,9 @@ import torch
 from ase.calculators.singlepoint import SinglePointCalculator
 
 import meltdyn
-from meltdyn.dataset import append_batch, complete_batches, load_dataset
+from meltdyn.plugins.potentials.painn.dataset import append_batch, complete_batches, load_dataset
 from meltdyn.errors import StudyError
-from meltdyn.plugins.potentials.painn_workflow import train_from_spec
+from meltdyn.plugins.potentials.painn.workflow import train_from_spec
 
 SHIK_SMALL = {"plugin": "shik", "short_range_cutoff_A": 5.0, "coulomb_cutoff_A": 5.0}
 
@@ -22,7 +22,8 @@ SHIK_SMALL = {"plugin": "shik", "short_range_cutoff_A": 5.0, "coulomb_cutoff_A":
 def _spec(out, **training):
     return {"name": "tiny", "output_dir": str(out),
             "reference_data": {"plugin": "potential_md", "potential": SHIK_SMALL, "compositions": ["NS2"],
-                               "temperatures_K": [3000], "densities_g_cm3": [2.1, 2.4], "atoms": 100,
+                               "system": {"plugin": "sodium_silicate", "atoms": 100},
+                               "temperatures_K": [3000], "densities_g_cm3": [2.1, 2.4],
                                "frames_per_state": 7, "every_steps": 30,
                                "equilibration_steps": 200},
             "model": {"cutoff_A": 4.5, "features": 8, "interactions": 1, "radial_basis": 6},
@@ -182,7 +183,8 @@ def _labeller_spec(registry, mapping):
 def test_a_study_runs_md_with_the_trained_painn(model_dir, tiny_study, registry):
     tiny_study["potential"] = {"plugin": "painn", "model_dir": str(model_dir)}
     tiny_study["engine"]["platform"] = "CPU"
-    tiny_study["system"] = {"atoms": 100, "density_g_cm3": 2.3, "seed": 2}
+    tiny_study["system"] = {"plugin": "sodium_silicate", "atoms": 100, "density_g_cm3": 2.3}
+    tiny_study["seed"] = 2
     (run,) = meltdyn.load_study(tiny_study, registry).run(progress=False)
     msd = run.results()["msd"]
     assert np.all(msd["msd_Na"].values[1:] > 0)

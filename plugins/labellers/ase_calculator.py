@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any, Iterator
 
 from pydantic import Field
@@ -45,7 +46,14 @@ class ASECalculator(Labeller):
                                  atoms.get_forces(), atoms.get_stress(voigt=False))]
 
 
+def _example(workdir: Path) -> dict[str, Any]:
+    from meltdyn.testing import write_labelled_frames
+
+    return {"calculator": "ase.calculators.lj:LennardJones", "calculator_kwargs": {"sigma": 2.0, "epsilon": 0.01},
+            "frames_from": {"plugin": "ase_file", "paths": [str(write_labelled_frames(workdir / "frames.extxyz"))]}}
+
+
 @hookimpl
 def meltdyn_labellers() -> list[PluginDef]:
     return [PluginDef("ase_calculator", "labeller", ASECalculatorParams, ASECalculator,
-                      "label another labeller's frames with any ASE calculator (e.g. a DFT code)")]
+                      "label another labeller's frames with any ASE calculator (e.g. a DFT code)", example=_example)]

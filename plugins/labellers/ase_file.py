@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -53,7 +54,14 @@ class ASEFile(Labeller):
         yield out
 
 
+def _example(workdir: Path) -> dict[str, Any]:
+    from meltdyn.testing import write_labelled_frames
+
+    return {"paths": [str(write_labelled_frames(workdir / "labelled.extxyz"))]}
+
+
 @hookimpl
 def meltdyn_labellers() -> list[PluginDef]:
     return [PluginDef("ase_file", "labeller", ASEFileParams, ASEFile,
-                      "import labelled frames (energy, forces, stress) from extxyz, VASP or any ASE-readable file")]
+                      "import labelled frames (energy, forces, stress) from extxyz, VASP or any ASE-readable file",
+                      example=_example)]

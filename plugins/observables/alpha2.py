@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,8 +57,19 @@ class Alpha2(Observable):
     def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
         return {k: float(v.values) for k, v in results.items() if k.startswith("peak_")}
 
+    def plot(self, results: dict[str, ResultArray], ax: Any) -> bool:
+        for key, arr in results.items():
+            if key.startswith("alpha2_"):
+                ax.semilogx(results["lag"].values, arr.values, label=key.removeprefix("alpha2_"))
+        ax.set(xlabel="t (ps)", ylabel="$\\alpha_2(t)$")
+        return True
+
+
+def _example(workdir: Path) -> dict[str, Any]:
+    return {}
+
 
 @hookimpl
 def meltdyn_observables() -> list[PluginDef]:
     return [PluginDef("alpha2", "observable", Alpha2Params, Alpha2,
-                      "non-Gaussian parameter alpha2(t) per species with its peak time and height")]
+                      "non-Gaussian parameter alpha2(t) per species with its peak time and height", example=_example)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -96,8 +97,22 @@ class ISF(Observable):
     def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
         return {k: v.values.tolist() for k, v in results.items() if k.startswith("tau_alpha_")}
 
+    def plot(self, results: dict[str, ResultArray], ax: Any) -> bool:
+        lag = results["lag"].values
+        for key, arr in results.items():
+            if key.startswith("Fs_"):
+                for iq, q in enumerate(results["q"].values):
+                    ax.semilogx(lag[1:], arr.values[iq, 1:], label=f"{key.removeprefix('Fs_')}, q={q:g} Å$^{{-1}}$")
+        ax.axhline(1 / np.e, color="grey", lw=0.5)
+        ax.set(xlabel="t (ps)", ylabel="$F_s(q,t)$")
+        return True
+
+
+def _example(workdir: Path) -> dict[str, Any]:
+    return {"q_per_A": [1.0, 2.5], "average": "box_vectors", "q_shell_width_per_A": 0.3}
+
 
 @hookimpl
 def meltdyn_observables() -> list[PluginDef]:
     return [PluginDef("isf", "observable", ISFParams, ISF,
-                      "self intermediate scattering function F_s(q,t) per species and tau_alpha")]
+                      "self intermediate scattering function F_s(q,t) per species and tau_alpha", example=_example)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,6 @@ from meltdyn.plugin import PluginDef, PluginParams
 
 
 class MSDParams(PluginParams):
-    remove_com_drift: bool = Field(True, description="Subtract the mass-weighted centre-of-mass displacement.")
     fit_window_ps: tuple[float, float] | None = Field(
         None, description="Lag window for D; default: the last decade of lags up to half the trajectory.")
 
@@ -64,8 +64,6 @@ class MSD(Observable):
 
     def process(self, block: AtomBlock) -> None:
         x = block.positions_A
-        if self.params.remove_com_drift:
-            x = x - self.info.com_drift_A[:, None, :]
         per_atom = np.concatenate([msd_pairs(x, self.plan), msd_fft(x[self.plan.linear_frames])[1:]])
         per_atom = np.concatenate([np.zeros((1, x.shape[1])), per_atom])[self.plan.order]
         symbols = np.array(block.symbols)
@@ -103,8 +101,21 @@ class MSD(Observable):
     def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
         return {k: float(v.values) for k, v in results.items() if k.startswith(("D_", "diffusive_exponent_"))}
 
+    def plot(self, results: dict[str, ResultArray], ax: Any) -> bool:
+        lag = results["lag"].values
+        for key, arr in results.items():
+            if key.startswith("msd_"):
+                ax.loglog(lag[1:], arr.values[1:], label=key.removeprefix("msd_"))
+        ax.set(xlabel="t (ps)", ylabel="MSD (Å$^2$)")
+        return True
+
+
+def _example(workdir: Path) -> dict[str, Any]:
+    return {}
+
 
 @hookimpl
 def meltdyn_observables() -> list[PluginDef]:
     return [PluginDef("msd", "observable", MSDParams, MSD,
-                      "mean squared displacement per species (FFT over all origins) and diffusion coefficients")]
+                      "mean squared displacement per species (FFT over all origins) and diffusion coefficients",
+                      example=_example)]

@@ -6,6 +6,7 @@ hopping species shows two peaks: vibration within a site, and jumps of about one
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -154,8 +155,8 @@ class VanHove(Observable):
                 counts = np.concatenate(counts)
                 out[f"hop_count_hist_{s}"] = ResultArray(np.bincount(counts).astype(float), "1", ("hops",),
                                                          f"particles of {s} by number of hops")
-                out[f"residence_times_{s}"] = ResultArray(np.array(residence) * interval_ps, "ps", ("event",),
-                                                          "time between consecutive hops")
+                out[f"residence_times_{s}"] = ResultArray(np.sort(residence) * interval_ps, "ps", ("event",),
+                                                          "times between consecutive hops, sorted")
         return out
 
     def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
@@ -166,8 +167,23 @@ class VanHove(Observable):
                 summary["mean_" + k] = float(v.values.mean())
         return summary
 
+    def plot(self, results: dict[str, ResultArray], ax: Any) -> bool:
+        """4πr²G_s(r,t) of the first hop species present (the bimodal one), else of the first species."""
+        species = [k.removeprefix("Gs_") for k in results if k.startswith("Gs_")]
+        hopping = [s for s in self.params.hop_species if s in species]
+        s = (hopping or species)[0]
+        r = results["r"].values
+        for k, t in enumerate(results["lag"].values):
+            ax.semilogx(r[1:], 4 * np.pi * r[1:] ** 2 * results[f"Gs_{s}"].values[k, 1:], label=f"t={t:g} ps")
+        ax.set(xlabel="r (Å)", ylabel=f"$4\\pi r^2 G_s(r,t)$ of {s} (Å$^{{-1}}$)")
+        return True
+
+
+def _example(workdir: Path) -> dict[str, Any]:
+    return {"lags_ps": [0.05, 0.2], "r_max_A": 6.0, "hop_lag_ps": 0.2, "hop_smoothing_ps": 0.04}
+
 
 @hookimpl
 def meltdyn_observables() -> list[PluginDef]:
     return [PluginDef("van_hove", "observable", VanHoveParams, VanHove,
-                      "self van Hove G_s(r,t), P(log10 r) and sodium hop analysis per species")]
+                      "self van Hove G_s(r,t), P(log10 r) and sodium hop analysis per species", example=_example)]

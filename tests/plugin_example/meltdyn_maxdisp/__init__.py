@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 from pydantic import Field
 
@@ -36,7 +39,12 @@ class MaxDisplacement(Observable):
         return out
 
 
+def example(workdir: Path) -> dict[str, Any]:
+    """Parameters of a working instance, for meltdyn's conformance kit."""
+    return {"threshold_A": 0.5}
+
+
 @hookimpl
 def meltdyn_observables() -> list[PluginDef]:
     return [PluginDef("maxdisp", "observable", MaxDispParams, MaxDisplacement,
-                      "largest displacement per species (example third-party plugin)")]
+                      "largest displacement per species (example third-party plugin)", example=example)]

@@ -13,14 +13,15 @@ import torch
 from ase.data import chemical_symbols
 
 from meltdyn.contracts import AtomicSystem, Potential
-from meltdyn.plugins.potentials.heap import keep_freed_memory
-from meltdyn.plugins.potentials.painn import PainnParams
-from meltdyn.plugins.potentials.painn_export import OpenMMPaiNN
-from meltdyn.plugins.potentials.painn_model import ATOMIC_NUMBER, Architecture, Frame, build_model
-from meltdyn.plugins.potentials.painn_training import TrainingOutcome
+from meltdyn.plugins.potentials.painn import MODEL_JSON, WEIGHTS, PainnParams, read_model_meta
+from meltdyn.plugins.potentials.painn.heap import keep_freed_memory
+from meltdyn.plugins.potentials.painn.md_module import OpenMMPaiNN
+from meltdyn.plugins.potentials.painn.model import ATOMIC_NUMBER, Architecture, Frame, build_model
+from meltdyn.plugins.potentials.painn.training import TrainingOutcome
+from meltdyn.results import write_json_atomic
 
-MODEL_JSON = "model.json"
-WEIGHTS = "best.pt"
+
+UNITS = {"inside": "angstrom, eV", "torchforce": "nm in, kJ/mol out"}
 
 
 def dataset_hash(frames: list[Frame]) -> str:
@@ -35,28 +36,33 @@ def save_model(directory: Path, arch: Architecture, outcome: TrainingOutcome, fr
     """Write model.json beside the best weights: what a run needs to rebuild, and what produced it."""
     species = sorted({int(z) for f in frames for z in f.numbers})
     meta = {"architecture": asdict(arch), "offsets_eV": {str(k): v for k, v in outcome.offsets_eV.items()},
-            "species": [chemical_symbols[z] for z in species],
-            "units": {"inside": "angstrom, eV", "torchforce": "nm in, kJ/mol out"},
+            "species": [chemical_symbols[z] for z in species], "units": UNITS,
             "training_set_sha256": dataset_hash(frames), "training_frames": len(frames),
             "test_metrics": outcome.test_metrics}
-    (directory / MODEL_JSON).write_text(json.dumps(meta, indent=2))
+    write_json_atomic(directory / MODEL_JSON, meta)
+
+
+def save_untrained(directory: Path, species: list[str], arch: Architecture = Architecture(
+        cutoff_A=4.0, features=8, interactions=2, radial_basis=6)) -> None:
+    """A model with seeded random weights: a valid model directory for tests of the machinery, not of physics."""
+    directory.mkdir(parents=True, exist_ok=True)
+    offsets = {ATOMIC_NUMBER[s]: -3.0 for s in species}
+    torch.manual_seed(0)
+    torch.save(build_model(arch, offsets).state_dict(), directory / WEIGHTS)
+    write_json_atomic(directory / MODEL_JSON, {"architecture": asdict(arch), "species": sorted(species),
+                                               "offsets_eV": {str(k): v for k, v in offsets.items()}, "units": UNITS,
+                                               "training_set_sha256": None, "training_frames": 0,
+                                               "test_metrics": {}})
 
 
 class Painn(Potential):
     def __init__(self, params: PainnParams):
         self.params = params
-        meta_path = params.model_dir / MODEL_JSON
-        if not meta_path.exists():
-            raise ValueError(f"potential.model_dir: {str(params.model_dir)!r} holds no {MODEL_JSON}; "
-                             "train a model first (it writes model.json and best.pt)")
-        self.meta = json.loads(meta_path.read_text())
+        self.meta = read_model_meta(params.model_dir)
         self.arch = Architecture(**self.meta["architecture"])
         self.model = build_model(self.arch, {int(k): v for k, v in self.meta["offsets_eV"].items()})
         self.model.load_state_dict(torch.load(params.model_dir / WEIGHTS, map_location="cpu"))
         self.model.eval()
-
-    def supported_species(self) -> set[str]:
-        return set(self.meta["species"])
 
     def torchforce_module(self, symbols: list[str]) -> torch.jit.ScriptModule:
         dtype = torch.float64 if self.params.precision == "float64" else torch.float32
@@ -68,7 +74,7 @@ class Painn(Potential):
         extra = {"meltdyn.json": json.dumps({**self.meta, "precision": self.params.precision, "symbols": symbols})}
         torch.jit.save(self.torchforce_module(symbols), str(path), _extra_files=extra)
 
-    def openmm_forces(self, system: AtomicSystem) -> list[Any]:
+    def openmm_forces(self, system: AtomicSystem, target: Any) -> list[Any]:
         import vesin_torch  # noqa: F401  (registers the neighbour list's TorchScript class)
         from openmmtorch import TorchForce
 

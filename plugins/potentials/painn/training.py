@@ -12,9 +12,8 @@ import numpy as np
 import schnetpack.properties as props
 import torch
 
-from meltdyn.plugins.potentials.painn_model import Architecture, Frame, batch, build_model, fit_offsets
-
-EV_A3_TO_GPA = 160.21766208
+from meltdyn.plugins.potentials.painn.model import Architecture, Frame, batch, build_model, fit_offsets
+from meltdyn.units import EV_A3_TO_GPA
 log = logging.getLogger(__name__)
 
 

@@ -1,6 +1,6 @@
 """PaiNN (schnetpack) for oxide melts: model, per-species energy offsets, batching of labelled frames.
 
-Inside the model lengths are Å and energies eV; painn_export turns a trained model into OpenMM's TorchForce.
+Inside the model lengths are Å and energies eV; md_module turns a trained model into OpenMM's TorchForce.
 """
 
 from __future__ import annotations

@@ -14,14 +14,16 @@ import torch
 from pydantic import BaseModel, Field, ValidationError
 
 from meltdyn import errors
-from meltdyn.dataset import append_batch, complete_batches, load_dataset
 from meltdyn.errors import StudyError
+from meltdyn.plugins.potentials.painn.dataset import append_batch, complete_batches, load_dataset
+from meltdyn.plugins.potentials.painn.model import Architecture, Frame, batch, training_frames
+from meltdyn.plugins.potentials.painn.runtime import save_model
+from meltdyn.plugins.potentials.painn.training import TrainingSettings, train
 from meltdyn.registry import Registry, discover
 from meltdyn.results import write_json_atomic
 from meltdyn.specs import Spec, plugin_union
-from meltdyn.plugins.potentials.painn_model import Architecture, Frame, batch, training_frames
-from meltdyn.plugins.potentials.painn_runtime import save_model
-from meltdyn.plugins.potentials.painn_training import EV_A3_TO_GPA, TrainingSettings, train
+from meltdyn.studyfile import read_study_file
+from meltdyn.units import EV_A3_TO_GPA
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +129,8 @@ def _label(labeller: Any, registry: Registry, out: Path, provenance: dict[str, A
 
 def train_from_spec(source: str | Path | dict[str, Any], registry: Registry | None = None) -> dict[str, Any]:
     """Run a training spec; resume an interrupted one in the same output_dir; refuse a different one there."""
-    from meltdyn.study import read_study_file
-
     registry = registry or discover()
-    data = dict(source) if isinstance(source, dict) else read_study_file(source)
+    data = dict(source) if isinstance(source, dict) else read_study_file(source, "training file")
     model_cls = train_model_spec(registry)
     try:
         spec = model_cls.model_validate(data)

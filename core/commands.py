@@ -1,0 +1,141 @@
+"""meltdyn's own commands. They register through the ``meltdyn_commands`` hook and an entry point, exactly as a
+plugin's commands do; the command line only dispatches (:mod:`meltdyn.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from meltdyn.analysis import AnalysisCost
+from meltdyn.hookspecs import hookimpl
+from meltdyn.plugin import Command
+from meltdyn.registry import discover
+
+
+def _study_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", help="study file (YAML)")
+    parser.add_argument("--output-dir", help="override the study's output_dir")
+
+
+def _load(args: argparse.Namespace):  # noqa: ANN202 - a Study
+    from meltdyn.study import load_study
+
+    return load_study(args.study, registry=getattr(args, "registry", None), output_dir=args.output_dir)
+
+
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    _study_arguments(parser)
+    parser.add_argument("--only", nargs="+", metavar="RUN_ID", help="run only these run ids")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress reports")
+
+
+def _run(args: argparse.Namespace) -> int:
+    study = _load(args)
+    runs = study.run(progress=False if args.quiet else None, only=args.only)
+    for run in runs:
+        print(f"{run.id}: {run.status['state']}  ({run.dir})")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    study = _load(args)
+    print(f"{args.study}: valid study {study.spec.name!r} with {len(study.runs)} run(s):")
+    for run in study.runs:
+        print(f"  {run.id}: {run.status['state']}")
+    return 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    study = _load(args)
+    for run in study.runs:
+        if run.completed:
+            print(f"{run.id}: {json.dumps({k: v for k, v in run.summary().items() if k != 'arrays'})}")
+        else:
+            print(f"{run.id}: {run.status['state']}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from meltdyn.plots import plot_results
+
+    study = _load(args)
+    for run in study.runs:
+        if not run.completed:
+            print(f"{run.id}: {run.status['state']}, nothing to plot")
+            continue
+        observables = {label: study.registry.build("observable", o)
+                       for label, o in zip(study.spec.observable_labels, study.spec.observables)}
+        for path in plot_results(run.results(), observables, run.dir / "plots", run.id):
+            print(path)
+    return 0
+
+
+def _analyse_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("analysis", help="analysis file (YAML): trajectory, format, observables, output_dir")
+
+
+def _analyse(args: argparse.Namespace) -> int:
+    from meltdyn.standalone import analyse_trajectory
+
+    cost = AnalysisCost()
+    results = analyse_trajectory(args.analysis, registry=getattr(args, "registry", None), cost=cost)
+    for label, arrays in results.items():
+        print(f"{label}: {', '.join(sorted(arrays))}")
+    print(f"analysis: {cost.seconds:.1f} s, {cost.block_atoms} atoms per block, peak memory {cost.peak_rss_MB:.0f} MB")
+    return 0
+
+
+def _plugins_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true")
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    registry = getattr(args, "registry", None) or discover()
+    rows = [(e.name, e.kind, e.version, e.distribution, e.definition.summary) for e in registry.all_entries()]
+    rows += [(c.command.name, "command", "", c.distribution, c.command.help) for c in registry.commands.values()]
+    if args.json:
+        print(json.dumps({"plugins": [dict(zip(("name", "kind", "version", "distribution", "summary"), r))
+                                      for r in rows],
+                          "problems": [str(p) for p in registry.problems]}, indent=2))
+    else:
+        header = ("name", "kind", "version", "distribution", "summary")
+        widths = [max(len(str(r[i])) for r in [*rows, header]) for i in range(4)]
+        for row in [header, *rows]:
+            print("  ".join(str(c).ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4])
+        for problem in registry.problems:
+            print(f"error: {problem}", file=sys.stderr)
+    return 1 if registry.problems else 0
+
+
+def _schema_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--markdown", action="store_true", help="print the study-file reference as Markdown instead")
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from meltdyn.reference import reference_markdown
+    from meltdyn.specs import study_model
+
+    registry = getattr(args, "registry", None) or discover()
+    if args.markdown:
+        sys.stdout.write(reference_markdown(registry))
+    else:
+        print(json.dumps(study_model(registry).model_json_schema(), indent=2))
+    return 0
+
+
+@hookimpl
+def meltdyn_commands() -> list[Command]:
+    return [
+        Command("run", "run (or continue) every run of a study and analyse it", _run_arguments, _run),
+        Command("validate", "check a study file, plugins and hardware included, without running anything",
+                _study_arguments, _validate),
+        Command("results", "print each run's state and summary", _study_arguments, _results),
+        Command("plot", "draw each observable's figure (PNG and PDF) into each run's plots/", _study_arguments, _plot),
+        Command("analyse", "run observables over an existing trajectory (H5MD, extxyz, LAMMPS dump, DCD)",
+                _analyse_arguments, _analyse),
+        Command("plugins", "list discovered plugins and commands (name, kind, version, distribution)",
+                _plugins_arguments, _plugins),
+        Command("schema", "print the JSON Schema of study files for the installed plugins", _schema_arguments,
+                _schema),
+    ]

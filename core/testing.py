@@ -1,0 +1,385 @@
+"""The conformance kit: what every plugin of a kind must satisfy, for meltdyn's own plugins and third parties' alike.
+
+Each check builds the plugin, exercises it against physics or an independent reference, and raises
+``AssertionError`` saying what failed. A plugin package tests itself with one line::
+
+    from meltdyn.testing import check_plugin
+    def test_conformance(tmp_path):
+        check_plugin("observable", "maxdisp", tmp_path)
+
+``check_plugin`` builds the plugin from its definition's ``example`` (so the example must make a working instance)
+and dispatches to the check of its kind:
+
+- :func:`check_system`: the built system matches its outline; the same seed gives the same system, another seed
+  another one (compositions from the params model's ``example_compositions`` ClassVar);
+- :func:`check_potential`: through every interface it provides, forces are −∇E and stress is ∂E/∂ε / V (finite
+  differences), the energy is unchanged by a periodic translation, and all interfaces give the same energy (units);
+- :func:`check_engine`: a short study runs every stage kind; NVE conserves energy; NVT holds its temperature; a run
+  killed during production resumes with every frame once and continues smoothly;
+- :func:`check_observable`: results carry units and axes, and are the same whatever the block size, the atom order
+  and a drift of the whole system;
+- :func:`check_labeller`: batches hold well-formed frames and ``skip`` leaves out exactly the batches kept before.
+
+No pytest needed: the checks are plain functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from meltdyn import elements
+from meltdyn.contracts import AtomicSystem, LabelledFrame, Observable, ResultArray
+from meltdyn.registry import PluginEntry, Registry, discover
+from meltdyn.specs import validate_section
+from meltdyn.trajectory import H5MDReader, H5MDWriter, Snapshot, TrajectoryHeader
+from meltdyn.units import BOLTZMANN_EV_K, KJ_MOL_TO_EV, U_A2_PS2_TO_EV
+
+__all__ = ["check_engine", "check_labeller", "check_observable", "check_plugin", "check_potential", "check_system",
+           "kill_during_production", "probe_system", "tiny_study", "write_labelled_frames"]
+
+
+def _section(registry: Registry, kind: str, name: str, workdir: Path) -> Any:
+    entry = registry.get(kind, name)  # type: ignore[arg-type]
+    if entry.definition.example is None:
+        raise AssertionError(f"{kind} plugin {name!r} gives no example, so no conformance check can build it")
+    workdir.mkdir(parents=True, exist_ok=True)
+    return validate_section(registry, kind, {"plugin": name, **entry.definition.example(workdir)}, kind)
+
+
+def check_plugin(kind: str, name: str, workdir: Path, registry: Registry | None = None,
+                 potential: str | None = None) -> None:
+    """Build the plugin from its example and run its kind's conformance check (an engine with ``potential``, by
+    default the first registered one it can run)."""
+    registry = registry or discover()
+    workdir = Path(workdir)
+    section = _section(registry, kind, name, workdir / "example")
+    if kind == "system":
+        check_system(registry, section)
+    elif kind == "potential":
+        check_potential(registry, section)
+    elif kind == "engine":
+        check_engine(registry, tiny_study(registry, section, workdir, potential), workdir)
+    elif kind == "observable":
+        check_observable(lambda: registry.build("observable", section), workdir)
+    elif kind == "labeller":
+        check_labeller(registry, section)
+    else:
+        raise AssertionError(f"no conformance check for plugin kind {kind!r}")
+
+
+# -- systems --------------------------------------------------------------------------------------------------------
+
+def check_system(registry: Registry, section: Any, compositions: list[Any] | None = None,
+                 temperature_K: float = 3000.0) -> None:
+    entry = registry.get("system", section.plugin)
+    params = registry.params_of("system", section)
+    builder = registry.build("system", section)
+    compositions = compositions or _example_compositions(entry)
+    for composition in compositions:
+        outline = entry.definition.outline(params, composition, temperature_K)
+        a, b, c = (builder.build(composition, temperature_K, seed) for seed in (1, 1, 2))
+        assert set(a.symbols) == set(outline.species), f"{section.plugin}: species {set(a.symbols)} != outline's"
+        assert a.n_atoms == outline.n_atoms, f"{section.plugin}: {a.n_atoms} atoms, outline says {outline.n_atoms}"
+        np.testing.assert_allclose(a.cell_A, outline.cell_A, err_msg=f"{section.plugin}: cell differs from outline")
+        assert a.symbols == b.symbols and np.array_equal(a.positions_A, b.positions_A), \
+            f"{section.plugin}: the same seed gave different systems"
+        assert not np.array_equal(a.positions_A, c.positions_A), f"{section.plugin}: another seed, the same system"
+        assert np.isfinite(a.positions_A).all() and np.all(elements.masses_u(a.symbols) > 0)
+
+
+def _example_compositions(entry: PluginEntry) -> list[Any]:
+    """A system plugin names compositions it can build in ``example_compositions``, a ClassVar of its params."""
+    compositions = getattr(entry.definition.params, "example_compositions", None)
+    if not compositions:
+        raise AssertionError(f"system plugin {entry.name!r}: its params give no example_compositions (a ClassVar), "
+                             "so the conformance kit cannot choose compositions to build")
+    return list(compositions)
+
+
+# -- potentials -----------------------------------------------------------------------------------------------------
+
+def probe_system(species: list[str], cutoff_A: float, seed: int = 0, density_per_A3: float = 0.06,
+                 min_distance_A: float = 1.8) -> AtomicSystem:
+    """A random configuration of ``species`` (oxygen twice as often, when present) in a cubic cell wide enough for
+    ``cutoff_A``, with no pair closer than ``min_distance_A``: a probe for checks, not a physical state."""
+    rng = np.random.default_rng(seed)
+    edge = max(2 * cutoff_A + 1.0, 9.0)
+    n = int(density_per_A3 * edge**3)
+    pool = [s for s in species for _ in range(2 if s == "O" else 1)]
+    symbols = [pool[k % len(pool)] for k in range(n)]
+    placed: list[np.ndarray] = []
+    while len(placed) < n:
+        trial = rng.random(3) * edge
+        d = np.array(placed) - trial if placed else np.zeros((0, 3))
+        d -= edge * np.round(d / edge)
+        if not len(d) or np.min(np.einsum("ij,ij->i", d, d)) >= min_distance_A**2:
+            placed.append(trial)
+    return AtomicSystem(symbols, np.array(placed), np.eye(3) * edge)
+
+
+def _displaced(system: AtomicSystem, atom: int, axis: int, h: float) -> AtomicSystem:
+    positions = system.positions_A.copy()
+    positions[atom, axis] += h
+    return AtomicSystem(system.symbols, positions, system.cell_A)
+
+
+def _strained(system: AtomicSystem, a: int, b: int, h: float) -> AtomicSystem:
+    d = np.eye(3)
+    d[a, b] += h / 2
+    d[b, a] += h / 2
+    return AtomicSystem(system.symbols, system.positions_A @ d.T, system.cell_A @ d.T)
+
+
+def check_potential(registry: Registry, section: Any, system: AtomicSystem | None = None, h: float = 1e-4,
+                    rtol: float = 1e-3, energy_rtol: float = 1e-5) -> None:
+    """Forces and stress against finite differences of the energy through every interface the potential gives.
+
+    Tolerances are relative to the largest force (stress) component: loose enough for tabulated potentials, tight
+    enough to catch a wrong sign, unit or convention.
+    """
+    definition = registry.get("potential", section.plugin).definition
+    outline = definition.outline(registry.params_of("potential", section))
+    potential = registry.build("potential", section)
+    system = system or probe_system(sorted(outline.species or {"Ar"}), outline.cutoff_A or 5.0)
+    interfaces = {e.definition.requires.name: e.definition.requires for e in registry.entries["engine"].values()}
+    energies = {}
+    for name in sorted(outline.interfaces):
+        assert name in interfaces, f"potential {section.plugin!r} names interface {name!r}, which no engine requires"
+        interface = interfaces[name]
+        where = f"potential {section.plugin!r} through {name!r}"
+        assert isinstance(potential, interface.protocol), f"{where}: does not implement {interface.protocol.__name__}"
+        frame = interface.evaluate(potential, system)
+        energies[name] = frame.energy_eV
+        _check_frame(frame, system, where)
+        fd = []
+        for atom, axis in [(0, 0), (len(system.symbols) // 2, 1), (len(system.symbols) - 1, 2)]:
+            plus = interface.evaluate(potential, _displaced(system, atom, axis, h), False).energy_eV
+            minus = interface.evaluate(potential, _displaced(system, atom, axis, -h), False).energy_eV
+            fd.append((-(plus - minus) / (2 * h), frame.forces_eV_A[atom, axis]))
+        scale = np.abs(frame.forces_eV_A).max()
+        for numeric, analytic in fd:
+            assert abs(numeric - analytic) <= rtol * scale, \
+                f"{where}: force {analytic:.6g} eV/Å, but -dE/dx = {numeric:.6g} eV/Å"
+        if np.isfinite(frame.stress_eV_A3).all():
+            stress_scale = max(np.abs(frame.stress_eV_A3).max(), 1e-6)
+            for a, b in [(0, 0), (1, 2)]:
+                plus = interface.evaluate(potential, _strained(system, a, b, h), False).energy_eV
+                minus = interface.evaluate(potential, _strained(system, a, b, -h), False).energy_eV
+                numeric = (plus - minus) / (2 * h) / system.volume_A3
+                assert abs(numeric - frame.stress_eV_A3[a, b]) <= rtol * stress_scale, \
+                    f"{where}: stress[{a},{b}] {frame.stress_eV_A3[a, b]:.6g} eV/Å³, but dE/dε/V = {numeric:.6g}"
+        shift = np.array([0.37, -1.1, 2.9])
+        moved = AtomicSystem(system.symbols, np.mod(system.positions_A + shift, system.cell_A[0, 0]), system.cell_A)
+        assert abs(interface.evaluate(potential, moved, False).energy_eV - frame.energy_eV) <= energy_rtol * max(
+            1.0, abs(frame.energy_eV)), f"{where}: a periodic translation changed the energy"
+    first = next(iter(energies.values()))
+    for name, energy in energies.items():
+        assert abs(energy - first) <= energy_rtol * max(1.0, abs(first)), \
+            f"potential {section.plugin!r}: energy {energy} eV through {name!r}, {first} through another interface"
+
+
+def _check_frame(frame: LabelledFrame, system: AtomicSystem, where: str) -> None:
+    assert np.isfinite(frame.energy_eV), f"{where}: energy is not finite"
+    assert frame.forces_eV_A.shape == (system.n_atoms, 3), f"{where}: forces have shape {frame.forces_eV_A.shape}"
+    assert frame.stress_eV_A3.shape == (3, 3), f"{where}: stress has shape {frame.stress_eV_A3.shape}"
+    assert np.isfinite(frame.forces_eV_A).all(), f"{where}: forces are not finite"
+    net = np.abs(frame.forces_eV_A.sum(axis=0)).max()
+    assert net <= 1e-6 * max(1.0, np.abs(frame.forces_eV_A).sum()), f"{where}: net force {net} eV/Å is not zero"
+
+
+# -- engines --------------------------------------------------------------------------------------------------------
+
+def tiny_study(registry: Registry, engine: Any, workdir: Path, potential: str | None = None) -> dict[str, Any]:
+    """A seconds-long study for ``engine`` from the plugins' examples: ``potential`` (default the first registered
+    potential, by name, that gives the engine's interface) and the first system plugin it covers."""
+    needs = registry.get("engine", engine.plugin).definition.requires.name
+    for potential_name in [potential] if potential else registry.names("potential"):
+        section = _section(registry, "potential", potential_name, workdir / potential_name)
+        outline = registry.get("potential", potential_name).definition.outline(
+            registry.params_of("potential", section))
+        if needs not in outline.interfaces:
+            continue
+        for system_name in registry.names("system"):
+            system = _section(registry, "system", system_name, workdir / system_name)
+            entry = registry.get("system", system_name)
+            composition = _example_compositions(entry)[0]
+            species = entry.definition.outline(registry.params_of("system", system), composition, 3000.0).species
+            if outline.species is None or set(species) <= outline.species:
+                return {"name": "conformance", "output_dir": str(workdir / "runs"), "seed": 3,
+                        "system": system.model_dump(mode="json"),
+                        "sweep": {"compositions": [composition], "temperatures_K": [2000.0]},
+                        "potential": section.model_dump(mode="json"), "engine": engine.model_dump(mode="json"),
+                        "protocol": {"timestep_fs": 0.5, "stages": [
+                            {"stage": "minimise", "max_iterations": 100},
+                            {"stage": "nvt", "duration_ps": 0.1, "thermostat": "nose_hoover",
+                             "friction_per_ps": 20.0},
+                            {"stage": "nve", "duration_ps": 0.02},
+                            {"stage": "production", "duration_ps": 0.5, "ensemble": "nve",
+                             "sampling": {"interval_ps": 0.01, "log_frames_per_interval": 2, "chunk_frames": 4,
+                                          "velocities": True}}]},
+                        "observables": [{"plugin": name} for name in registry.names("observable")
+                                        if name in ("msd",)]}
+    raise AssertionError(f"no registered potential ({potential or 'any'}) and system can run on engine "
+                         f"{engine.plugin!r}")
+
+
+def check_engine(registry: Registry, study: dict[str, Any], workdir: Path, max_drift: float = 2e-2) -> None:
+    """Run ``study`` (one run; its production should be NVE with velocities written) whole, then killed during
+    production and resumed; check energy conservation and the resumed trajectory."""
+    from meltdyn.study import load_study
+
+    workdir = Path(workdir)
+    engine = study["engine"]["plugin"]
+    (run,) = load_study(study, registry, output_dir=workdir / "whole").run(progress=False)
+    with H5MDReader(run.dir / "trajectory.h5") as traj:
+        steps, symbols = traj.steps, traj.symbols
+        velocities = traj.velocities_A_ps()
+        potential_eV = traj.observable("potential_energy") * KJ_MOL_TO_EV
+    kinetic_eV = 0.5 * np.einsum("a,tai->t", elements.masses_u(symbols), velocities**2) * U_A2_PS2_TO_EV
+    total = potential_eV + kinetic_eV
+    drift = abs(total[-1] - total[0]) / kinetic_eV.mean()
+    assert drift < max_drift, f"engine {engine!r}: NVE total energy changed by {drift:.2e} of the kinetic energy"
+    assert np.all(np.diff(steps) > 0), f"engine {engine!r}: trajectory steps are not increasing"
+    nvt_T = [s for s in study["protocol"]["stages"] if s["stage"] == "nvt"]
+    if nvt_T:
+        measured = 2 * kinetic_eV.mean() / (3 * len(symbols) * BOLTZMANN_EV_K)
+        target = study["sweep"]["temperatures_K"][0]
+        assert 0.5 * target < measured < 1.5 * target, \
+            f"engine {engine!r}: {measured:.0f} K after NVT at {target:.0f} K"
+
+    study_file = workdir / "killed.yaml"
+    study_file.write_text(yaml.safe_dump({**study, "output_dir": str(workdir / "killed")}))
+    kill_during_production(study_file, workdir / "killed" / run.id, min_frames=8)
+    subprocess.run([sys.executable, "-m", "meltdyn.cli", "run", "-q", str(study_file)], check=True,
+                   capture_output=True)
+    with H5MDReader(workdir / "killed" / run.id / "trajectory.h5") as traj:
+        resumed_steps, y = traj.steps, traj.positions_A()
+    np.testing.assert_array_equal(resumed_steps, steps, err_msg=f"engine {engine!r}: a resumed run lost or "
+                                                               "duplicated frames")
+    jumps = np.abs(np.diff(y, axis=0)).max()
+    assert jumps < 1.0, f"engine {engine!r}: the resumed trajectory jumps {jumps:.2f} Å between frames"
+
+
+def kill_during_production(study_file: Path, run_dir: Path, min_frames: int = 8, timeout_s: float = 120.0,
+                           output_dir: Path | None = None) -> dict[str, Any]:
+    """Start ``meltdyn run`` on ``study_file`` (into ``output_dir`` if given) and SIGKILL it once the run in
+    ``run_dir`` has flushed ``min_frames`` production frames; return its checkpoint record."""
+    progress = run_dir / "checkpoints" / "progress.json"
+    extra = ["--output-dir", str(output_dir)] if output_dir else []
+    proc = subprocess.Popen([sys.executable, "-m", "meltdyn.cli", "run", "-q", str(study_file), *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout_s
+    record: dict[str, Any] = {}
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            record = json.loads(progress.read_text())
+        except (OSError, ValueError):
+            record = {}
+        if record.get("frames", 0) >= min_frames:
+            break
+        time.sleep(0.01)
+    if proc.poll() is not None:
+        raise AssertionError(f"{study_file} finished (or failed) before it could be killed during production")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return json.loads(progress.read_text())
+
+
+# -- observables ----------------------------------------------------------------------------------------------------
+
+def _write(path: Path, symbols: list[str], steps: np.ndarray, x: np.ndarray, edge: float, dt: float, interval: int
+           ) -> Path:
+    writer = H5MDWriter(path, TrajectoryHeader(symbols, dt, interval), chunk_frames=16, velocities=False)
+    for step, pos in zip(steps, x):
+        writer.append(int(step), step * dt, Snapshot(pos, np.eye(3) * edge, 0.0, 0.0))
+    writer.close()
+    return path
+
+
+def check_observable(build: Any, workdir: Path) -> None:
+    """``build()`` makes a fresh observable; its results must not depend on how atoms are streamed to it."""
+    from meltdyn.analysis import analyse
+    from meltdyn.schedule import frame_steps
+    from meltdyn.specs import SamplingSpec
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(5)
+    dt, edge = 0.002, 14.0
+    steps, interval = frame_steps(SamplingSpec(interval_ps=0.02, log_frames_per_interval=3), dt, 1.0)
+    symbols = ["Na"] * 12 + ["Si"] * 8 + ["O"] * 20
+    d = np.repeat([0.8, 0.05, 0.1], [12, 8, 20])
+    gaps = np.diff(steps, prepend=steps[0]) * dt
+    kicks = rng.normal(size=(len(steps), len(symbols), 3)) * np.sqrt(2 * d[None, :, None] * gaps[:, None, None])
+    x = rng.random((1, len(symbols), 3)) * edge + np.cumsum(kicks, axis=0)
+    order = rng.permutation(len(symbols))
+    drift = (steps * dt)[:, None, None] * np.array([3.0, -2.0, 1.0])
+    files = {"reference": _write(workdir / "ref.h5", symbols, steps, x, edge, dt, interval),
+             "permuted": _write(workdir / "perm.h5", [symbols[k] for k in order], steps, x[:, order], edge, dt,
+                                interval),
+             "drifting": _write(workdir / "drift.h5", symbols, steps, x + drift, edge, dt, interval)}
+    runs = {"whole": analyse(files["reference"], {"o": build()})["o"],
+            "streamed atom by atom": analyse(files["reference"], {"o": build()}, block_atoms=1)["o"],
+            "permuted": analyse(files["permuted"], {"o": build()})["o"],
+            "drifting": analyse(files["drifting"], {"o": build()})["o"]}
+    reference = runs["whole"]
+    assert reference, "the observable returned no results"
+    for key, arr in reference.items():
+        assert isinstance(arr, ResultArray) and isinstance(arr.unit, str), f"result {key!r} is not a ResultArray"
+        assert len(arr.dims) == np.ndim(arr.values), f"result {key!r}: dims {arr.dims} for shape {arr.values.shape}"
+    for name, got in runs.items():
+        assert got.keys() == reference.keys(), f"{name}: result names differ"
+        for key in reference:
+            np.testing.assert_allclose(got[key].values, reference[key].values, rtol=1e-7, atol=1e-9,
+                                       err_msg=f"result {key!r} differs when the trajectory is {name}")
+    observable: Observable = build()
+    json.dumps(observable.summary(reference))
+
+
+# -- labellers ------------------------------------------------------------------------------------------------------
+
+def write_labelled_frames(path: Path, frames: int = 3) -> Path:
+    """A few labelled argon-like frames (Lennard-Jones labels from ASE) in extxyz: reference data for labeller
+    examples and tests."""
+    import ase
+    import ase.io
+    from ase.calculators.lj import LennardJones
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    rng = np.random.default_rng(0)
+    images = []
+    for _ in range(frames):
+        atoms = ase.Atoms("Ar8", positions=rng.random((8, 3)) * 8.0, cell=np.eye(3) * 8.0, pbc=True)
+        atoms.calc = LennardJones(sigma=2.0, epsilon=0.01, rc=3.9)
+        labels = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(), "stress": atoms.get_stress()}
+        atoms.calc = SinglePointCalculator(atoms, **labels)
+        images.append(atoms)
+    ase.io.write(path, images)
+    return path
+
+
+
+def check_labeller(registry: Registry, section: Any) -> None:
+    labeller = registry.build("labeller", section)
+    batches = list(labeller.batches(registry))
+    assert batches and all(batches), f"labeller {section.plugin!r} produced no frames"
+    for batch in batches:
+        for frame in batch:
+            system = AtomicSystem(frame.symbols, frame.positions_A, frame.cell_A)
+            _check_frame(frame, system, f"labeller {section.plugin!r}")
+    later = list(registry.build("labeller", section).batches(registry, skip=1))
+    assert len(later) == len(batches) - 1, f"labeller {section.plugin!r}: skip=1 gave {len(later)} batches, " \
+                                           f"expected {len(batches) - 1}"
+    for a, b in zip(later, batches[1:]):
+        assert [f.energy_eV for f in a] == [f.energy_eV for f in b], \
+            f"labeller {section.plugin!r}: a resumed labelling gives other labels"

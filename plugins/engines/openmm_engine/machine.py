@@ -1,0 +1,141 @@
+"""OpenMM's primitives for the stage driver: a Context per stage, exact checkpoints in the middle of stages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from meltdyn.contracts import RunContext
+from meltdyn.plugins.engines.openmm_engine.interface import OpenMMTarget, load_openmm, openmm_system
+from meltdyn.specs import MinimiseStage, NPTStage, NVEStage, ProductionStage, Stage
+from meltdyn.stage_driver import Lane, LaneStart, SimulationBlewUp, Snapshot, StageMachine
+from meltdyn.units import A_TO_NM, KJ_MOL_TO_EV, MOLAR_GAS_KJ_MOL_K, NM_TO_A
+
+PLATFORM_ORDER = ("CUDA", "OpenCL", "CPU", "Reference")
+
+
+def available_platforms() -> list[str]:
+    mm = load_openmm()
+    return [mm.Platform.getPlatform(i).getName() for i in range(mm.Platform.getNumPlatforms())]
+
+
+def choose_platform(requested: str) -> str:
+    available = available_platforms()
+    if requested == "auto":
+        return next(n for n in PLATFORM_ORDER if n in available)
+    if requested not in available:
+        failures = "; ".join(load_openmm().Platform.getPluginLoadFailures()) or "none reported"
+        raise ValueError(f"platform: {requested!r} is not available here; available: {available}. OpenMM plugin load "
+                         f"failures: {failures}")
+    return requested
+
+
+class OpenMMLane(Lane):
+    def __init__(self, machine: OpenMMMachine, n_atoms: int):
+        self.machine = machine
+        self.n_atoms = n_atoms
+
+    @property
+    def context(self) -> Any:
+        return self.machine.context
+
+    def potential_energy_eV(self) -> float:
+        return self.context.getState(getEnergy=True).getPotentialEnergy()._value * KJ_MOL_TO_EV
+
+    def snapshot(self, velocities: bool) -> Snapshot:
+        state = self.context.getState(getPositions=True, getEnergy=True, getVelocities=velocities,
+                                      enforcePeriodicBox=False)
+        kinetic = state.getKineticEnergy()._value
+        return Snapshot(np.array(state.getPositions()._value) * NM_TO_A,
+                        np.array(state.getPeriodicBoxVectors()._value) * NM_TO_A,
+                        state.getPotentialEnergy()._value * KJ_MOL_TO_EV,
+                        2 * kinetic / (3 * self.n_atoms * MOLAR_GAS_KJ_MOL_K),
+                        np.array(state.getVelocities()._value) * NM_TO_A if velocities else None)
+
+    def cell_A(self) -> np.ndarray:
+        return np.array(self.context.getState().getPeriodicBoxVectors()._value) * NM_TO_A
+
+    def rescale_to_cell(self, cell_A: np.ndarray) -> None:
+        mm = self.machine.mm
+        state = self.context.getState(getPositions=True, enforcePeriodicBox=False)
+        old = np.array(state.getPeriodicBoxVectors()._value)
+        new = cell_A * A_TO_NM
+        self.context.setPeriodicBoxVectors(*[mm.Vec3(*row) for row in new])
+        self.context.setPositions(np.array(state.getPositions()._value) @ np.linalg.inv(old) @ new)
+
+    def save(self, exact: bool) -> bytes:
+        if exact:  # integrator, thermostat and random-number state included: resumes bit for bit
+            return self.context.createCheckpoint()
+        state = self.context.getState(getPositions=True, getVelocities=True, enforcePeriodicBox=False)
+        return self.machine.mm.XmlSerializer.serialize(state).encode()
+
+
+class OpenMMMachine(StageMachine):
+    def __init__(self, params: Any, run: RunContext):
+        self.mm = load_openmm()
+        self.params = params
+        self.run = run
+        name = choose_platform(params.platform)
+        self.platform = self.mm.Platform.getPlatformByName(name)
+        self.properties: dict[str, str] = {}
+        if name in ("CUDA", "OpenCL"):
+            self.properties["Precision"] = params.precision
+            if run.deterministic:
+                self.properties["DeterministicForces"] = "true"
+        if name == "CPU":
+            # The CPU platform's force sums depend on how threads split the work; one thread is bitwise repeatable.
+            threads = 1 if run.deterministic else params.threads
+            if threads:
+                self.properties["Threads"] = str(threads)
+        self.target = OpenMMTarget(name, params.precision if name in ("CUDA", "OpenCL") else "double")
+        self.context: Any = None
+
+    def _integrator(self, stage: Stage, temperature: float, dt_ps: float, seed: int) -> Any:
+        mm = self.mm
+        if isinstance(stage, (MinimiseStage, NVEStage)) or (
+                isinstance(stage, ProductionStage) and stage.ensemble == "nve"):
+            return mm.VerletIntegrator(dt_ps)
+        if stage.thermostat == "nose_hoover":
+            return mm.NoseHooverIntegrator(temperature, stage.friction_per_ps, dt_ps)
+        integrator = mm.LangevinMiddleIntegrator(temperature, stage.friction_per_ps, dt_ps)
+        integrator.setRandomNumberSeed(seed)
+        return integrator
+
+    def start_stage(self, stage: Stage, starts: Sequence[LaneStart]) -> list[Lane]:
+        (start,) = starts
+        mm, run = self.mm, start.run
+        extra = []
+        if isinstance(stage, NPTStage):
+            barostat = mm.MonteCarloBarostat(stage.pressure_bar, start.temperature_K, stage.barostat_interval_steps)
+            barostat.setRandomNumberSeed(start.seed)
+            extra.append(barostat)
+        system = openmm_system(run.system, run.potential, self.target, *extra)
+        integrator = self._integrator(stage, start.temperature_K, run.protocol.timestep_fs * 1e-3, start.seed)
+        self.context = mm.Context(system, integrator, self.platform, self.properties)
+        if start.restart is None:
+            self.context.setPositions(run.system.positions_A * A_TO_NM)
+        elif start.exact:
+            self.context.loadCheckpoint(start.restart)
+        else:
+            state = mm.XmlSerializer.deserialize(start.restart.decode())
+            self.context.setPeriodicBoxVectors(*state.getPeriodicBoxVectors())
+            self.context.setPositions(state.getPositions())
+            self.context.setVelocities(state.getVelocities())
+        if start.thermalise:
+            self.context.setVelocitiesToTemperature(start.temperature_K, start.seed)
+        return [OpenMMLane(self, run.system.n_atoms)]
+
+    def minimise(self, stage: MinimiseStage) -> None:
+        self.mm.LocalEnergyMinimizer.minimize(self.context, stage.tolerance_kJ_mol_nm, stage.max_iterations)
+        self.context.setVelocities(np.zeros((self.run.system.n_atoms, 3)))
+
+    def advance(self, steps: int) -> None:
+        try:
+            self.context.getIntegrator().step(steps)
+        except self.mm.OpenMMException as exc:
+            raise SimulationBlewUp(f"run {self.run.id}: OpenMM failed: {exc}") from None
+
+    def facts(self) -> dict[str, Any]:
+        return {"platform": self.platform.getName(), "properties": dict(self.properties)}

@@ -1,0 +1,78 @@
+"""SHIK itself: parameters, charges, the pair energy and the Wolf kernel, in NumPy (Å, eV).
+
+Engines get it through their interfaces, each encoded in its own module.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from meltdyn.contracts import AtomicSystem, Potential
+from meltdyn.plugins.potentials.shik import ShikParams, parameter_table
+from meltdyn.units import COULOMB_EV_A
+
+
+def pair_key(a: str, b: str) -> str:
+    return "-".join(sorted((a, b)))
+
+
+class Shik(Potential):
+    def __init__(self, params: ShikParams):
+        self.params = params
+        self.table = parameter_table(params)
+        self.pairs = {key: {k: float(v) for k, v in p.items()} for key, p in self.table["pairs"].items()}
+
+    def charges(self, symbols: list[str]) -> dict[str, float]:
+        """Charges per element; oxygen's from charge neutrality of this composition."""
+        q = dict(self.table["charges"])
+        n = {s: symbols.count(s) for s in set(symbols)}
+        if n.get("O", 0) == 0:
+            raise ValueError("SHIK needs oxygen: its charge follows from charge neutrality")
+        q["O"] = -sum(q[s] * c for s, c in n.items() if s != "O") / n["O"]
+        return q
+
+    def short_range_eV(self, a: str, b: str, r_A: np.ndarray) -> np.ndarray:
+        """Smoothed Buckingham + r^-24 between elements a and b, in eV, zero beyond the cutoff."""
+        p = self.pairs[pair_key(a, b)]
+        rc, gamma = self.params.short_range_cutoff_A, self.params.smoothing_gamma_A
+        r = np.asarray(r_A, dtype=float)
+        inside = r < rc
+        rr = np.where(inside, r, rc / 2)
+        v = p["A"] * np.exp(-p["B"] * rr) - p["C"] / rr**6 + p["D"] / rr**24
+        if gamma > 0:
+            v = v * np.exp(-(gamma**2) / (rr - rc) ** 2)
+        return np.where(inside, v, 0.0)
+
+    def wolf_kernel_per_A(self, r_A: np.ndarray) -> np.ndarray:
+        """Shifted-force (damped) Coulomb kernel φ(r) in 1/Å: E = q_i q_j k_e φ(r)."""
+        a, rc = self.params.wolf_alpha_per_A, self.params.coulomb_cutoff_A
+        r = np.asarray(r_A, dtype=float)
+        erfc = np.vectorize(math.erfc)
+        shift = math.erfc(a * rc) / rc
+        slope = math.erfc(a * rc) / rc**2 + 2 * a / math.sqrt(math.pi) * math.exp(-((a * rc) ** 2)) / rc
+        phi = erfc(a * r) / r - shift + (r - rc) * slope
+        return np.where(r < rc, phi, 0.0)
+
+    def wolf_self_energy_eV(self, q: np.ndarray) -> float:
+        a, rc = self.params.wolf_alpha_per_A, self.params.coulomb_cutoff_A
+        return -COULOMB_EV_A * (math.erfc(a * rc) / (2 * rc) + a / math.sqrt(math.pi)) * float(np.sum(q**2))
+
+    # -- interfaces (see this plugin's outline) -------------------------------------------------------------------
+
+    def openmm_forces(self, system: AtomicSystem, target: Any) -> list[Any]:
+        from meltdyn.plugins.potentials.shik.for_openmm import openmm_forces
+
+        return openmm_forces(self, system)
+
+    def lammps_commands(self, system: AtomicSystem, species: list[str], workdir: Path) -> tuple[list[str], float]:
+        from meltdyn.plugins.potentials.shik.for_lammps import lammps_commands
+
+        return lammps_commands(self, system, species, workdir)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": "shik", "citations": self.table.get("citations", []), "charges": self.table["charges"],
+                "settings": self.params.model_dump(mode="json")}

@@ -1,0 +1,1 @@
+"""Built-in system builders: where each run's starting configuration comes from."""
