@@ -1,19 +1,23 @@
-"""Benchmark: MD with one trained PaiNN, meltdyn's OpenMM TorchForce engine vs schnetpack's ASE calculator.
+"""Benchmark: MD with one trained PaiNN along every path meltdyn offers, against schnetpack's ASE path.
 
-Same model weights (the model a `meltdyn train` wrote; float32), same NS2 system, same machine and threads,
-Langevin at 2500 K with 1 fs steps. meltdyn: the `painn` potential's own forces (`Painn.openmm_forces`, what
-`meltdyn run` uses: TorchScript module with a vesin-torch neighbour list, forces by autograd in openmm-torch,
-freed memory kept in the process) on OpenMM's CPU platform. schnetpack: `SpkCalculator` with its matscipy
-neighbour list driving `ase.md.Langevin`, the model with a Forces output and no stress. Also timed: the network
-alone (energy and forces of the eager schnetpack model on a prepared input).
+Same model weights (the model a `meltdyn train` wrote; float32), same NS2 system, same machine and threads, Langevin
+at 2500 K with 1 fs steps. The paths:
 
-meltdyn's path keeps freed memory in the process (`keep_freed_memory`, on by default; plugins/potentials/heap.py).
-So that a reader can tell that from the module's own arithmetic, schnetpack's path is timed twice: as shipped,
-and with the same allocator setting. Each path runs in its own fresh interpreter, alternating, ``--repeats``
-times; the best run of each counts (in one process, whichever path goes second inherits the first one's heap).
-Peak resident memory of each process is reported too.
+- ``openmm-torchscript``: the ``painn`` potential's TorchForce (``backend: torchscript``) on OpenMM, as ``meltdyn
+  run`` uses it with the ``openmm`` engine;
+- ``openmm-python``: the same module eager in an ``openmm.PythonForce`` (``backend: python``): the path that works
+  with any torch;
+- ``torchsim-N``: the ``torchsim`` engine's own stage machine advancing N copies of the system in one batch
+  (N = 1 is a single run); aggregate throughput is atoms × steps per second over the batch;
+- ``schnetpack``: ``SpkCalculator`` with its matscipy neighbour list driving ``ase.md.Langevin``, and the same with
+  meltdyn's allocator setting (``schnetpack-kept``), so a reader can tell the setting from the module's arithmetic.
 
-    python benchmarks/painn_md.py [--atoms 200 3000] [--steps 50] [--threads 2] [--repeats 2] [--model-dir DIR]
+Each path runs in its own fresh interpreter, alternating, ``--repeats`` times; the best run of each counts (in one
+process, whichever path goes second inherits the first one's heap). Peak resident memory of each process is
+reported too. ``--device cuda`` runs the OpenMM paths on the CUDA platform and TorchSim and schnetpack on the GPU.
+
+    python benchmarks/painn_md.py [--atoms 200 3000] [--steps 50] [--threads 2] [--repeats 2] [--batches 4 16]
+                                  [--device cpu|cuda] [--model-dir DIR] [--json OUT]
 """
 
 from __future__ import annotations
@@ -24,13 +28,13 @@ import resource
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
-import schnetpack as spk
 import torch
 
 from meltdyn.contracts import AtomicSystem
-from meltdyn.plugins.engines.openmm_engine.interface import OpenMMTarget, load_openmm
+from meltdyn.plugins.engines.openmm_engine.interface import OpenMMTarget, load_openmm, openmm_system
 from meltdyn.plugins.potentials.painn import PainnParams
 from meltdyn.plugins.potentials.painn.heap import keep_freed_memory
 from meltdyn.plugins.potentials.painn.runtime import Painn
@@ -40,16 +44,17 @@ ROOT = Path(__file__).resolve().parent.parent
 T_K = 2500.0
 
 
-def meltdyn_ms_per_step(potential: Painn, system: AtomicSystem, steps: int) -> float:
+def system_of(atoms: int, seed: int = 1) -> AtomicSystem:
+    return SodiumSilicate(SodiumSilicateParams(atoms=atoms, density_g_cm3=2.3)).build("NS2", T_K, seed=seed)
+
+
+def openmm_ms_per_step(potential: Painn, system: AtomicSystem, steps: int, device: str) -> float:
     mm = load_openmm()
-    omm = mm.System()
-    for m in system.masses_u:
-        omm.addParticle(float(m))
-    omm.setDefaultPeriodicBoxVectors(*[mm.Vec3(*row) for row in system.cell_A * 0.1])
-    for force in potential.openmm_forces(system, OpenMMTarget("CPU")):
-        omm.addForce(force)
+    target = OpenMMTarget("CUDA" if device == "cuda" else "CPU", "mixed" if device == "cuda" else "double")
     integrator = mm.LangevinMiddleIntegrator(T_K, 1.0, 0.001)
-    ctx = mm.Context(omm, integrator, mm.Platform.getPlatformByName("CPU"))
+    properties = {"Precision": "mixed"} if device == "cuda" else {}
+    ctx = mm.Context(openmm_system(system, potential, target), integrator,
+                     mm.Platform.getPlatformByName(target.platform), properties)
     ctx.setPositions(system.positions_A * 0.1)
     ctx.setVelocitiesToTemperature(T_K, 1)
     integrator.step(5)
@@ -59,8 +64,32 @@ def meltdyn_ms_per_step(potential: Painn, system: AtomicSystem, steps: int) -> f
     return (time.perf_counter() - t0) / steps * 1e3
 
 
-def schnetpack_ms_per_step(potential: Painn, system: AtomicSystem, steps: int) -> tuple[float, float]:
+def torchsim_ms_per_step(potential: Painn, system: AtomicSystem, steps: int, batch: int, device: str) -> float:
+    """The torchsim engine's stage machine (what `meltdyn run` drives) on ``batch`` copies, Langevin NVT."""
+    from meltdyn.plugins.engines.torchsim_engine import TorchSimParams
+    from meltdyn.plugins.engines.torchsim_engine.machine import TorchSimMachine
+    from meltdyn.specs import NVTStage
+    from meltdyn.stage_driver import LaneStart
+
+    runs = [types.SimpleNamespace(system=system_of(system.n_atoms, seed=1 + k), potential=potential, id=f"copy{k}",
+                                  protocol=types.SimpleNamespace(timestep_fs=1.0), deterministic=False)
+            for k in range(batch)]
+    machine = TorchSimMachine(TorchSimParams(device=device, precision="float32"), runs)
+    machine.start_stage(NVTStage(stage="nvt", duration_ps=1.0),
+                        [LaneStart(run, T_K, 1 + k, None, False, True) for k, run in enumerate(runs)])
+    machine.advance(5)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    machine.advance(steps)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / steps * 1e3
+
+
+def schnetpack_ms_per_step(potential: Painn, system: AtomicSystem, steps: int, device: str) -> tuple[float, float]:
     import ase
+    import schnetpack as spk
     from ase import units
     from ase.md.langevin import Langevin
 
@@ -69,7 +98,7 @@ def schnetpack_ms_per_step(potential: Painn, system: AtomicSystem, steps: int) -
         representation=model.representation, input_modules=[spk.atomistic.PairwiseDistances()],
         output_modules=[model.output_modules[0], model.output_modules[1], spk.atomistic.Forces()])
     calc = spk.interfaces.SpkCalculator(forces_only.eval(), neighbor_list=spk.transform.MatScipyNeighborList(
-        cutoff=potential.arch.cutoff_A), energy_unit="eV", position_unit="Angstrom")
+        cutoff=potential.arch.cutoff_A), energy_unit="eV", position_unit="Angstrom", device=device)
     atoms = ase.Atoms(system.symbols, positions=system.positions_A, cell=system.cell_A, pbc=True)
     atoms.calc = calc
     dyn = Langevin(atoms, 1.0 * units.fs, temperature_K=T_K, friction=0.001 / units.fs)
@@ -87,30 +116,38 @@ def schnetpack_ms_per_step(potential: Painn, system: AtomicSystem, steps: int) -
 def worker(args: argparse.Namespace) -> None:
     """One path, one size, in this (fresh) process: prints one JSON line."""
     torch.set_num_threads(args.threads)
-    potential = Painn(PainnParams(model_dir=args.model_dir))
-    system = SodiumSilicate(SodiumSilicateParams(atoms=args.worker_atoms, density_g_cm3=2.3)).build("NS2", T_K, seed=1)
-    if args.worker == "meltdyn":
-        row = {"ms_per_step": meltdyn_ms_per_step(potential, system, args.steps)}
+    path = args.worker
+    backend = "python" if path == "openmm-python" else "torchscript"
+    potential = Painn(PainnParams(model_dir=args.model_dir, backend=backend))
+    system = system_of(args.worker_atoms)
+    row: dict = {"path": path}
+    if path.startswith("openmm-"):
+        row["ms_per_step"] = openmm_ms_per_step(potential, system, args.steps, args.device)
+    elif path.startswith("torchsim-"):
+        batch = int(path.split("-")[1])
+        row["ms_per_step"] = torchsim_ms_per_step(potential, system, args.steps, batch, args.device)
+        row["batch"] = batch
     else:
-        if args.keep_freed_memory and not keep_freed_memory():
-            raise SystemExit("--keep-freed-memory: this C library is not glibc")
-        per_step, network = schnetpack_ms_per_step(potential, system, args.steps)
-        row = {"ms_per_step": per_step, "network_ms": network}
-    peak_MB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-    print(json.dumps({"atoms": system.n_atoms, "architecture": potential.meta["architecture"], **row,
-                      "peak_rss_MB": peak_MB}))
+        if path == "schnetpack-kept" and not keep_freed_memory():
+            raise SystemExit("schnetpack-kept: this C library is not glibc")
+        row["ms_per_step"], row["network_ms"] = schnetpack_ms_per_step(potential, system, args.steps, args.device)
+    batch = row.get("batch", 1)
+    row["steps_per_s"] = 1e3 / row["ms_per_step"]
+    row["ns_per_day"] = row["steps_per_s"] * 1e-6 * 86400
+    row["atom_steps_per_s"] = row["steps_per_s"] * system.n_atoms * batch
+    row["peak_rss_MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    if args.device == "cuda":
+        row["peak_gpu_MB"] = torch.cuda.max_memory_allocated() / 2**20
+    print(json.dumps({"atoms": system.n_atoms, "architecture": potential.meta["architecture"], **row}))
 
 
-def measure(path: str, atoms: int, args: argparse.Namespace, keep_memory: bool = False) -> dict:
-    command = [sys.executable, __file__, "--worker", path, "--worker-atoms", str(atoms), "--steps", str(args.steps),
-               "--threads", str(args.threads), "--model-dir", str(args.model_dir)] + (
-               ["--keep-freed-memory"] if keep_memory else [])
+def measure(path: str, atoms: int, args: argparse.Namespace) -> dict:
+    steps = max(5, args.steps // int(path.split("-")[1])) if path.startswith("torchsim-") and args.device == "cpu" \
+        else args.steps
+    command = [sys.executable, __file__, "--worker", path, "--worker-atoms", str(atoms), "--steps", str(steps),
+               "--threads", str(args.threads), "--model-dir", str(args.model_dir), "--device", args.device]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
-
-
-def best(runs: list[dict]) -> dict:
-    return min(runs, key=lambda r: r["ms_per_step"])
 
 
 def main() -> None:
@@ -119,10 +156,13 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=2, help="alternating runs of each path; the best one counts")
+    p.add_argument("--batches", type=int, nargs="*", default=[4, 16], help="TorchSim batch sizes besides 1")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--paths", nargs="*", help="only these paths (default: all)")
     p.add_argument("--model-dir", type=Path, default=ROOT / "models/painn-ns-validation",
                    help="a model written by meltdyn train (default: the README's validation model)")
-    p.add_argument("--worker", choices=["meltdyn", "schnetpack"], help=argparse.SUPPRESS)
-    p.add_argument("--keep-freed-memory", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--worker-atoms", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if not (args.model_dir / "model.json").exists():
@@ -131,30 +171,34 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
+    paths = args.paths or ["openmm-torchscript", "openmm-python", "torchsim-1",
+                           *[f"torchsim-{b}" for b in args.batches], "schnetpack", "schnetpack-kept"]
     rows = []
     for atoms in args.atoms:
-        ours, theirs, theirs_kept = [], [], []
+        runs: dict[str, list[dict]] = {path: [] for path in paths}
         for _ in range(args.repeats):
-            ours.append(measure("meltdyn", atoms, args))
-            theirs.append(measure("schnetpack", atoms, args))
-            theirs_kept.append(measure("schnetpack", atoms, args, keep_memory=True))
-        o, t, k = best(ours), best(theirs), best(theirs_kept)
-        row = {"atoms": o["atoms"],
-               "meltdyn_openmm_ms_per_step": o["ms_per_step"], "meltdyn_peak_rss_MB": o["peak_rss_MB"],
-               "schnetpack_ase_ms_per_step": t["ms_per_step"], "schnetpack_peak_rss_MB": t["peak_rss_MB"],
-               "speedup_meltdyn_over_schnetpack": t["ms_per_step"] / o["ms_per_step"],
-               "schnetpack_ase_kept_memory_ms_per_step": k["ms_per_step"],
-               "schnetpack_kept_memory_peak_rss_MB": k["peak_rss_MB"],
-               "speedup_meltdyn_over_schnetpack_kept_memory": k["ms_per_step"] / o["ms_per_step"],
-               "network_energy_forces_ms": min(r["network_ms"] for r in theirs),
-               "all_meltdyn_ms_per_step": [r["ms_per_step"] for r in ours],
-               "all_schnetpack_ms_per_step": [r["ms_per_step"] for r in theirs],
-               "all_schnetpack_kept_memory_ms_per_step": [r["ms_per_step"] for r in theirs_kept]}
+            for path in paths:
+                runs[path].append(measure(path, atoms, args))
+        best = {path: min(r, key=lambda x: x["ms_per_step"]) for path, r in runs.items()}
+        reference = best.get("openmm-torchscript")
+        row = {"atoms": next(iter(best.values()))["atoms"], "best": best,
+               "all_ms_per_step": {path: [r["ms_per_step"] for r in rs] for path, rs in runs.items()}}
+        if reference:
+            row["time_relative_to_torchscript"] = {path: b["ms_per_step"] / reference["ms_per_step"]
+                                                   for path, b in best.items()}
+        if "torchsim-1" in best:
+            single = best["torchsim-1"]["atom_steps_per_s"]
+            row["batched_throughput_over_single"] = {path: b["atom_steps_per_s"] / single
+                                                     for path, b in best.items() if path.startswith("torchsim-")}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print(json.dumps({"threads": args.threads, "steps": args.steps, "repeats": args.repeats,
-                      "architecture": ours[0]["architecture"], "model_dir": str(args.model_dir), "rows": rows},
-                     indent=2))
+    report = {"device": args.device, "threads": args.threads, "steps": args.steps, "repeats": args.repeats,
+              "torch": torch.__version__, "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
+              "architecture": next(iter(rows[0]["best"].values()))["architecture"],
+              "model_dir": str(args.model_dir), "rows": rows}
+    print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import torch
 
 from conftest import build_system
 from meltdyn.contracts import AtomicSystem
-from meltdyn.plugins.engines.openmm_engine.interface import evaluate, load_openmm, openmm_system
+from meltdyn.plugins.engines.openmm_engine.interface import OpenMMTarget, evaluate, load_openmm, openmm_system
+from meltdyn.units import EV_TO_KJ_MOL
 from meltdyn.plugins.labellers.potential_md import sample
 from meltdyn.plugins.potentials.painn import PainnParams
 from meltdyn.plugins.potentials.painn.model import Architecture, Frame, batch, build_model, training_frames
@@ -109,10 +110,59 @@ def test_training_resumes_from_its_checkpoint(trained, frames):
     assert resumed.split == outcome.split
 
 
+def _symbols(frame):
+    return [{8: "O", 11: "Na", 14: "Si"}[int(z)] for z in frame.numbers]
+
+
+def _openmm_energy_forces(potential, frame):
+    system = AtomicSystem(_symbols(frame), frame.positions, frame.cell)
+    ctx = mm.Context(openmm_system(system, potential, OpenMMTarget("CPU")), mm.VerletIntegrator(0.001),
+                     mm.Platform.getPlatformByName("CPU"))
+    ctx.setPositions(frame.positions * 0.1)
+    state = ctx.getState(getEnergy=True, getForces=True)
+    return state.getPotentialEnergy()._value / EV_TO_KJ_MOL, state.getForces(asNumpy=True)._value / EV_TO_KJ_MOL / 10
+
+
+def test_python_force_path_equals_the_torchforce_path(trained, frames):
+    """openmm.PythonForce calling the eager module = openmm-torch's TorchScript TorchForce, in float64."""
+    workdir, _, _, _ = trained
+    f = frames[-1]
+    paths = {backend: _openmm_energy_forces(Painn(PainnParams(model_dir=workdir, precision="float64",
+                                                              backend=backend)), f)
+             for backend in ("torchscript", "python")}
+    (e_script, f_script), (e_python, f_python) = paths["torchscript"], paths["python"]
+    assert e_python == pytest.approx(e_script, rel=1e-12)
+    np.testing.assert_allclose(f_python, f_script, rtol=1e-9, atol=1e-9 * np.abs(f_script).max())
+
+
+def test_the_batched_torch_module_matches_the_schnetpack_model(trained, frames):
+    """The torch_model interface (what TorchSim runs): energies, forces and stress of several systems at once."""
+    from meltdyn.plugins.engines.torchsim_engine.interface import energy_forces_stress
+
+    workdir, _, _, _ = trained
+    pot = Painn(PainnParams(model_dir=workdir))
+    reference = pot.model.double()
+    chosen = [frames[0], frames[13], frames[-1]]  # NS2 and NS4 cells of different sizes in one batch
+    module = pot.torch_model("cpu", torch.float64)
+    energy, forces, stress = energy_forces_stress(
+        module, torch.tensor(np.concatenate([f.positions for f in chosen])),
+        torch.tensor(np.stack([f.cell for f in chosen])),
+        torch.tensor(np.repeat(np.arange(3), [len(f.numbers) for f in chosen])),
+        torch.tensor(np.concatenate([f.numbers for f in chosen])))
+    start = 0
+    for k, f in enumerate(chosen):
+        out = _predict(reference, f)
+        n = len(f.numbers)
+        assert energy[k].item() == pytest.approx(out[props.energy].item(), rel=1e-12)
+        np.testing.assert_allclose(forces[start:start + n].numpy(), out[props.forces].detach().numpy(), atol=1e-10)
+        np.testing.assert_allclose(stress[k].numpy(), out[props.stress][0].detach().numpy(), atol=1e-10)
+        start += n
+
+
 @pytest.mark.parametrize("precision, rtol", [("float64", 1e-9), ("float32", 1e-4)])
 def test_torchforce_in_openmm_matches_the_schnetpack_model(trained, frames, precision, rtol, tmp_path):
     workdir, _, _, _ = trained
-    pot = Painn(PainnParams(model_dir=workdir, precision=precision))
+    pot = Painn(PainnParams(model_dir=workdir, precision=precision, backend="torchscript"))
     reference = pot.model.double()
     f = frames[-1]
     symbols = [{8: "O", 11: "Na", 14: "Si"}[int(z)] for z in f.numbers]

@@ -65,6 +65,34 @@ def openmm_system(system: AtomicSystem, potential: OpenMMForces, target: OpenMMT
     return omm
 
 
+class TorchEnergyCallback:
+    """The computation of an ``openmm.PythonForce``: an eager torch module in openmm-torch's convention (positions
+    and box vectors in nm → energy in kJ/mol), its forces by autograd, on ``device``."""
+
+    def __init__(self, module: Any, device: str, dtype: Any):
+        self.module, self.device, self.dtype = module, device, dtype
+
+    def __call__(self, state: Any) -> tuple[float, np.ndarray]:
+        import torch
+
+        positions = torch.tensor(state.getPositions(asNumpy=True)._value, dtype=self.dtype, device=self.device,
+                                 requires_grad=True)
+        box = torch.tensor(state.getPeriodicBoxVectors(asNumpy=True)._value, dtype=self.dtype, device=self.device)
+        energy = self.module(positions, box)
+        (gradient,) = torch.autograd.grad(energy, positions)
+        return float(energy.detach()), -gradient.detach().cpu().numpy()
+
+
+def python_force(module: Any, target: OpenMMTarget, dtype: Any, name: str) -> Any:
+    """An ``openmm.PythonForce`` running an openmm-torch-convention module eagerly on the target's device: the path
+    that needs no openmm-torch binary, so it works beside any torch."""
+    mm = load_openmm()
+    force = mm.PythonForce(TorchEnergyCallback(module.to(target.device), target.device, dtype))
+    force.setUsesPeriodicBoundaryConditions(True)
+    force.setName(name)
+    return force
+
+
 def evaluate(potential: OpenMMForces, system: AtomicSystem, stress: bool = True) -> LabelledFrame:
     """Energy (eV), forces (eV/Å) and, if asked, stress (∂E/∂ε / V, eV/Å³) of one configuration, in double
     precision.

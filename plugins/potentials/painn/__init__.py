@@ -1,5 +1,6 @@
-"""The ``painn`` potential: a PaiNN (schnetpack) model trained by ``meltdyn train``, run by OpenMM through
-openmm-torch's TorchForce. This plugin also adds the ``meltdyn train`` command (reference data → PaiNN).
+"""The ``painn`` potential: a PaiNN (schnetpack) model trained by ``meltdyn train``. OpenMM runs it through
+openmm-torch's TorchScript ``TorchForce`` or, with any torch, an ``openmm.PythonForce``; torch-native engines run its
+batched module. This plugin also adds the ``meltdyn train`` command (reference data → PaiNN).
 
 Registration stays light: torch and schnetpack are imported only when a study builds this potential or a training
 starts; validation reads only the model's ``model.json``.
@@ -15,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from meltdyn.contracts import PotentialOutline
+from meltdyn.contracts import PotentialOutline, StudyOutline
 from meltdyn.hookspecs import hookimpl
 from meltdyn.plugin import Command, PluginDef, PluginParams
 
@@ -25,7 +26,11 @@ WEIGHTS = "best.pt"
 
 class PainnParams(PluginParams):
     model_dir: Path = Field(description="A trained model: model.json and best.pt, as meltdyn's training writes them.")
-    precision: Literal["float32", "float64"] = Field("float32", description="Arithmetic of the exported module.")
+    precision: Literal["float32", "float64"] = Field("float32", description="Arithmetic of the module OpenMM runs "
+                                                     "(torch-native engines set their own).")
+    backend: Literal["auto", "torchscript", "python"] = Field(
+        "auto", description="How OpenMM runs the model: torchscript (openmm-torch's TorchForce), python (an "
+        "openmm.PythonForce calling the eager module: any torch), auto (torchscript where openmm-torch loads).")
     keep_freed_memory: bool = Field(
         True, description="On glibc, serve all memory from the heap and keep what is freed, so each MD step reuses "
                           "its pair tensors' memory instead of page-faulting it afresh (about 2x faster on the CPU "
@@ -51,8 +56,26 @@ def read_model_meta(model_dir: Path) -> dict[str, Any]:
 
 def outline(params: PainnParams) -> PotentialOutline:
     meta = read_model_meta(params.model_dir)
-    return PotentialOutline(frozenset({"openmm_forces"}), frozenset(meta["species"]),
+    return PotentialOutline(frozenset({"openmm_forces", "torch_model"}), frozenset(meta["species"]),
                             float(meta["architecture"]["cutoff_A"]))
+
+
+def torchforce_loads() -> bool:
+    """Whether openmm-torch's TorchForce can be used in this environment (its binary matches this torch)."""
+    try:
+        import torch  # noqa: F401  (openmm-torch's library needs torch's loaded first)
+        import openmmtorch  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+def check(params: PainnParams, study: StudyOutline) -> list[str]:
+    if params.backend == "torchscript" and study.local and study.spec.engine.plugin == "openmm" \
+            and not torchforce_loads():
+        return ["backend: 'torchscript' needs openmm-torch, which does not load beside this torch; use backend "
+                "python (an openmm.PythonForce) or auto"]
+    return []
 
 
 def _build(params: PainnParams) -> Any:
@@ -86,8 +109,8 @@ def _train(args: argparse.Namespace) -> int:
 @hookimpl
 def meltdyn_potentials() -> list[PluginDef]:
     return [PluginDef("painn", "potential", PainnParams, _build,
-                      "PaiNN (schnetpack) MLIP trained by meltdyn, run through openmm-torch TorchForce",
-                      outline=outline, example=_example)]
+                      "PaiNN (schnetpack) MLIP trained by meltdyn: OpenMM (TorchForce or PythonForce), torch engines",
+                      outline=outline, check=check, example=_example)]
 
 
 @hookimpl

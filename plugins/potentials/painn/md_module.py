@@ -74,6 +74,33 @@ class InferencePaiNN(nn.Module):
         return q.squeeze(1)
 
 
+class BatchedPaiNN(nn.Module):
+    """The same function for a batch of systems in meltdyn's units (Å in, eV per system out): the ``torch_model``
+    interface, for TorchSim and any other torch-native engine."""
+
+    def __init__(self, model: spk.model.NeuralNetworkPotential, cutoff_A: float, dtype: torch.dtype, device: str):
+        super().__init__()
+        from vesin_torch import NeighborList
+
+        atomwise, offsets = model.output_modules[0], model.output_modules[1]
+        if atomwise.aggregation_mode != "sum":
+            raise ValueError(f"energy output must sum atomic contributions, not {atomwise.aggregation_mode!r}")
+        self.representation = InferencePaiNN(copy.deepcopy(model.representation))
+        self.atomic_energy = copy.deepcopy(atomwise.outnet)
+        self.register_buffer("offsets_eV", offsets.table.detach().clone())
+        self.neighbours = NeighborList(cutoff=cutoff_A, full_list=True)
+        self.to(device=device, dtype=dtype)
+        self.requires_grad_(False)
+
+    def forward(self, positions: torch.Tensor, cells: torch.Tensor, system_idx: torch.Tensor,
+                numbers: torch.Tensor) -> torch.Tensor:
+        from meltdyn.plugins.engines.torchsim_engine.interface import periodic_pairs
+
+        i, j, r_ij = periodic_pairs(self.neighbours, positions, cells, system_idx)
+        atomic = self.atomic_energy(self.representation(numbers, r_ij, i, j)).squeeze(-1) + self.offsets_eV[numbers]
+        return torch.zeros(cells.shape[0], dtype=atomic.dtype, device=atomic.device).index_add(0, system_idx, atomic)
+
+
 class OpenMMPaiNN(nn.Module):
     """TorchForce module: positions (nm) and box vectors (nm) in, potential energy (kJ/mol, float64) out."""
 

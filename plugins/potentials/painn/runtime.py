@@ -1,4 +1,5 @@
-"""The PaiNN potential at run time: a trained model turned into an openmm-torch TorchForce per system."""
+"""The PaiNN potential at run time: a trained model as an OpenMM force (TorchForce or PythonForce) per system, or
+as a batched torch module for torch-native engines."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import torch
 from ase.data import chemical_symbols
 
 from meltdyn.contracts import AtomicSystem, Potential
-from meltdyn.plugins.potentials.painn import MODEL_JSON, WEIGHTS, PainnParams, read_model_meta
+from meltdyn.plugins.engines.openmm_engine.interface import OpenMMTarget, python_force
+from meltdyn.plugins.potentials.painn import MODEL_JSON, WEIGHTS, PainnParams, read_model_meta, torchforce_loads
 from meltdyn.plugins.potentials.painn.heap import keep_freed_memory
-from meltdyn.plugins.potentials.painn.md_module import OpenMMPaiNN
+from meltdyn.plugins.potentials.painn.md_module import BatchedPaiNN, OpenMMPaiNN
 from meltdyn.plugins.potentials.painn.model import ATOMIC_NUMBER, Architecture, Frame, build_model
 from meltdyn.plugins.potentials.painn.training import TrainingOutcome
 from meltdyn.results import write_json_atomic
@@ -63,28 +65,44 @@ class Painn(Potential):
         self.model = build_model(self.arch, {int(k): v for k, v in self.meta["offsets_eV"].items()})
         self.model.load_state_dict(torch.load(params.model_dir / WEIGHTS, map_location="cpu"))
         self.model.eval()
+        self.backend = params.backend if params.backend != "auto" else (
+            "torchscript" if torchforce_loads() else "python")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float64 if self.params.precision == "float64" else torch.float32
+
+    def md_module(self, symbols: list[str]) -> OpenMMPaiNN:
+        """The model arranged for MD in openmm-torch's convention (nm in, kJ/mol out), eager."""
+        numbers = np.array([ATOMIC_NUMBER[s] for s in symbols])
+        return OpenMMPaiNN(self.model, numbers, self.arch.cutoff_A, self.dtype)
 
     def torchforce_module(self, symbols: list[str]) -> torch.jit.ScriptModule:
-        dtype = torch.float64 if self.params.precision == "float64" else torch.float32
-        numbers = np.array([ATOMIC_NUMBER[s] for s in symbols])
-        return torch.jit.script(OpenMMPaiNN(self.model, numbers, self.arch.cutoff_A, dtype))
+        return torch.jit.script(self.md_module(symbols))
 
     def export(self, symbols: list[str], path: Path) -> None:
         """Save the TorchForce module for these atoms, with this model's metadata inside the file."""
         extra = {"meltdyn.json": json.dumps({**self.meta, "precision": self.params.precision, "symbols": symbols})}
         torch.jit.save(self.torchforce_module(symbols), str(path), _extra_files=extra)
 
-    def openmm_forces(self, system: AtomicSystem, target: Any) -> list[Any]:
+    def openmm_forces(self, system: AtomicSystem, target: OpenMMTarget) -> list[Any]:
+        system.require_width(self.arch.cutoff_A)
+        if self.params.keep_freed_memory and target.device == "cpu":
+            keep_freed_memory()
+        if self.backend == "python":
+            return [python_force(self.md_module(system.symbols), target, self.dtype, "PaiNN")]
         import vesin_torch  # noqa: F401  (registers the neighbour list's TorchScript class)
         from openmmtorch import TorchForce
 
-        system.require_width(self.arch.cutoff_A)
-        if self.params.keep_freed_memory:
-            keep_freed_memory()
         force = TorchForce(self.torchforce_module(system.symbols))
         force.setUsesPeriodicBoundaryConditions(True)
         force.setName("PaiNN")
         return [force]
 
+    def torch_model(self, device: str, dtype: torch.dtype) -> BatchedPaiNN:
+        if self.params.keep_freed_memory and device == "cpu":
+            keep_freed_memory()
+        return BatchedPaiNN(self.model, self.arch.cutoff_A, dtype, device)
+
     def describe(self) -> dict[str, Any]:
-        return {"name": "painn", "model_dir": str(self.params.model_dir), **self.meta}
+        return {"name": "painn", "model_dir": str(self.params.model_dir), "openmm_backend": self.backend, **self.meta}

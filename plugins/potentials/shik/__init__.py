@@ -2,7 +2,8 @@
 by charge neutrality of each composition (Sundararaman et al. 2018, 2019).
 
 The formula lives in :mod:`.potential`; each engine's encoding of it in its own module (:mod:`.for_openmm`,
-:mod:`.for_lammps`). Registration stays light: nothing engine-specific is imported until a study builds it.
+:mod:`.for_lammps`, :mod:`.for_torch`; PME runs on OpenMM only). Registration stays light: nothing engine-specific
+is imported until a study builds it.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def parameter_table(params: ShikParams) -> dict[str, Any]:
 def outline(params: ShikParams) -> PotentialOutline:
     table = parameter_table(params)
     species = frozenset(s for key in table["pairs"] for s in key.split("-"))
-    interfaces = {"openmm_forces"} | ({"lammps_commands"} if params.coulomb == "wolf" else set())
+    interfaces = {"openmm_forces"} | ({"lammps_commands", "torch_model"} if params.coulomb == "wolf" else set())
     return PotentialOutline(frozenset(interfaces), species, max(params.short_range_cutoff_A, params.coulomb_cutoff_A))
 
 

@@ -73,6 +73,13 @@ class Shik(Potential):
 
         return lammps_commands(self, system, species, workdir)
 
+    def torch_model(self, device: str, dtype: Any) -> Any:
+        from meltdyn.plugins.potentials.shik.for_torch import ShikEnergy
+
+        if self.params.coulomb != "wolf":
+            raise ValueError("coulomb: the torch encoding of SHIK has the Wolf sum only; use engine openmm for PME")
+        return ShikEnergy(self, dtype, device)
+
     def describe(self) -> dict[str, Any]:
         return {"name": "shik", "citations": self.table.get("citations", []), "charges": self.table["charges"],
                 "settings": self.params.model_dump(mode="json")}
