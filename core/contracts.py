@@ -105,6 +105,13 @@ class PotentialOutline:
 
 
 @dataclass(frozen=True)
+class ExecutorOutline:
+    """Whether an executor runs a study's runs on this machine (else its hardware checks do not apply here)."""
+
+    local: bool
+
+
+@dataclass(frozen=True)
 class RunOutline:
     id: str
     composition: str | float
@@ -213,6 +220,16 @@ class Engine(ABC):
     @abstractmethod
     def run(self, runs: Sequence[RunContext]) -> list[dict[str, Any]]:
         """Carry out the protocol of every run; return each run's facts for provenance (platform, timings)."""
+
+
+class Executor(ABC):
+    """Carries out a study's runs: one after another here (``serial``), or as tasks of an existing distributed
+    engine (``dask``). It hands batches to ``study.simulate`` and each simulated run to ``study.analyse``, where
+    the run's lock, checkpoints and outputs are handled; the executor decides only where and when."""
+
+    @abstractmethod
+    def execute(self, study: Any, runs: Sequence[Any], progress: bool | None) -> list[str]:
+        """Simulate and analyse ``runs`` (claimed, not yet complete); return one line per run that failed."""
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,11 @@ def meltdyn_systems() -> list[PluginDef]:
 
 
 @hookspec
+def meltdyn_executors() -> list[PluginDef]:
+    """Return the ways of carrying out a study's runs this plugin provides (kind ``executor``, with an ``outline``)."""
+
+
+@hookspec
 def meltdyn_commands() -> list[Command]:
     """Return the ``meltdyn`` subcommands this plugin adds."""
 
@@ -54,4 +59,5 @@ HOOK_KINDS: dict[str, str] = {
     "meltdyn_observables": "observable",
     "meltdyn_labellers": "labeller",
     "meltdyn_systems": "system",
+    "meltdyn_executors": "executor",
 }

@@ -9,6 +9,8 @@ a study as the run would meet it:
 - an engine's ``requires`` is the :class:`Interface` it needs from a potential;
 - a system's ``outline(params, composition, temperature_K)`` says which atoms and cell a run will start from
   (a :class:`~meltdyn.contracts.SystemOutline`) without building it;
+- an executor's ``outline(params)`` says whether runs execute on this machine (an
+  :class:`~meltdyn.contracts.ExecutorOutline`), so checks of this machine's hardware apply or not;
 - any plugin's ``check(params, study)`` returns the problems it finds in a whole study
   (a :class:`~meltdyn.contracts.StudyOutline`), e.g. an observable asked for a species no run has;
 - ``example(workdir)`` returns parameters for a small working instance: the conformance kit
@@ -28,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 if TYPE_CHECKING:
     from meltdyn.contracts import AtomicSystem, LabelledFrame, StudyOutline
 
-PluginKind = Literal["potential", "engine", "observable", "labeller", "system"]
+PluginKind = Literal["potential", "engine", "observable", "labeller", "system", "executor"]
 PLUGIN_KINDS: tuple[PluginKind, ...] = get_args(PluginKind)
 
 

@@ -42,10 +42,10 @@ def _table(title: str, model: type[BaseModel], skip: set[str] = frozenset()) -> 
 def reference_markdown(registry: Registry) -> str:
     top = study_model(registry)
     parts = [
-        _table("top level", top, skip={"system", "sweep", "potential", "engine", "protocol", "analysis",
+        _table("top level", top, skip={"system", "sweep", "potential", "engine", "protocol", "executor", "analysis",
                                         "observables"}),
-        "and the sections `system`, `sweep`, `potential`, `engine`, `protocol`, `analysis` (optional) and "
-        "`observables` (a list).\n",
+        "and the sections `system`, `sweep`, `potential`, `engine`, `protocol`, `executor` (optional; default "
+        "`serial`), `analysis` (optional) and `observables` (a list).\n",
         _table("sweep", SweepSpec), _table("protocol", ProtocolSpec),
     ]
     for stage in (MinimiseStage, NVTStage, NPTStage, NVEStage, ProductionStage):
@@ -54,7 +54,8 @@ def reference_markdown(registry: Registry) -> str:
     parts.append(_table("production `sampling`", SamplingSpec))
     parts.append(_table("analysis", AnalysisSettings))
     for kind, section in (("system", "system"), ("potential", "potential"), ("engine", "engine"),
-                          ("observable", "observables[]"), ("labeller", "reference_data (meltdyn train)")):
+                          ("executor", "executor"), ("observable", "observables[]"),
+                          ("labeller", "reference_data (meltdyn train)")):
         for name in registry.names(kind):
             entry = registry.get(kind, name)
             title = f"{section}: `plugin: {name}` ({entry.distribution})"

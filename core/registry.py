@@ -20,7 +20,7 @@ from meltdyn.plugin import PLUGIN_KINDS, Command, Interface, PluginDef, PluginKi
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 RESERVED_FIELDS = {"plugin", "label"}
-_NEEDS_OUTLINE = {"potential", "system"}
+_NEEDS_OUTLINE = {"potential", "system", "executor"}
 
 
 @dataclass(frozen=True)

@@ -255,6 +255,7 @@ def study_model(registry: Registry) -> type[BaseModel]:
     system = plugin_union(registry, "system")
     potential = plugin_union(registry, "potential")
     engine = plugin_union(registry, "engine")
+    executor_union = plugin_union(registry, "executor")  # not "executor": the field's default would shadow it
     observable = plugin_union(registry, "observable")
 
     class StudySpec(_WithObservables):
@@ -272,6 +273,8 @@ def study_model(registry: Registry) -> type[BaseModel]:
         potential: potential  # type: ignore[valid-type]
         engine: engine  # type: ignore[valid-type]
         protocol: ProtocolSpec
+        executor: executor_union = Field({"plugin": "serial"}, validate_default=True,  # type: ignore[valid-type]
+                                   description="Where and when the runs are carried out; default here, one by one.")
         analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
         observables: list[observable] = Field(default_factory=list, max_length=100)  # type: ignore[valid-type]
 

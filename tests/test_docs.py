@@ -74,6 +74,31 @@ def test_every_example_study_validates(tmp_path):
                    check=True, capture_output=True)
 
 
+def test_every_example_training_file_validates():
+    from meltdyn.plugins.potentials.painn.workflow import train_model_spec
+    from meltdyn.studyfile import read_study_file
+
+    model = train_model_spec(discover())
+    files = sorted((ROOT / "examples").rglob("train*.yaml")) + sorted((ROOT / "examples" / "training").glob("*.yaml"))
+    assert len(files) >= 3
+    for path in files:
+        model.model_validate(read_study_file(path))
+
+
+def test_the_paper_studies_validate_as_written(tmp_path):
+    """Both forms of the paper's study: the GPU cluster one (validated here, run elsewhere) and its CPU twin."""
+    from meltdyn.study import load_study
+
+    studies = dict((path.stem, data) for path, data in example_studies(tmp_path))
+    gpu = load_study(studies["paper-gpu"], output_dir=tmp_path / "gpu")
+    assert len(gpu.runs) == 36 and not gpu.outline.local  # its hardware is the cluster's, not this machine's
+    assert gpu.spec.engine.plugin == "torchsim" and gpu.spec.executor.cluster == "slurm"
+    assert gpu.spec.protocol.production.duration_ps >= 1000
+    assert {run.system.n_atoms for run in gpu.outline.runs} == {2997, 3000, 3003}
+    cpu = load_study(studies["paper-cpu"], output_dir=tmp_path / "cpu")
+    assert len(cpu.runs) == 18 and cpu.outline.local and cpu.spec.engine.plugin == "lammps"
+
+
 def test_every_example_analysis_validates():
     from meltdyn.standalone import load_analysis
 

@@ -15,8 +15,8 @@ from meltdyn.plugin import PluginDef, PluginParams
 
 
 class Alpha2Params(PluginParams):
-    lags_per_decade: int = Field(10, ge=1)
-    max_origins: int = Field(200, ge=1, description="Origins per lag, spread evenly over the trajectory.")
+    lags_per_decade: int = Field(10, ge=1, le=100, description="Log-spaced lags per decade.")
+    max_origins: int = Field(200, ge=1, le=10**6, description="Origins per lag, spread evenly over the trajectory.")
 
 
 class Alpha2(Observable):

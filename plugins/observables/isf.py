@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -15,13 +15,14 @@ from meltdyn.plugin import PluginDef, PluginParams
 
 
 class ISFParams(PluginParams):
-    q_per_A: list[float] = Field([1.7], min_length=1, description="Wavenumbers; 1.7 1/Å is near the first S(q) peak.")
+    q_per_A: list[Annotated[float, Field(gt=0, le=100)]] = Field(
+        [1.7], min_length=1, max_length=100, description="Wavenumbers; 1.7 1/Å is near the first S(q) peak.")
     average: Literal["isotropic", "box_vectors"] = Field(
         "isotropic", description="sin(qr)/(qr), or cos(q·r) over reciprocal-lattice vectors with |q| near q.")
-    q_shell_width_per_A: float = Field(0.05, gt=0, description="box_vectors: half-width of the |q| shell.")
-    max_q_vectors: int = Field(48, ge=1, description="box_vectors: at most this many vectors per shell.")
-    lags_per_decade: int = Field(10, ge=1)
-    max_origins: int = Field(200, ge=1, description="Origins per lag, spread evenly over the trajectory.")
+    q_shell_width_per_A: float = Field(0.05, gt=0, le=10, description="box_vectors: half-width of the |q| shell.")
+    max_q_vectors: int = Field(48, ge=1, le=10_000, description="box_vectors: at most this many vectors per shell.")
+    lags_per_decade: int = Field(10, ge=1, le=100, description="Log-spaced lags per decade.")
+    max_origins: int = Field(200, ge=1, le=10**6, description="Origins per lag, spread evenly over the trajectory.")
 
 
 def box_q_vectors(cell_A: np.ndarray, q: float, width: float, limit: int) -> np.ndarray:

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import Field, model_validator
 
-from meltdyn.contracts import AtomBlock, Observable, ResultArray, TrajectoryInfo
+from meltdyn.contracts import AtomBlock, Observable, ResultArray, StudyOutline, TrajectoryInfo
 from meltdyn.hookspecs import hookimpl
 from meltdyn.lags import LagPlan, plan_lags
 from meltdyn.plugin import PluginDef, PluginParams
 
 
 class MSDParams(PluginParams):
-    fit_window_ps: tuple[float, float] | None = Field(
+    fit_window_ps: tuple[Annotated[float, Field(ge=0, le=1e7)], Annotated[float, Field(gt=0, le=1e7)]] | None = Field(
         None, description="Lag window for D; default: the last decade of lags up to half the trajectory.")
 
     @model_validator(mode="after")
@@ -110,6 +110,13 @@ class MSD(Observable):
         return True
 
 
+def check(params: MSDParams, study: StudyOutline) -> list[str]:
+    duration = study.spec.protocol.production.duration_ps
+    if params.fit_window_ps is not None and params.fit_window_ps[1] > duration:
+        return [f"fit_window_ps: ends at {params.fit_window_ps[1]} ps, beyond the production's {duration} ps"]
+    return []
+
+
 def _example(workdir: Path) -> dict[str, Any]:
     return {}
 
@@ -118,4 +125,4 @@ def _example(workdir: Path) -> dict[str, Any]:
 def meltdyn_observables() -> list[PluginDef]:
     return [PluginDef("msd", "observable", MSDParams, MSD,
                       "mean squared displacement per species (FFT over all origins) and diffusion coefficients",
-                      example=_example)]
+                      check=check, example=_example)]

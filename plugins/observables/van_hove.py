@@ -7,27 +7,36 @@ hopping species shows two peaks: vibration within a site, and jumps of about one
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from meltdyn.contracts import AtomBlock, Observable, ResultArray, TrajectoryInfo
+from meltdyn import elements
+from meltdyn.contracts import AtomBlock, Observable, ResultArray, StudyOutline, TrajectoryInfo
 from meltdyn.hookspecs import hookimpl
 from meltdyn.lags import plan_lags, sample_lags
 from meltdyn.plugin import PluginDef, PluginParams
 
 
 class VanHoveParams(PluginParams):
-    lags_ps: list[float] = Field(min_length=1, description="Lags at which G_s is wanted (nearest available used).")
-    r_max_A: float = Field(10.0, gt=0, description="Histogram range in r.")
-    bins: int = Field(200, ge=10, description="Bins in r and in log10 r.")
-    log10_r_min: float = Field(-2.0, description="Lower end of the log10 r histogram (r in Å).")
-    max_origins: int = Field(200, ge=1, description="Origins per lag, spread evenly over the trajectory.")
-    hop_species: list[str] = Field(["Na"], description="Species given the hop analysis.")
-    hop_lag_ps: float | None = Field(None, gt=0, description="Lag whose P(log10 r) locates the hop peak and dip; "
-                                     "default the first of lags_ps. Pick one where the distribution is bimodal.")
-    hop_smoothing_ps: float = Field(0.2, gt=0, description="Running mean that removes vibrations before hops.")
+    lags_ps: list[Annotated[float, Field(gt=0, le=1e7)]] = Field(
+        min_length=1, max_length=100, description="Lags at which G_s is wanted (nearest available used).")
+    r_max_A: float = Field(10.0, gt=0, le=1000, description="Histogram range in r.")
+    bins: int = Field(200, ge=10, le=100_000, description="Bins in r and in log10 r.")
+    log10_r_min: float = Field(-2.0, ge=-10, le=3, description="Lower end of the log10 r histogram (r in Å).")
+    max_origins: int = Field(200, ge=1, le=10**6, description="Origins per lag, spread evenly over the trajectory.")
+    hop_species: list[str] = Field(["Na"], max_length=20, description="Species given the hop analysis.")
+    hop_lag_ps: float | None = Field(None, gt=0, le=1e7, description="Lag whose P(log10 r) locates the hop peak and "
+                                     "dip; default the first of lags_ps. Pick one where the distribution is bimodal.")
+    hop_smoothing_ps: float = Field(0.2, gt=0, le=1e6, description="Running mean that removes vibrations before hops.")
+
+    @field_validator("hop_species")
+    @classmethod
+    def _elements(cls, value: list[str]) -> list[str]:
+        for symbol in value:
+            elements.atomic_number(symbol)
+        return value
 
     @model_validator(mode="after")
     def _range(self) -> VanHoveParams:
@@ -179,6 +188,21 @@ class VanHove(Observable):
         return True
 
 
+def check(params: VanHoveParams, study: StudyOutline) -> list[str]:
+    problems = []
+    absent = [s for s in params.hop_species if s not in study.species]
+    if absent:
+        problems.append(f"hop_species: {absent} are not among this study's species {study.species}; name some of "
+                        "them, or [] for no hop analysis")
+    duration = study.spec.protocol.production.duration_ps
+    if max(params.lags_ps) > duration:
+        problems.append(f"lags_ps: {[x for x in params.lags_ps if x > duration]} ps are longer than the production "
+                        f"({duration} ps)")
+    if params.hop_lag_ps is not None and params.hop_lag_ps > duration:
+        problems.append(f"hop_lag_ps: {params.hop_lag_ps} ps is longer than the production ({duration} ps)")
+    return problems
+
+
 def _example(workdir: Path) -> dict[str, Any]:
     return {"lags_ps": [0.05, 0.2], "r_max_A": 6.0, "hop_lag_ps": 0.2, "hop_smoothing_ps": 0.04}
 
@@ -186,4 +210,5 @@ def _example(workdir: Path) -> dict[str, Any]:
 @hookimpl
 def meltdyn_observables() -> list[PluginDef]:
     return [PluginDef("van_hove", "observable", VanHoveParams, VanHove,
-                      "self van Hove G_s(r,t), P(log10 r) and sodium hop analysis per species", example=_example)]
+                      "self van Hove G_s(r,t), P(log10 r) and sodium hop analysis per species", check=check,
+                      example=_example)]

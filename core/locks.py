@@ -1,0 +1,66 @@
+"""One process at a time per run directory: an OS-level lock that names its holder.
+
+``flock`` on ``RUN_DIR/.lock``: the kernel releases it when the holding process ends, however it ends, so a lock
+left by a killed process is free again without anyone cleaning up. The file says who holds it (host, pid, start,
+command) for the message another process shows. On network file systems ``flock`` is only as good as the file
+system's locking (NFSv4 and Lustre provide it).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+LOCK_FILE = ".lock"
+
+
+class RunLock:
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock without waiting; False if another process holds it."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        holder = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time(), "command": sys.argv[:4]}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        self._fd = fd
+        return True
+
+    def holder(self) -> dict[str, Any]:
+        """Who holds (or last held) the lock, as the holder wrote it."""
+        try:
+            return json.loads(self.path.read_text() or "{}")
+        except (OSError, ValueError):
+            return {}
+
+    def describe_holder(self) -> str:
+        h = self.holder()
+        if not h:
+            return "another process"
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h.get("since", 0)))
+        return f"pid {h.get('pid')} on {h.get('host')} since {since}"
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -1,0 +1,92 @@
+"""Executors and concurrency: Dask gives what the serial executor gives; two processes never run one run at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+import meltdyn
+from meltdyn.locks import RunLock
+from meltdyn.trajectory import H5MDReader
+from conftest import MELTDYN
+
+pytest.importorskip("distributed")
+
+
+@pytest.fixture
+def four_runs(tiny_study):
+    tiny_study["sweep"] = {"compositions": ["NS2", "NS4"], "temperatures_K": [2500.0, 3000.0]}
+    return tiny_study
+
+
+def _outputs(study):
+    out = {}
+    for run in study.runs:
+        with H5MDReader(run.dir / "trajectory.h5") as traj:
+            out[run.id] = (traj.steps, traj.positions_A(), run.results()["msd"]["msd_Na"].values)
+    return out
+
+
+def test_a_dask_local_cluster_gives_the_serial_results(four_runs, registry, tmp_path):
+    serial = meltdyn.load_study(four_runs, registry, output_dir=tmp_path / "serial")
+    serial.run(progress=False)
+    four_runs["executor"] = {"plugin": "dask", "workers": 2, "monitor_interval_s": 2}
+    distributed = meltdyn.load_study(four_runs, registry, output_dir=tmp_path / "dask")
+    distributed.run(progress=False)
+    a, b = _outputs(serial), _outputs(distributed)
+    assert a.keys() == b.keys() and len(a) == 4
+    for run_id in a:
+        for x, y in zip(a[run_id], b[run_id]):
+            np.testing.assert_array_equal(x, y)  # same seeds, Reference platform: bit for bit
+    # Where and how runs execute is not what a run is: the same directories serve either executor.
+    assert json.loads((distributed.runs[0].dir / "spec.json").read_text()) == \
+        json.loads((serial.runs[0].dir / "spec.json").read_text())
+
+
+def test_two_concurrent_runs_of_one_study_do_every_run_exactly_once(four_runs, tmp_path):
+    four_runs["protocol"]["stages"][-1]["duration_ps"] = 0.5
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(yaml.safe_dump(four_runs))
+    out = tmp_path / "out"
+    command = [*MELTDYN, "run", "-q", str(study_file), "--output-dir", str(out)]
+    first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    errors = [p.communicate()[1] for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, errors
+    assert "is being run by pid" in "".join(errors)  # at least one process met a run the other held
+    study = meltdyn.load_study(study_file, output_dir=out)
+    sessions = []
+    for run in study.runs:
+        assert run.completed
+        facts = json.loads((run.dir / "provenance.json").read_text())["engine"]
+        sessions.append(len(facts["sessions"]))
+        with H5MDReader(run.dir / "trajectory.h5") as traj:
+            steps = traj.steps
+        assert len(steps) == len(set(steps.tolist())) and np.all(np.diff(steps) > 0)
+    assert sessions == [1, 1, 1, 1]  # every run simulated once, by one of the two processes
+
+
+def test_a_lock_is_free_again_when_its_holder_is_killed(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from meltdyn.locks import RunLock; lock = RunLock(Path(sys.argv[1])); "
+                               "assert lock.acquire(); print('held', flush=True); time.sleep(60)", str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    lock = RunLock(tmp_path)
+    assert not lock.acquire()
+    assert f"pid {holder.pid} on" in lock.describe_holder()
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    deadline = time.time() + 5
+    while not lock.acquire():
+        assert time.time() < deadline, "the lock of a killed process was not freed"
+        time.sleep(0.05)
+    lock.release()

@@ -1,0 +1,101 @@
+"""meltdyn report: a study's runs aggregated into tables, fits, figures and one HTML page a colleague can open."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import subprocess
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+import yaml
+
+import meltdyn
+from meltdyn.plugins.report.aggregate import arrhenius
+from meltdyn.units import BOLTZMANN_EV_K
+from conftest import MELTDYN, TINY_STUDY
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.headings: list[str] = []
+        self._in_heading = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+        self._in_heading = tag in ("h1", "h2")
+
+    def handle_data(self, data):
+        if self._in_heading:
+            self.headings.append(data.strip())
+            self._in_heading = False
+
+
+def test_arrhenius_recovers_an_activation_energy_and_its_uncertainty():
+    rng = np.random.default_rng(0)
+    ea, d0 = 0.8, 50.0  # eV, Å²/ps
+    temperatures = [1800.0, 2100.0, 2400.0, 2700.0]
+    exact = [d0 * np.exp(-ea / (BOLTZMANN_EV_K * t)) for t in temperatures]
+    fit = arrhenius(temperatures, exact, [0.02 * d for d in exact])
+    assert fit.activation_eV == pytest.approx(ea, rel=1e-9) and fit.prefactor == pytest.approx(d0, rel=1e-9)
+    noisy = [d * (1 + 0.02 * rng.normal()) for d in exact]
+    fit = arrhenius(temperatures, noisy, [0.02 * d for d in exact])
+    assert abs(fit.activation_eV - ea) < 3 * fit.activation_sigma_eV < 0.2
+    assert arrhenius([2000.0], [1.0], [0.1]) is None
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory):
+    """Two temperatures, two replicas, all four observables; one run left unfinished on purpose."""
+    root = tmp_path_factory.mktemp("report")
+    study = {**copy.deepcopy(TINY_STUDY), "output_dir": str(root / "out")}
+    study["sweep"] = {"compositions": ["NS2"], "temperatures_K": [2600.0, 3200.0], "replicas": 2}
+    study["protocol"]["stages"][-1]["duration_ps"] = 0.4
+    study["observables"] = [{"plugin": "msd"}, {"plugin": "isf", "q_per_A": [1.7, 2.8]},
+                            {"plugin": "van_hove", "lags_ps": [0.1, 0.3]}, {"plugin": "alpha2"}]
+    path = root / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    loaded = meltdyn.load_study(path)
+    loaded.run(progress=False, only=[r.id for r in loaded.runs][:3])
+    out = subprocess.run([*MELTDYN, "report", str(path)], capture_output=True, text=True, check=True)
+    return root / "out" / "report", out.stdout
+
+
+def test_the_report_lists_missing_runs_and_writes_tables(reported):
+    report, stdout = reported
+    assert "3 of 4 runs; missing: NS2_T3200K_r1" in stdout
+    table = json.loads((report / "table.json").read_text())
+    assert [m["run"] for m in table["runs_missing"]] == ["NS2_T3200K_r1"]
+    rows = list(csv.DictReader(open(report / "table.csv")))
+    d_na = {float(r["temperature_K"]): r for r in rows if r["quantity"] == "msd.D_Na"}
+    assert d_na[2600.0]["unit"] == "angstrom^2/ps" and d_na[2600.0]["replicas"] == "2"
+    assert d_na[3200.0]["replicas"] == "1" and d_na[3200.0]["sem"] in ("", "nan")
+    assert "D_Na/D_O" in {r["quantity"] for r in rows} and any("tau_alpha_Na[q=2.8]" in r["quantity"] for r in rows)
+    assert set(table["arrhenius"]["NS2"]) >= {"D_Na", "D_O", "D_Si"}
+
+
+def test_the_report_mean_is_the_mean_of_the_runs(reported):
+    report, _ = reported
+    study = meltdyn.load_study(report.parent.parent / "study.yaml")
+    runs = [r for r in study.runs if r.temperature_K == 2600.0]
+    expected = np.mean([r.summary()["msd"]["D_Na"] for r in runs])
+    rows = list(csv.DictReader(open(report / "table.csv")))
+    (row,) = [r for r in rows if r["quantity"] == "msd.D_Na" and float(r["temperature_K"]) == 2600.0]
+    assert float(row["mean"]) == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_html_is_one_self_contained_page_with_its_figures(reported):
+    report, _ = reported
+    page = _Page()
+    page.feed((report / "report.html").read_text())
+    assert {"State points", "Arrhenius fits", "Figures", "Runs missing"} <= set(page.headings)
+    assert len(page.images) >= 4 and all(src.startswith("data:image/png;base64,") for src in page.images)
+    assert all(len(src) > 5000 for src in page.images)  # not empty pictures
+    for name in ("arrhenius_D", "tau_alpha", "decoupling", "alpha2_peak", "van_hove_Na"):
+        for fmt in ("png", "pdf"):
+            assert (report / f"{name}.{fmt}").stat().st_size > 3000
