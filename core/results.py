@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -17,19 +18,29 @@ Results = dict[str, dict[str, ResultArray]]
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON via a temporary file so a crash never leaves a half-written file behind."""
+    """Write strict JSON (NaN and infinities become null) via a temporary file, so a crash never leaves a
+    half-written file behind."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    tmp.write_text(json.dumps(strict(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
     os.replace(tmp, path)
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
+def strict(obj: Any) -> Any:
+    """``obj`` with NumPy values made plain, paths made strings, and non-finite numbers made None (JSON's null)."""
+    if isinstance(obj, dict):
+        return {str(k): strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return obj.tolist()
+        return strict(obj.tolist())
+    if isinstance(obj, np.generic):
+        return strict(obj.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
     if isinstance(obj, Path):
         return str(obj)
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 

@@ -55,7 +55,16 @@ class Alpha2(Observable):
         return out
 
     def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
-        return {k: float(v.values) for k, v in results.items() if k.startswith("peak_")}
+        out: dict[str, Any] = {k: float(v.values) for k, v in results.items() if k.startswith("peak_")}
+        lag = results["lag"].values
+        flags = []
+        for key, value in out.items():
+            if key.startswith("peak_time_") and lag.size and value >= lag[-1]:
+                flags.append(f"alpha2 of {key.removeprefix('peak_time_')} peaks at the longest lag ({value:g} ps): "
+                             "the true peak may lie later, and its height is a lower bound")
+        if flags:
+            out["flags"] = flags
+        return out
 
     def plot(self, results: dict[str, ResultArray], ax: Any) -> bool:
         for key, arr in results.items():

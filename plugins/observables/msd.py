@@ -99,7 +99,22 @@ class MSD(Observable):
         return float(slope / 6), (float(lag_ps[sel][0]), float(lag_ps[sel][-1])), float(exponent)
 
     def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
-        return {k: float(v.values) for k, v in results.items() if k.startswith(("D_", "diffusive_exponent_"))}
+        out: dict[str, Any] = {k: float(v.values) for k, v in results.items()
+                               if k.startswith(("D_", "diffusive_exponent_"))}
+        flags = []
+        for key, exponent in out.items():
+            if not key.startswith("diffusive_exponent_"):
+                continue
+            s = key.removeprefix("diffusive_exponent_")
+            lo, hi = results[f"fit_window_{s}"].values
+            if not np.isfinite(exponent):
+                flags.append(f"MSD of {s}: too few lags in the fit window ({lo:g}-{hi:g} ps) for D_{s}")
+            elif exponent < 0.9:
+                flags.append(f"MSD of {s} grows as t^{exponent:.2f} over the fit window ({lo:g}-{hi:g} ps): not yet "
+                             f"diffusive, so D_{s} is an apparent value")
+        if flags:
+            out["flags"] = flags
+        return out
 
     def plot(self, results: dict[str, ResultArray], ax: Any) -> bool:
         lag = results["lag"].values

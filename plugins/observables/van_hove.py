@@ -170,10 +170,24 @@ class VanHove(Observable):
 
     def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
         keys = ("hop_lag", "hop_peak_r_", "hop_threshold_r_", "hopping_fraction_")
-        summary = {k: float(v.values) for k, v in results.items() if k.startswith(keys)}
+        summary: dict[str, Any] = {k: float(v.values) for k, v in results.items() if k.startswith(keys)}
         for k, v in results.items():
             if k.startswith("residence_times_") and v.values.size:
                 summary["mean_" + k] = float(v.values.mean())
+        present = {k.removeprefix("Gs_") for k in results if k.startswith("Gs_")}
+        flags = [f"hop_species {s}: not in this trajectory, so it has no hop analysis"
+                 for s in self.params.hop_species if s not in present]
+        lag = summary.get("hop_lag", float("nan"))
+        for s in (s for s in self.params.hop_species if s in present):
+            fraction = summary.get(f"hopping_fraction_{s}", float("nan"))
+            if not np.isfinite(summary.get(f"hop_peak_r_{s}", float("nan"))):
+                flags.append(f"P(log10 r) of {s} at the hop lag ({lag:g} ps) has one peak: no hops found; try another "
+                             "hop_lag_ps")
+            elif fraction > 0.9:
+                flags.append(f"{fraction:.0%} of {s} lie beyond the dip at the hop lag ({lag:g} ps): too long a lag to "
+                             "tell vibration from hops; choose a shorter hop_lag_ps")
+        if flags:
+            summary["flags"] = flags
         return summary
 
     def plot(self, results: dict[str, ResultArray], ax: Any) -> bool:
