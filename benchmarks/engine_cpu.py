@@ -36,7 +36,8 @@ T_K, DT_PS, FRICTION = 2500.0, 0.001, 1.0
 
 def openmm_context(system, threads):
     integrator = mm.LangevinMiddleIntegrator(T_K, FRICTION, DT_PS)
-    ctx = mm.Context(openmm_system(system, Shik(ShikParams())), integrator, mm.Platform.getPlatformByName("CPU"), {"Threads": str(threads)})
+    ctx = mm.Context(openmm_system(system, Shik(ShikParams())), integrator, mm.Platform.getPlatformByName("CPU"),
+                     {"Threads": str(threads)})
     ctx.setPositions(system.positions_A * 0.1)
     return ctx, integrator
 
@@ -75,7 +76,8 @@ def time_lammps(system, steps, threads):
                 e = pot.short_range_eV(a, b, r)
                 force = -(pot.short_range_eV(a, b, r + 1e-6) - pot.short_range_eV(a, b, r - 1e-6)) / 2e-6
                 f.write(f"\n{a}_{b}\nN {len(r)} R {r[0]} {r[-1]}\n\n")
-                f.writelines(f"{k + 1} {rk:.10f} {ek:.12e} {fk:.12e}\n" for k, (rk, ek, fk) in enumerate(zip(r, e, force)))
+                f.writelines(f"{k + 1} {rk:.10f} {ek:.12e} {fk:.12e}\n"
+                             for k, (rk, ek, fk) in enumerate(zip(r, e, force)))
     edge = system.cell_A[0, 0]
     with open(tmp / "data", "w") as f:
         f.write(f"NS2\n\n{system.n_atoms} atoms\n{len(species)} atom types\n\n0 {edge} xlo xhi\n0 {edge} ylo yhi\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import resource
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,16 @@ import numpy as np
 
 from meltdyn import elements
 from meltdyn.contracts import AtomBlock, Observable, ResultArray, TrajectoryInfo
+from meltdyn.errors import InputError
 from meltdyn.specs import AnalysisSettings
 from meltdyn.trajectory import H5MDReader
+
+PLANNED_FRACTION = 0.9
+"""Blocks are sized to this fraction of the budget: the rest is for what no estimate counts (Python objects, index
+arrays made while planning lags, small temporaries)."""
+
+UNWRAP_COPIES = 5
+"""Positions plus the fractional coordinates, steps and running sums that unwrapping a block holds at its peak."""
 
 
 def unwrap(positions_A: np.ndarray, boxes_A: np.ndarray) -> np.ndarray:
@@ -23,12 +31,13 @@ def unwrap(positions_A: np.ndarray, boxes_A: np.ndarray) -> np.ndarray:
     Each frame-to-frame displacement is reduced to its minimum image in fractional coordinates, which is
     exact while no atom moves more than half a box length between frames.
     """
-    inv = np.linalg.inv(boxes_A)
-    frac = np.einsum("tai,tij->taj", positions_A, inv)
+    frac = np.einsum("tai,tij->taj", positions_A, np.linalg.inv(boxes_A))
     step = np.diff(frac, axis=0)
     step -= np.round(step)
-    unwrapped = np.concatenate([frac[:1], frac[:1] + np.cumsum(step, axis=0)], axis=0)
-    return np.einsum("taj,tjk->tak", unwrapped, boxes_A)
+    np.cumsum(step, axis=0, out=step)
+    frac[1:] = frac[:1] + step
+    del step
+    return np.einsum("taj,tjk->tak", frac, boxes_A)
 
 
 def _blocks(traj: Any, block_atoms: int, drift_A: np.ndarray | None = None) -> Iterator[AtomBlock]:
@@ -40,8 +49,9 @@ def _blocks(traj: Any, block_atoms: int, drift_A: np.ndarray | None = None) -> I
         if boxes is not None:
             pos = unwrap(pos, boxes)
         if drift_A is not None:
-            pos = pos - drift_A[:, None, :]
+            pos -= drift_A[:, None, :]
         yield AtomBlock(np.arange(start, stop), traj.symbols[start:stop], pos)
+        del pos  # before the next block is read: two blocks at once would break the memory plan
 
 
 def com_drift(traj: Any, block_atoms: int) -> np.ndarray:
@@ -50,29 +60,75 @@ def com_drift(traj: Any, block_atoms: int) -> np.ndarray:
     total = 0.0
     for block in _blocks(traj, block_atoms):
         m = elements.masses_u(block.symbols)
-        weighted += np.einsum("a,tai->ti", m, block.positions_A - block.positions_A[:1])
+        x = block.positions_A
+        x -= x[:1].copy()
+        weighted += np.einsum("a,tai->ti", m, x)
         total += m.sum()
+        del block, x  # before the next block is read
     return weighted / total
 
 
-def block_size(n_frames: int, n_atoms: int, memory_budget_MB: float, align: int = 1) -> int:
-    """Atoms per block so that a block's positions and the MSD's FFT work space (≈ 8× positions) fit the budget,
-    rounded down to a multiple of ``align`` (the file's atoms per chunk) when the budget allows one."""
-    per_atom = n_frames * 3 * 8 * 9
-    size = int(max(1, min(n_atoms, memory_budget_MB * 2**20 // per_atom)))
-    return size - size % align if size >= align else size
+@dataclass(frozen=True)
+class MemoryPlan:
+    """How the analysis fits its budget: bytes held whatever the block size, bytes per atom of a block, and the
+    block size that results."""
+
+    fixed_bytes: int
+    per_atom_bytes: int
+    block_atoms: int
+
+    @property
+    def estimate_MB(self) -> float:
+        return (self.fixed_bytes + self.per_atom_bytes * self.block_atoms) / 2**20
+
+
+def plan_memory(traj: Any, observables: dict[str, Observable], settings: AnalysisSettings) -> MemoryPlan:
+    """The largest block of atoms whose positions, unwrapping and every observable's work space fit
+    ``memory_budget_MB`` (aligned to the file's atom chunks when the budget allows); a budget that cannot hold one
+    atom is refused with the size that would.
+
+    Observables process a block one after another and release their work space in between, so a block needs its
+    positions plus the largest observable's work space; the centre-of-mass pass needs a second copy of positions.
+    """
+    positions = traj.n_frames * 3 * 8
+    reading = positions * (1 if traj.unwrapped else UNWRAP_COPIES)
+    needs = {label: obs.memory() for label, obs in observables.items()}
+    work = max((per_atom for _, per_atom in needs.values()), default=0)
+    drift = 2 * positions if settings.reference_frame == "centre_of_mass" else 0
+    per_atom = max(reading, drift, positions + work)
+    # Per frame: cells, centre-of-mass drift, steps and times.
+    fixed = traj.n_frames * (9 + 3 + 2) * 8 + sum(held for held, _ in needs.values())
+    budget = int(PLANNED_FRACTION * settings.memory_budget_MB * 2**20)
+    if fixed + per_atom > budget:
+        largest = max(needs, key=lambda label: needs[label][1], default=None)
+        parts = [f"positions over {traj.n_frames} frames {positions / 2**20:.2f} MB per atom"
+                 + ("" if traj.unwrapped else f" (x{UNWRAP_COPIES} while unwrapping)")]
+        if largest is not None:
+            parts.append(f"{largest!r} {needs[largest][1] / 2**20:.2f} MB per atom and {needs[largest][0] / 2**20:.2f} "
+                         "MB held")
+        raise InputError(f"memory_budget_MB: {settings.memory_budget_MB:g} MB cannot hold one atom's analysis "
+                         f"({'; '.join(parts)}); it needs at least {(fixed + per_atom) / PLANNED_FRACTION / 2**20:.1f} "
+                         "MB, or fewer "
+                         "frames, origins (max_origins) or q vectors")
+    size = int(min(traj.n_atoms, (budget - fixed) // per_atom))
+    align = getattr(traj, "atom_chunk", 1)
+    return MemoryPlan(fixed, per_atom, size - size % align if size >= align else size)
 
 
 @dataclass
 class AnalysisCost:
-    """What one analysis pass cost: filled in by :func:`analyse` for provenance and the user."""
+    """What one analysis pass cost: filled in by :func:`analyse` (and the conversion of a foreign file before it) for
+    provenance and the user."""
 
     seconds: float = 0.0
+    conversion_seconds: float = 0.0
     block_atoms: int = 0
+    estimate_MB: float = 0.0
     peak_rss_MB: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
-        return {"seconds": self.seconds, "block_atoms": self.block_atoms, "peak_rss_MB": self.peak_rss_MB}
+        return {"seconds": self.seconds, "conversion_seconds": self.conversion_seconds,
+                "block_atoms": self.block_atoms, "estimate_MB": self.estimate_MB, "peak_rss_MB": self.peak_rss_MB}
 
 
 def analyse(trajectory: Path | Any, observables: dict[str, Observable],
@@ -87,19 +143,27 @@ def analyse(trajectory: Path | Any, observables: dict[str, Observable],
     """
     started = time.perf_counter()
     with (H5MDReader(trajectory) if isinstance(trajectory, (str, Path)) else trajectory) as traj:
-        block_atoms = block_atoms or block_size(traj.n_frames, traj.n_atoms, settings.memory_budget_MB,
-                                                getattr(traj, "atom_chunk", 1))
         info = TrajectoryInfo(traj.n_atoms, traj.symbols, traj.steps, traj.times_ps, traj.linear_interval_steps,
                               traj.timestep_ps, traj.boxes_A()[0])
-        drift = com_drift(traj, block_atoms) if settings.reference_frame == "centre_of_mass" else None
         for obs in observables.values():
             obs.prepare(info)
-        for block in _blocks(traj, block_atoms, drift):
-            for obs in observables.values():
-                obs.process(block)
+        plan = plan_memory(traj, observables, settings)
+        if block_atoms is not None:
+            plan = replace(plan, block_atoms=block_atoms)
+        drift = com_drift(traj, plan.block_atoms) if settings.reference_frame == "centre_of_mass" else None
+        _stream(traj, plan.block_atoms, drift, observables)
     results = {label: obs.conclude() for label, obs in observables.items()}
     if cost is not None:
         cost.seconds = time.perf_counter() - started
-        cost.block_atoms = block_atoms
+        cost.block_atoms = plan.block_atoms
+        cost.estimate_MB = plan.estimate_MB
         cost.peak_rss_MB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return results
+
+
+def _stream(traj: Any, block_atoms: int, drift: np.ndarray | None, observables: dict[str, Observable]) -> None:
+    # A function of its own so that the last block is released before the observables conclude.
+    for block in _blocks(traj, block_atoms, drift):
+        for obs in observables.values():
+            obs.process(block)
+        del block  # before the next block is read

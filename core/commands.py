@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+from typing import Any
 
 from meltdyn.analysis import AnalysisCost
 from meltdyn.hookspecs import hookimpl
@@ -46,13 +48,47 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _results_arguments(parser: argparse.ArgumentParser) -> None:
+    _study_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="one JSON object per line: run, state, summary")
+
+
+def _summary_rows(run: Any) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """(quantity, value, unit) for each scalar of a completed run's summary, and its flags."""
+    arrays = run.results()
+    rows, flags = [], []
+    for label, values in run.summary().items():
+        for key, value in values.items():
+            if key == "flags":
+                flags += [f"{label}: {f}" for f in value]
+            elif value is None or isinstance(value, (int, float)):
+                result = arrays.get(label, {}).get(key)
+                unit = result.unit if result is not None else ""
+                rows.append((f"{label}.{key}", "n/a" if value is None else f"{value:.5g}", unit))
+    return rows, flags
+
+
 def _results(args: argparse.Namespace) -> int:
     study = _load(args)
     for run in study.runs:
-        if run.completed:
-            print(f"{run.id}: {json.dumps({k: v for k, v in run.summary().items() if k != 'arrays'})}")
-        else:
-            print(f"{run.id}: {run.status['state']}")
+        status = run.status
+        if args.json:
+            summary = run.summary() if run.completed else None
+            print(json.dumps({"run": run.id, "state": status["state"], "message": status.get("message"),
+                              "summary": summary}))
+            continue
+        if not run.completed:
+            reason = f": {status['message']}" if status.get("message") else ""
+            print(f"{run.id}  {status['state']}{reason}\n")
+            continue
+        rows, flags = _summary_rows(run)
+        print(f"{run.id}  completed  ({run.dir})")
+        width = max((len(q) for q, _, _ in rows), default=0)
+        for quantity, value, unit in rows:
+            print(f"  {quantity:<{width}}  {value:>11}  {unit}")
+        for flag in flags:
+            print(f"  note ({flag.split(': ', 1)[0]}): {flag.split(': ', 1)[1]}")
+        print()
     return 0
 
 
@@ -76,13 +112,18 @@ def _analyse_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _analyse(args: argparse.Namespace) -> int:
-    from meltdyn.standalone import analyse_trajectory
+    from meltdyn.standalone import analyse_trajectory, load_analysis
 
     cost = AnalysisCost()
-    results = analyse_trajectory(args.analysis, registry=getattr(args, "registry", None), cost=cost)
+    spec, registry = load_analysis(args.analysis, getattr(args, "registry", None))
+    results = analyse_trajectory(spec.model_dump(mode="json"), registry=registry, cost=cost)
     for label, arrays in results.items():
         print(f"{label}: {', '.join(sorted(arrays))}")
     print(f"analysis: {cost.seconds:.1f} s, {cost.block_atoms} atoms per block, peak memory {cost.peak_rss_MB:.0f} MB")
+    summary = json.loads((Path(spec.output_dir) / "summary.json").read_text())
+    for label, entry in summary.items():
+        for flag in entry.get("flags", []):
+            print(f"note ({label}): {flag}")
     return 0
 
 
@@ -130,7 +171,8 @@ def meltdyn_commands() -> list[Command]:
         Command("run", "run (or continue) every run of a study and analyse it", _run_arguments, _run),
         Command("validate", "check a study file, plugins and hardware included, without running anything",
                 _study_arguments, _validate),
-        Command("results", "print each run's state and summary", _study_arguments, _results),
+        Command("results", "print each run's state and summary: a table with units, failure reasons and flags",
+                _results_arguments, _results),
         Command("plot", "draw each observable's figure (PNG and PDF) into each run's plots/", _study_arguments, _plot),
         Command("analyse", "run observables over an existing trajectory (H5MD, extxyz, LAMMPS dump, DCD)",
                 _analyse_arguments, _analyse),

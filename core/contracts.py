@@ -263,22 +263,18 @@ class TrajectoryInfo:
 @dataclass(frozen=True)
 class AtomBlock:
     """A block of atoms over all frames: unwrapped positions (Å), shape (frames, atoms, 3), in the analysis' frame
-    of reference (centre-of-mass drift removed unless the analysis says otherwise).
-
-    :meth:`displacements` caches, so observables that share lags share the work.
-    """
+    of reference (centre-of-mass drift removed unless the analysis says otherwise)."""
 
     indices: np.ndarray
     symbols: list[str]
     positions_A: np.ndarray
-    _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def displacements(self, origins: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        """Displacement vectors (pairs, atoms, 3) between the given frame pairs."""
-        key = (origins.tobytes(), targets.tobytes())
-        if key not in self._cache:
-            self._cache[key] = self.positions_A[targets] - self.positions_A[origins]
-        return self._cache[key]
+        """Displacement vectors (pairs, atoms, 3) between the given frame pairs. Not cached: an observable holds one
+        lag's displacements at a time, which is what keeps the analysis inside its memory budget."""
+        d = self.positions_A[targets]
+        d -= self.positions_A[origins]
+        return d
 
     def mask(self, symbol: str) -> np.ndarray:
         return np.asarray(self.symbols) == symbol
@@ -303,6 +299,12 @@ class Observable(ABC):
     @abstractmethod
     def conclude(self) -> dict[str, ResultArray]:
         """Return the results as named arrays."""
+
+    def memory(self) -> tuple[int, int]:
+        """Bytes this observable needs beyond the block's positions, after :meth:`prepare`: (held whatever the block
+        size, per atom of a block: its displacements, work space, temporaries). The analysis sizes its blocks so that
+        everything fits ``memory_budget_MB``; an estimate too low breaks that bound."""
+        return 0, 0
 
     def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
         """Scalars worth a line in the run's JSON summary (e.g. diffusion coefficients)."""

@@ -15,6 +15,12 @@ class StudyError(Exception):
     """A study cannot be loaded, validated or run as written."""
 
 
+class InputError(ValueError):
+    """Data given to meltdyn (a trajectory, or an analysis setting it cannot meet) cannot be used as it is. The
+    message starts with the field to change (``trajectory``, ``timestep_ps``, ``memory_budget_MB``, an observable's
+    label, ...)."""
+
+
 def _members(annotation: Any) -> list[Any]:
     origin = get_origin(annotation)
     if origin is typing.Annotated:

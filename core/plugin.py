@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from meltdyn.booleans import refuse_booleans_as_numbers
 
 if TYPE_CHECKING:
     from meltdyn.contracts import AtomicSystem, LabelledFrame, StudyOutline
@@ -38,6 +40,11 @@ class PluginParams(BaseModel):
     """Base class for a plugin's parameter model: unknown keys are errors, numbers finite, values immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_as_numbers(cls, data: Any) -> Any:
+        return refuse_booleans_as_numbers(cls, data)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from meltdyn import elements
+from meltdyn.booleans import refuse_booleans_as_numbers
 from meltdyn.registry import Registry
 
 TARGET = "target"
@@ -21,8 +23,21 @@ MAX_TEMPERATURE_K = 1.0e5
 Temperature = Annotated[float, Field(gt=0, le=MAX_TEMPERATURE_K)]
 
 
+def _element(symbol: str) -> str:
+    elements.atomic_number(symbol)  # raises, naming the symbol
+    return symbol
+
+
+ElementSymbol = Annotated[str, AfterValidator(_element)]
+
+
 class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_as_numbers(cls, data: Any) -> Any:
+        return refuse_booleans_as_numbers(cls, data)
 
 
 def _unique(values: list[Any], what: str) -> list[Any]:
@@ -243,7 +258,7 @@ def analysis_model(registry: Registry) -> type[BaseModel]:
         unwrapped: bool = Field(False, description="Positions are already unwrapped; else unwrapped with image "
                                 "flags when the file has them, or frame to frame with the box.")
         topology: str | None = Field(None, description="DCD: file with the atoms' names (PDB, PSF, ...).")
-        type_elements: dict[str, str] | None = Field(None, description="Atom type or name → element.")
+        type_elements: dict[str, ElementSymbol] | None = Field(None, description="Atom type or name → element.")
         output_dir: OutputDir
         observables: list[observable] = Field(min_length=1, max_length=100)  # type: ignore[valid-type]
 

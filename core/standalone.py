@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +11,9 @@ from pydantic import BaseModel, ValidationError
 
 from meltdyn import errors
 from meltdyn.analysis import AnalysisCost, analyse
-from meltdyn.errors import StudyError
-from meltdyn.readers import open_trajectory
+from meltdyn.convert import ConversionReport, convert
+from meltdyn.errors import InputError, StudyError
+from meltdyn.readers import detect_format, open_frames
 from meltdyn.registry import Registry, discover
 from meltdyn.results import Results, save_results, write_json_atomic
 from meltdyn.specs import AnalysisSettings, analysis_model
@@ -31,24 +34,72 @@ def analyse_trajectory(source: str | Path | dict[str, Any], registry: Registry |
                        cost: AnalysisCost | None = None) -> Results:
     """Run an analysis spec; write results.h5, summary.json, cost.json and spec.json to its output_dir.
 
-    Returns the results; ``cost``, if given, receives the time, block size and peak memory of the pass.
+    H5MD is read where it lies. Any other format is converted once, frame by frame, into ``trajectory.h5`` in the
+    output_dir (its time axis checked, its positions unwrapped), so that the analysis streams it within the memory
+    budget like any meltdyn trajectory; ``conversion.json`` says how. Warnings about the input (frames too far apart
+    to unwrap safely) are issued as :class:`TrajectoryWarning` and written to the summary's ``flags``. Returns the
+    results; ``cost``, if given, receives the time (conversion included), block size and peak memory.
     """
     spec, registry = load_analysis(source, registry)
     out = Path(spec.output_dir)
     if (out / "results.h5").exists():
         raise StudyError(f"{out / 'results.h5'} exists; meltdyn never overwrites results. Choose another output_dir.")
-    try:
-        traj = open_trajectory(spec.trajectory, spec.format, spec.timestep_ps, spec.frame_interval_steps or 1,
-                               spec.unwrapped, spec.topology, spec.type_elements)
-    except ValueError as exc:
-        raise StudyError(f"trajectory: {exc}") from None
+    path = Path(spec.trajectory)
+    if not path.is_file():
+        raise StudyError(f"trajectory: {str(path)!r} is not a file")
     observables = {label: registry.build("observable", o) for label, o in zip(spec.observable_labels, spec.observables)}
     cost = cost or AnalysisCost()
-    settings = AnalysisSettings(**{k: getattr(spec, k) for k in AnalysisSettings.model_fields})
-    results = analyse(traj, observables, settings, cost)
+    flags: list[str] = []
+    fmt = detect_format(path, spec.format)
+    try:
+        if fmt == "h5md":
+            trajectory = path
+        else:
+            trajectory, report = _converted(spec, path, fmt, out)
+            cost.conversion_seconds = report.seconds
+            for warning in report.warnings():
+                warnings.warn(warning, TrajectoryWarning, stacklevel=2)
+                flags.append(warning)
+        settings = AnalysisSettings(**{k: getattr(spec, k) for k in AnalysisSettings.model_fields})
+        results = analyse(trajectory, observables, settings, cost)
+    except InputError as exc:
+        message = str(exc)
+        named = message.split(":")[0].split(" ")[0] in {*type(spec).model_fields, *observables}
+        raise StudyError(message if named else f"trajectory: {message}") from None
+    cost.seconds += cost.conversion_seconds
     out.mkdir(parents=True, exist_ok=True)
     save_results(out / "results.h5", results, settings.reference_frame)
     write_json_atomic(out / "cost.json", cost.as_dict())
-    write_json_atomic(out / "summary.json", {label: observables[label].summary(r) for label, r in results.items()})
+    summary: dict[str, Any] = {label: observables[label].summary(r) for label, r in results.items()}
+    if flags:
+        summary["trajectory"] = {"flags": flags}
+    write_json_atomic(out / "summary.json", summary)
     write_json_atomic(out / "spec.json", spec.model_dump(mode="json"))
     return results
+
+
+class TrajectoryWarning(UserWarning):
+    """The input trajectory is usable, but some of what it gives may be wrong (see the message)."""
+
+
+def _source_identity(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.resolve()} ({stat.st_size} bytes, modified {stat.st_mtime_ns} ns)"
+
+
+def _converted(spec: BaseModel, path: Path, fmt: str, out: Path) -> tuple[Path, ConversionReport]:
+    """``out/trajectory.h5`` converted from ``path`` (reused if an earlier attempt converted this same file)."""
+    target = out / "trajectory.h5"
+    record = out / "conversion.json"
+    identity = _source_identity(path)
+    if target.exists():
+        previous = json.loads(record.read_text()) if record.exists() else {}
+        if previous.get("source") != identity:
+            raise StudyError(f"output_dir: {str(target)!r} exists and was not converted from {identity}; meltdyn "
+                             "never overwrites it. Choose another output_dir.")
+        return target, ConversionReport(**previous["report"])
+    out.mkdir(parents=True, exist_ok=True)
+    reader = open_frames(path, fmt, Path(spec.topology) if spec.topology else None, spec.type_elements)
+    report = convert(reader, target, spec.timestep_ps, spec.frame_interval_steps, spec.unwrapped)
+    write_json_atomic(record, {"source": identity, "format": fmt, "report": report.as_dict()})
+    return target, report

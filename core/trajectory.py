@@ -13,6 +13,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from meltdyn.errors import InputError
 from meltdyn.units import EV_TO_KJ_MOL, NM_TO_A
 from meltdyn.version import __version__
 
@@ -100,6 +101,10 @@ class H5MDWriter:
     def n_frames(self) -> int:
         return int(self._file["particles/all/position/step"].shape[0])
 
+    def set_linear_interval(self, steps: int) -> None:
+        """The spacing of the linear frames, when it is known only once every frame is written (conversions)."""
+        self._file["parameters/meltdyn"].attrs["linear_interval_steps"] = int(steps)
+
     @property
     def token(self) -> str:
         return str(self._file["parameters/meltdyn"].attrs.get("token", ""))
@@ -172,6 +177,11 @@ class H5MDReader:
         self.symbols = [names[i] for i in species] if names else [str(i) for i in species]
         self.steps = pos["step"][()]
         self.times_ps = pos["time"][()]
+        bad = np.flatnonzero(np.diff(self.steps) <= 0)
+        if len(bad):
+            k = int(bad[0]) + 1
+            raise InputError(f"trajectory {str(self.path)!r}: frame {k} is at step {self.steps[k]} after step "
+                             f"{self.steps[k - 1]}; steps must increase (a restart that wrote a frame twice?)")
         self.timestep_ps = float(params.attrs["timestep_ps"]) if params is not None else float(
             np.min(np.diff(self.times_ps) / np.diff(self.steps)))
         self.linear_interval_steps = int(params.attrs["linear_interval_steps"]) if params is not None else int(
@@ -193,12 +203,14 @@ class H5MDReader:
 
     def positions_A(self, atoms: slice | np.ndarray = slice(None)) -> np.ndarray:
         """Positions of a block of atoms over all frames, shape (frames, atoms, 3), in Å."""
-        return self._pos[:, atoms, :] * self._scale
+        block = self._pos[:, atoms, :].astype(np.float64, copy=False)
+        block *= self._scale  # in place: the block's positions are the analysis' largest array
+        return block
 
     def velocities_A_ps(self) -> np.ndarray:
         """Velocities of all atoms over all frames, (frames, atoms, 3), if the file has them."""
         if "velocity" not in self._file["particles/all"]:
-            raise ValueError(f"{self.path} holds no velocities (sampling.velocities: true writes them)")
+            raise InputError(f"{self.path} holds no velocities (sampling.velocities: true writes them)")
         return self._file["particles/all/velocity/value"][()] * self._scale
 
     def boxes_A(self) -> np.ndarray:

@@ -16,11 +16,13 @@ def brownian(rng: np.random.Generator, steps: np.ndarray, n_atoms: int, d_A2_ps:
     return rng.random((1, n_atoms, 3)) * 20.0 + np.cumsum(kicks, axis=0)
 
 
-def write_h5md(path: Path, symbols: list[str], steps: np.ndarray, positions_A: np.ndarray, box_A: float,
-               dt_ps: float, interval_steps: int, unwrapped: bool = True) -> Path:
+def write_h5md(path: Path, symbols: list[str], steps: np.ndarray, positions_A: np.ndarray,
+               box_A: float | np.ndarray, dt_ps: float, interval_steps: int, unwrapped: bool = True) -> Path:
+    """An H5MD file of the given frames; ``box_A`` is a cube's edge or the cell's rows a, b, c."""
+    cell = np.eye(3) * box_A if np.isscalar(box_A) else np.asarray(box_A)
     header = TrajectoryHeader(symbols, dt_ps, interval_steps, unwrapped)
     writer = H5MDWriter(path, header, chunk_frames=16, velocities=False)
     for step, pos in zip(steps, positions_A):
-        writer.append(int(step), step * dt_ps, Snapshot(pos, np.eye(3) * box_A, 0.0, 0.0))
+        writer.append(int(step), step * dt_ps, Snapshot(pos, cell, 0.0, 0.0))
     writer.close()
     return path

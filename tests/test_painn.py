@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -133,6 +135,37 @@ def test_python_force_path_equals_the_torchforce_path(trained, frames):
     (e_script, f_script), (e_python, f_python) = paths["torchscript"], paths["python"]
     assert e_python == pytest.approx(e_script, rel=1e-12)
     np.testing.assert_allclose(f_python, f_script, rtol=1e-9, atol=1e-9 * np.abs(f_script).max())
+
+
+OPENMM_FIRST = """
+import sys
+import numpy as np
+import openmm  # before torch, as MDAnalysis' import does: openmm-torch's kernels then fail to load at first
+from meltdyn.contracts import AtomicSystem
+from meltdyn.plugins.engines.openmm_engine.interface import OpenMMTarget, openmm_system
+from meltdyn.plugins.potentials.painn import PainnParams
+from meltdyn.plugins.potentials.painn.runtime import Painn
+data = np.load(sys.argv[2])
+system = AtomicSystem(list(data["symbols"]), data["positions"], data["cell"])
+potential = Painn(PainnParams(model_dir=sys.argv[1], precision="float64", backend="torchscript"))
+ctx = openmm.Context(openmm_system(system, potential, OpenMMTarget("Reference")), openmm.VerletIntegrator(0.001),
+                     openmm.Platform.getPlatformByName("Reference"))
+ctx.setPositions(data["positions"] * 0.1)
+print(ctx.getState(getEnergy=True).getPotentialEnergy()._value)
+"""
+
+
+def test_torchforce_works_when_openmm_was_imported_before_torch(trained, frames, tmp_path):
+    workdir, _, _, _ = trained
+    f = frames[-1]
+    np.savez(tmp_path / "frame.npz", symbols=_symbols(f), positions=f.positions, cell=f.cell)
+    out = subprocess.run([sys.executable, "-c", OPENMM_FIRST, str(workdir), str(tmp_path / "frame.npz")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    energy_eV = float(out.stdout.split()[-1]) / EV_TO_KJ_MOL
+    python_path, _ = _openmm_energy_forces(Painn(PainnParams(model_dir=workdir, precision="float64",
+                                                             backend="python")), f)
+    assert energy_eV == pytest.approx(python_path, rel=1e-12)
 
 
 def test_the_batched_torch_module_matches_the_schnetpack_model(trained, frames):

@@ -43,7 +43,7 @@ def test_wrapped_extxyz_matches_unwrapped_h5md(melt):
     root, symbols, x, reference = melt
     frames = [ase.Atoms(symbols, positions=np.mod(p, BOX), cell=np.eye(3) * BOX, pbc=True) for p in x]
     ase.io.write(root / "t.extxyz", frames)
-    got = analyse_trajectory({"trajectory": str(root / "t.extxyz"), "timestep_ps": DT,
+    got = analyse_trajectory({"trajectory": str(root / "t.extxyz"), "timestep_ps": DT, "frame_interval_steps": 1,
                               "output_dir": str(root / "xyz"), "observables": OBSERVABLES})
     _assert_same(reference, got, 1e-6)
 
@@ -94,7 +94,7 @@ def test_results_are_never_overwritten_and_bad_input_is_named(melt):
     with pytest.raises(StudyError, match="results.h5 exists; meltdyn never overwrites results"):
         analyse_trajectory({"trajectory": str(root / "ref.h5"), "output_dir": str(root / "ref"),
                             "observables": OBSERVABLES})
-    with pytest.raises(StudyError, match="format 'ase' carries no times: give timestep_ps"):
+    with pytest.raises(StudyError, match="timestep_ps: give the MD timestep"):
         analyse_trajectory({"trajectory": str(root / "t.extxyz"), "output_dir": str(root / "x2"),
                             "observables": OBSERVABLES})
     with pytest.raises(StudyError, match="observables\\[0\\].q_per_A: Input should be a valid list"):

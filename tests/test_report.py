@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import meltdyn
-from meltdyn.plugins.report.aggregate import arrhenius
+from meltdyn.plugins.commands.report.aggregate import arrhenius
 from meltdyn.units import BOLTZMANN_EV_K
 from conftest import MELTDYN, TINY_STUDY
 

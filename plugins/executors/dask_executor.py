@@ -171,5 +171,6 @@ def _example(workdir: Path) -> dict[str, Any]:
 @hookimpl
 def meltdyn_executors() -> list[PluginDef]:
     return [PluginDef("dask", "executor", DaskParams, DaskExecutor,
-                      "Dask: each batch of runs a task on a LocalCluster, SLURM/PBS jobs (dask-jobqueue) or a scheduler",
+                      "Dask: each batch of runs a task on a LocalCluster, SLURM/PBS jobs (dask-jobqueue) or a "
+                      "scheduler",
                       outline=outline, check=check, example=_example)]

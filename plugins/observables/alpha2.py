@@ -10,13 +10,18 @@ from pydantic import Field
 
 from meltdyn.contracts import AtomBlock, Observable, ResultArray, TrajectoryInfo
 from meltdyn.hookspecs import hookimpl
-from meltdyn.lags import plan_lags, sample_lags
+from meltdyn.lags import largest_sample, plan_lags, sample_lags, samples_bytes
 from meltdyn.plugin import PluginDef, PluginParams
 
 
 class Alpha2Params(PluginParams):
     lags_per_decade: int = Field(10, ge=1, le=100, description="Log-spaced lags per decade.")
     max_origins: int = Field(200, ge=1, le=10**6, description="Origins per lag, spread evenly over the trajectory.")
+
+
+def squared_lengths(d: np.ndarray) -> np.ndarray:
+    """|d|² over the last axis; a function so that the displacements are released as soon as it returns."""
+    return np.einsum("...i,...i->...", d, d)
 
 
 class Alpha2(Observable):
@@ -32,14 +37,19 @@ class Alpha2(Observable):
 
     def process(self, block: AtomBlock) -> None:
         for k, sample in enumerate(self.samples):
-            d = block.displacements(sample.origins, sample.targets)
-            r2 = np.einsum("pai,pai->pa", d, d)
+            r2 = squared_lengths(block.displacements(sample.origins, sample.targets))
             for s in self.r2:
                 m = block.mask(s)
                 self.r2[s][k] += r2[:, m].mean(axis=0).sum()
                 self.r4[s][k] += (r2[:, m] ** 2).mean(axis=0).sum()
         for s in self.counts:
             self.counts[s] += int(block.mask(s).sum())
+
+    def memory(self) -> tuple[int, int]:
+        """One lag at a time: its displacements while they are made (two arrays of 3 numbers per pair), then r², a
+        species' copy of it and its square, and the previous lag's r² until it is replaced."""
+        held = samples_bytes(self.samples) + 8 * 2 * len(self.samples) * len(self.r2)
+        return held, (3 + 3 + 1) * largest_sample(self.samples) * 8
 
     def conclude(self) -> dict[str, ResultArray]:
         lag = np.array([x.lag_steps * self.info.timestep_ps for x in self.samples])

@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field
 
 from meltdyn.contracts import AtomBlock, Observable, ResultArray, TrajectoryInfo
+from meltdyn.errors import InputError
 from meltdyn.hookspecs import hookimpl
-from meltdyn.lags import LagSample, plan_lags, sample_lags
+from meltdyn.lags import LagSample, largest_sample, plan_lags, sample_lags, samples_bytes
 from meltdyn.plugin import PluginDef, PluginParams
+from pydantic import Field
 
 
 class ISFParams(PluginParams):
@@ -28,15 +29,22 @@ class ISFParams(PluginParams):
 def box_q_vectors(cell_A: np.ndarray, q: float, width: float, limit: int) -> np.ndarray:
     """Reciprocal-lattice vectors of the cell with |q| within ``width`` of ``q``, one of each ±pair."""
     recip = 2 * np.pi * np.linalg.inv(cell_A).T
-    n_max = int(np.ceil((q + width) / np.linalg.norm(recip, axis=1).min()))
-    grid = np.arange(-n_max, n_max + 1)
-    n = np.array(np.meshgrid(grid, grid, grid, indexing="ij")).reshape(3, -1).T
-    n = n[(n[:, 0] > 0) | ((n[:, 0] == 0) & (n[:, 1] > 0)) | ((n[:, 0] == 0) & (n[:, 1] == 0) & (n[:, 2] > 0))]
-    vectors = n @ recip
-    norm = np.linalg.norm(vectors, axis=1)
-    vectors = vectors[np.abs(norm - q) <= width]
+    # G = n·B gives n_i = G·a_i / 2π, so |n_i| <= (q + width)|a_i| / 2π bounds every axis, however tilted the cell.
+    n_max = np.floor((q + width) * np.linalg.norm(cell_A, axis=1) / (2 * np.pi)).astype(int)
+    if np.prod(2 * n_max.astype(float) + 1) > 1e9:
+        raise InputError(f"isf: q = {q} 1/Å in this box spans {np.prod(2 * n_max + 1):.2g} reciprocal-lattice points; "
+                         "use average: isotropic")
+    n2, n3 = (g.ravel() for g in np.meshgrid(np.arange(-n_max[1], n_max[1] + 1), np.arange(-n_max[2], n_max[2] + 1),
+                                             indexing="ij"))
+    upper = (n2 > 0) | ((n2 == 0) & (n3 > 0))  # with n1 = 0, one of each ±pair
+    found = []
+    for n1 in range(0, n_max[0] + 1):  # one plane at a time keeps memory to a slice of the grid
+        keep = slice(None) if n1 > 0 else upper
+        vectors = n1 * recip[0] + np.outer(n2[keep], recip[1]) + np.outer(n3[keep], recip[2])
+        found.append(vectors[np.abs(np.linalg.norm(vectors, axis=1) - q) <= width])
+    vectors = np.concatenate(found)
     if len(vectors) == 0:
-        raise ValueError(f"isf: no reciprocal vector of this box has |q| within {width} of {q} 1/Å; "
+        raise InputError(f"isf: no reciprocal vector of this box has |q| within {width} of {q} 1/Å; "
                          "widen q_shell_width_per_A or use average: isotropic")
     return vectors[np.linspace(0, len(vectors) - 1, min(limit, len(vectors))).round().astype(int)]
 
@@ -69,20 +77,30 @@ class ISF(Observable):
 
     def process(self, block: AtomBlock) -> None:
         for k, sample in enumerate(self.samples):
-            d = block.displacements(sample.origins, sample.targets)
-            for s in self.sums:
-                ds = d[:, block.mask(s)]
-                if ds.shape[1] == 0:
-                    continue
-                for iq, q in enumerate(self.q):
-                    if self.vectors is None:
-                        qr = q * np.linalg.norm(ds, axis=-1)
-                        value = np.sinc(qr / np.pi).mean(axis=0)  # sin(qr)/(qr), finite at r = 0
-                    else:
-                        value = np.cos(ds @ self.vectors[iq].T).mean(axis=(0, 2))
-                    self.sums[s][iq, k] += value.sum()
+            self._accumulate(k, block.displacements(sample.origins, sample.targets), block)
         for s in self.counts:
             self.counts[s] += int(block.mask(s).sum())
+
+    def _accumulate(self, k: int, d: np.ndarray, block: AtomBlock) -> None:
+        # A method of its own so that one lag's displacements are released before the next lag's are made.
+        for s in self.sums:
+            ds = d[:, block.mask(s)]
+            if ds.shape[1] == 0:
+                continue
+            for iq, q in enumerate(self.q):
+                if self.vectors is None:
+                    qr = q * np.linalg.norm(ds, axis=-1)
+                    value = np.sinc(qr / np.pi).mean(axis=0)  # sin(qr)/(qr), finite at r = 0
+                else:
+                    value = np.cos(ds @ self.vectors[iq].T).mean(axis=(0, 2))
+                self.sums[s][iq, k] += value.sum()
+
+    def memory(self) -> tuple[int, int]:
+        """One lag at a time: its displacements (two arrays of 3 numbers per pair while they are made), a species'
+        copy of them, and q·r with its cosine (one per box vector, or |r|-based for the isotropic average)."""
+        vectors = max((len(v) for v in self.vectors), default=1) if self.vectors is not None else 1
+        held = samples_bytes(self.samples) + 8 * len(self.q) * (len(self.samples) * len(self.sums) + 3 * vectors)
+        return held, (3 + 3 + 2 * vectors) * largest_sample(self.samples) * 8
 
     def conclude(self) -> dict[str, ResultArray]:
         lag = np.array([0.0] + [x.lag_steps * self.info.timestep_ps for x in self.samples])

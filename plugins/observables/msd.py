@@ -72,6 +72,14 @@ class MSD(Observable):
             self.sums[s] += per_atom[:, mask].sum(axis=1)
             self.counts[s] += int(mask.sum())
 
+    def memory(self) -> tuple[int, int]:
+        """The linear frames, copied, and the FFT over them: about ten more copies (zero-padded complex transform,
+        squares, running sums, measured with tracemalloc); the log lags one displacement array at a time."""
+        linear = len(self.plan.linear_frames)
+        log_pairs = max((len(i) for i, _ in self.plan.log_pairs), default=0)
+        held = self.plan.nbytes + sum(i.nbytes + j.nbytes for i, j in self.plan.log_pairs)
+        return held, 11 * linear * 24 + 3 * log_pairs * 24 + 2 * len(self.plan.lags_steps) * 8
+
     def conclude(self) -> dict[str, ResultArray]:
         lag_ps = self.plan.lags_steps * self.info.timestep_ps
         out = {"lag": ResultArray(lag_ps, "ps", ("lag",), "time lag")}

@@ -6,6 +6,7 @@ hopping species shows two peaks: vibration within a site, and jumps of about one
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from meltdyn import elements
 from meltdyn.contracts import AtomBlock, Observable, ResultArray, StudyOutline, TrajectoryInfo
 from meltdyn.hookspecs import hookimpl
-from meltdyn.lags import plan_lags, sample_lags
+from meltdyn.lags import largest_sample, plan_lags, sample_lags, samples_bytes
 from meltdyn.plugin import PluginDef, PluginParams
 
 
@@ -58,6 +59,20 @@ def dip_between_peaks(centres: np.ndarray, density: np.ndarray) -> tuple[float, 
     first, second = peaks[0], peaks[np.argmax(smooth[peaks[1:]]) + 1]
     dip = first + int(np.argmin(smooth[first:second + 1]))
     return float(centres[dip]), float(centres[second])
+
+
+def running_mean(x: np.ndarray, width: int) -> np.ndarray:
+    """Mean over ``width`` consecutive frames of x (frames, ...), frames - width + 1 of them, overwriting x with its
+    running sums: two arrays the size of x at most. The sums are taken relative to the first frame so that long
+    trajectories keep their precision."""
+    first = x[:1].copy()
+    x -= first
+    np.cumsum(x, axis=0, out=x)
+    mean = x[width - 1:].copy()
+    mean[1:] -= x[:-width]
+    mean /= width
+    mean += first
+    return mean
 
 
 def hops(x: np.ndarray, r_hop: float, settle: int) -> tuple[np.ndarray, list[float]]:
@@ -105,25 +120,39 @@ class VanHove(Observable):
         self.hist = {s: np.zeros(shape) for s in info.species}
         self.log_hist = {s: np.zeros(shape) for s in info.species}
         self.total = {s: np.zeros(len(self.samples)) for s in info.species}
-        self.smoothed: dict[str, list[np.ndarray]] = {s: [] for s in p.hop_species if s in info.species}
+        interval_ps = info.linear_interval_steps * info.timestep_ps
+        self.settle = max(1, min(round(p.hop_smoothing_ps / interval_ps), len(self.plan.linear_frames)))
+        # Byte offsets in the spill file of each block's smoothed hop-species positions.
+        self.hop_blocks: dict[str, list[int]] = {s: [] for s in p.hop_species if s in info.species}
+        self._spill = tempfile.TemporaryFile(prefix="meltdyn-hops-") if self.hop_blocks else None
 
     def process(self, block: AtomBlock) -> None:
         for k, sample in enumerate(self.samples):
-            r = np.linalg.norm(block.displacements(sample.origins, sample.targets), axis=-1)
-            for s in self.hist:
-                rs = r[:, block.mask(s)].ravel()
-                self.hist[s][k] += np.histogram(rs, self.r_edges)[0]
-                self.log_hist[s][k] += np.histogram(np.log10(np.maximum(rs, 1e-300)), self.log_edges)[0]
-                self.total[s][k] += rs.size
-        linear = block.positions_A[self.plan.linear_frames]
-        interval_ps = self.info.linear_interval_steps * self.info.timestep_ps
-        width = max(1, round(self.params.hop_smoothing_ps / interval_ps))
-        kernel = np.ones(width) / width
-        for s in self.smoothed:
-            xs = linear[:, block.mask(s)]
-            if xs.shape[1]:
-                self.smoothed[s].append(np.apply_along_axis(np.convolve, 0, xs, kernel, mode="valid"))
-        self.settle = width
+            self._histogram(k, np.linalg.norm(block.displacements(sample.origins, sample.targets), axis=-1), block)
+        for s in self.hop_blocks:
+            atoms = np.flatnonzero(block.mask(s))
+            if len(atoms):
+                self.hop_blocks[s].append(self._spill.tell())
+                np.save(self._spill, running_mean(block.positions_A[np.ix_(self.plan.linear_frames, atoms)],
+                                                  self.settle))
+
+    def _histogram(self, k: int, r: np.ndarray, block: AtomBlock) -> None:
+        # A method of its own so that one lag's distances are released before the next lag's are made.
+        for s in self.hist:
+            rs = r[:, block.mask(s)].ravel()
+            self.hist[s][k] += np.histogram(rs, self.r_edges)[0]
+            self.log_hist[s][k] += np.histogram(np.log10(np.maximum(rs, 1e-300)), self.log_edges)[0]
+            self.total[s][k] += rs.size
+
+    def memory(self) -> tuple[int, int]:
+        """Held: the histograms. Per atom: one lag's displacements (and their squares, while taking the norm), a
+        species' distances and their logarithms; or a hop species' linear frames and their running mean (spilled to a
+        temporary file, not kept, until the hop analysis)."""
+        histograms = 8 * (2 * len(self.samples) * self.params.bins + len(self.samples)) * len(self.hist)
+        held = self.plan.nbytes + samples_bytes(self.samples) + histograms
+        histogram = (3 + 3 + 1 + 1) * largest_sample(self.samples) * 8
+        smoothing = 2 * len(self.plan.linear_frames) * 3 * 8 if self.hop_blocks else 0
+        return held, max(histogram, smoothing)
 
     def conclude(self) -> dict[str, ResultArray]:
         p, info = self.params, self.info
@@ -144,9 +173,9 @@ class VanHove(Observable):
         interval_ps = info.linear_interval_steps * info.timestep_ps
         wanted = p.hop_lag_ps if p.hop_lag_ps is not None else p.lags_ps[0]
         k_hop = int(np.argmin(np.abs(np.log(lag) - np.log(wanted))))
-        if self.smoothed:
+        if self.hop_blocks:
             out["hop_lag"] = ResultArray(np.array(lag[k_hop]), "ps", (), "lag used to find the hop peak and dip")
-        for s, blocks in self.smoothed.items():
+        for s, offsets in self.hop_blocks.items():
             plog = out[f"P_log10r_{s}"].values[k_hop]
             dip, second = dip_between_peaks(lg, plog)
             fraction = float(np.sum(plog[lg > dip] * dlg[lg > dip])) if np.isfinite(dip) else 0.0
@@ -155,10 +184,11 @@ class VanHove(Observable):
             out[f"hop_threshold_r_{s}"] = ResultArray(np.array(10**dip), "angstrom", (), "dip between the peaks")
             out[f"hopping_fraction_{s}"] = ResultArray(np.array(fraction), "1", (),
                                                        f"fraction of {s} beyond the dip at hop_lag")
-            if np.isfinite(dip) and blocks:
+            if np.isfinite(dip) and offsets:
                 counts, residence = [], []
-                for x in blocks:
-                    c, res = hops(x, 10**dip, self.settle)
+                for offset in offsets:
+                    self._spill.seek(offset)
+                    c, res = hops(np.load(self._spill), 10**dip, self.settle)
                     counts.append(c)
                     residence += res
                 counts = np.concatenate(counts)
@@ -166,6 +196,8 @@ class VanHove(Observable):
                                                          f"particles of {s} by number of hops")
                 out[f"residence_times_{s}"] = ResultArray(np.sort(residence) * interval_ps, "ps", ("event",),
                                                           "times between consecutive hops, sorted")
+        if self._spill is not None:
+            self._spill.close()
         return out
 
     def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:

@@ -26,6 +26,26 @@ from meltdyn.results import write_json_atomic
 UNITS = {"inside": "angstrom, eV", "torchforce": "nm in, kJ/mol out"}
 
 
+_RETRIED_PLUGINS: set[str] = set()
+
+
+def _load_torch_kernels() -> None:
+    """Load openmm-torch's kernel libraries if ``import openmm`` ran before ``import torch`` (MDAnalysis, for one,
+    imports openmm): OpenMM loads its plugins at import, and openmm-torch's fail then for want of torch's CUDA
+    libraries, leaving TorchForce without kernels ("does not support all required kernels"). With torch loaded now,
+    the same libraries load."""
+    import openmm
+
+    for failure in openmm.Platform.getPluginLoadFailures():
+        library = failure.removeprefix("Error loading library ").split(": ")[0]
+        if "OpenMMTorch" in Path(library).name and library not in _RETRIED_PLUGINS:
+            _RETRIED_PLUGINS.add(library)  # once: a library loaded twice registers its kernels twice
+            try:
+                openmm.Platform.loadPluginLibrary(library)
+            except openmm.OpenMMException:
+                pass  # a platform this machine lacks (OpenCL, CUDA): its kernels were never going to load
+
+
 def dataset_hash(frames: list[Frame]) -> str:
     h = hashlib.sha256()
     for f in frames:
@@ -34,13 +54,15 @@ def dataset_hash(frames: list[Frame]) -> str:
     return h.hexdigest()
 
 
-def save_model(directory: Path, arch: Architecture, outcome: TrainingOutcome, frames: list[Frame]) -> None:
-    """Write model.json beside the best weights: what a run needs to rebuild, and what produced it."""
+def save_model(directory: Path, arch: Architecture, outcome: TrainingOutcome, frames: list[Frame],
+               provenance: dict[str, Any] | None = None) -> None:
+    """Write model.json beside the best weights: what a run needs to rebuild, and what produced it (``provenance``:
+    the recipe's fingerprint and package versions, when a training spec made it)."""
     species = sorted({int(z) for f in frames for z in f.numbers})
     meta = {"architecture": asdict(arch), "offsets_eV": {str(k): v for k, v in outcome.offsets_eV.items()},
             "species": [chemical_symbols[z] for z in species], "units": UNITS,
             "training_set_sha256": dataset_hash(frames), "training_frames": len(frames),
-            "test_metrics": outcome.test_metrics}
+            "test_metrics": outcome.test_metrics, **(provenance or {})}
     write_json_atomic(directory / MODEL_JSON, meta)
 
 
@@ -94,6 +116,7 @@ class Painn(Potential):
         import vesin_torch  # noqa: F401  (registers the neighbour list's TorchScript class)
         from openmmtorch import TorchForce
 
+        _load_torch_kernels()
         force = TorchForce(self.torchforce_module(system.symbols))
         force.setUsesPeriodicBoundaryConditions(True)
         force.setName("PaiNN")

@@ -25,7 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from meltdyn.plugins.report.aggregate import Arrhenius, StatePoint, arrhenius, collect  # noqa: E402
+from meltdyn.plugins.commands.report.aggregate import Arrhenius, StatePoint, arrhenius, collect  # noqa: E402
 from meltdyn.results import write_json_atomic  # noqa: E402
 
 FIGURE_FORMATS = ("png", "pdf")

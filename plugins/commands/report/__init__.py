@@ -17,7 +17,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from meltdyn.plugins.report.build import Report
+    from meltdyn.plugins.commands.report.build import Report
     from meltdyn.study import load_study
 
     study = load_study(args.study, registry=getattr(args, "registry", None), output_dir=args.output_dir)

@@ -1,0 +1,1 @@
+"""Plugins that add ``meltdyn`` sub-commands."""
