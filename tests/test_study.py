@@ -215,3 +215,24 @@ def test_what_a_finished_stage_measured_survives_a_kill_after_it(tiny_study, reg
     prov = json.loads((out / "NS2_T3000K_r0" / "provenance.json").read_text())["engine"]
     assert prov["measured"]["2:npt"]["mean_density_g_cm3"] > 0
     assert set(prov["stage_seconds"]) == {"0:minimise", "1:nvt", "2:npt", "3:production"}
+
+
+def test_results_are_a_table_with_units_flags_and_failure_reasons(tiny_study, registry, tmp_path):
+    tiny_study["sweep"]["temperatures_K"] = [3000.0, 3300.0]
+    study = meltdyn.load_study(tiny_study, registry)
+    done, broken = study.runs
+    study.run(progress=False, only=[done.id])
+    study.claim(broken)
+    (broken.dir / "trajectory.h5").write_bytes(b"precious")  # a file this run did not write: it must fail
+    with pytest.raises(StudyError):
+        study.run(progress=False, only=[broken.id])
+    study_file = _write_study(tmp_path / "study.yaml", tiny_study)
+    out = subprocess.run([*MELTDYN, "results", str(study_file)], capture_output=True, text=True, check=True).stdout
+    d_na = done.summary()["msd"]["D_Na"]
+    (row,) = [line.split() for line in out.splitlines() if line.strip().startswith("msd.D_Na")]
+    assert row[2] == "angstrom^2/ps" and float(row[1]) == pytest.approx(d_na, rel=1e-4)
+    assert f"{broken.id}  failed: TrajectoryConflict: " in out and "trajectory.h5 exists" in out
+    lines = [json.loads(line) for line in subprocess.run([*MELTDYN, "results", "--json", str(study_file)],
+                                                         capture_output=True, text=True, check=True).stdout.splitlines()]
+    assert [(r["run"], r["state"]) for r in lines] == [(done.id, "completed"), (broken.id, "failed")]
+    assert lines[0]["summary"]["msd"]["D_Na"] == d_na

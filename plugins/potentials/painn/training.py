@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import torch
 
 from meltdyn.plugins.potentials.painn.model import Architecture, Frame, batch, build_model, fit_offsets
 from meltdyn.units import EV_A3_TO_GPA
+
 log = logging.getLogger(__name__)
 
 
@@ -32,6 +35,7 @@ class TrainingSettings:
     test_fraction: float = 0.1
     seed: int = 0
     device: str = "cpu"
+    deterministic: bool = False
 
 
 @dataclass
@@ -95,9 +99,29 @@ def rmse_report(mse: dict[str, float]) -> dict[str, float | None]:
             "stress_rmse_GPa": rmse("stress", EV_A3_TO_GPA)}
 
 
+@contextmanager
+def _deterministic_algorithms(on: bool) -> Iterator[None]:
+    """torch's deterministic kernels for the duration (CUDA's cuBLAS needs a fixed workspace for them); the CPU
+    kernels training uses are deterministic already, so on the CPU this changes nothing but guards the promise."""
+    before = torch.are_deterministic_algorithms_enabled()
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on or before)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
 def train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, workdir: Path
           ) -> tuple[torch.nn.Module, TrainingOutcome]:
     """Train, checkpointing every epoch in ``workdir``; calling again on the same workdir resumes."""
+    with _deterministic_algorithms(settings.deterministic):
+        return _train(frames, arch, settings, workdir)
+
+
+def _train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, workdir: Path
+           ) -> tuple[torch.nn.Module, TrainingOutcome]:
     workdir.mkdir(parents=True, exist_ok=True)
     frames = [f.with_neighbours(arch.cutoff_A) if f.idx_i is None else f for f in frames]
     checkpoint = workdir / "checkpoint.pt"

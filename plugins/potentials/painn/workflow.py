@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from meltdyn import errors
 from meltdyn.errors import StudyError
+from meltdyn.fingerprint import fingerprint, package_versions
 from meltdyn.plugins.potentials.painn.dataset import append_batch, complete_batches, load_dataset
 from meltdyn.plugins.potentials.painn.model import Architecture, Frame, batch, training_frames
 from meltdyn.plugins.potentials.painn.runtime import save_model
@@ -47,7 +48,10 @@ class TrainingSpec(Spec):
     lr_patience_epochs: int = Field(5, ge=1)
     validation_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="Root of the split, the weight initialisation and the "
+                      "batch order.")
+    deterministic: bool = Field(False, description="torch's deterministic algorithms (bit-identical retraining on "
+                                "the same GPU; on the CPU training is deterministic either way).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when torch sees a GPU.")
 
 
@@ -145,15 +149,21 @@ def train_from_spec(source: str | Path | dict[str, Any], registry: Registry | No
         raise StudyError(f"{out} holds a model trained from a different spec; meltdyn never overwrites it")
     write_json_atomic(spec_path, resolved)
     dataset = out / "dataset.db"
+    versions = package_versions()
+    data_fingerprint = fingerprint({"reference_data": resolved["reference_data"]}, {}, versions)
     if not dataset.exists():
         _label(registry.build("labeller", spec.reference_data), registry, out,
-               {"reference_data": resolved["reference_data"]})
+               {"reference_data": resolved["reference_data"], "fingerprint": data_fingerprint, "packages": versions})
     labelled, _ = load_dataset(dataset)
     frames = training_frames(labelled)
     arch = Architecture(**spec.model.model_dump())
     settings = TrainingSettings(**{**spec.training.model_dump(), "device": device})
     model, outcome = train(frames, arch, settings, out)
-    save_model(out, arch, outcome, frames)
+    recipe = _identity(resolved)
+    del recipe["output_dir"], recipe["name"]  # where it goes and what it is called change no number
+    save_model(out, arch, outcome, frames, provenance={
+        "fingerprint": fingerprint(recipe, {"training": spec.training.seed}, versions), "packages": versions,
+        "dataset_fingerprint": data_fingerprint})
     _parity_plot(model, [frames[i] for i in outcome.split["test"]], out / "parity")
     return {"model_dir": str(out), "frames": len(frames), "epochs": len(outcome.history),
             "test_metrics": outcome.test_metrics, "architecture": asdict(arch)}
