@@ -25,9 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, model_validator
-
-from meltdyn.booleans import refuse_booleans_as_numbers
+from meltdyn.strict import StrictModel
 
 if TYPE_CHECKING:
     from meltdyn.contracts import AtomicSystem, LabelledFrame, StudyOutline
@@ -36,15 +34,8 @@ PluginKind = Literal["potential", "engine", "observable", "labeller", "system", 
 PLUGIN_KINDS: tuple[PluginKind, ...] = get_args(PluginKind)
 
 
-class PluginParams(BaseModel):
+class PluginParams(StrictModel):
     """Base class for a plugin's parameter model: unknown keys are errors, numbers finite, values immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_booleans_as_numbers(cls, data: Any) -> Any:
-        return refuse_booleans_as_numbers(cls, data)
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, create_model, field_validator, model_validator
 
 from meltdyn import elements
-from meltdyn.booleans import refuse_booleans_as_numbers
 from meltdyn.registry import Registry
+from meltdyn.strict import StrictModel
 
 TARGET = "target"
 """A stage temperature of ``target`` means the run's temperature from the sweep."""
@@ -31,13 +31,8 @@ def _element(symbol: str) -> str:
 ElementSymbol = Annotated[str, AfterValidator(_element)]
 
 
-class Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_booleans_as_numbers(cls, data: Any) -> Any:
-        return refuse_booleans_as_numbers(cls, data)
+class Spec(StrictModel):
+    """A section of a study, analysis or training file that no plugin owns."""
 
 
 def _unique(values: list[Any], what: str) -> list[Any]:
