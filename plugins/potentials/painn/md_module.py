@@ -74,6 +74,16 @@ class InferencePaiNN(nn.Module):
         return q.squeeze(1)
 
 
+def _energy_parts(model: spk.model.NeuralNetworkPotential) -> tuple[InferencePaiNN, nn.Module, torch.Tensor]:
+    """The representation, the atomic-energy network and the per-element energy offsets (eV) of a trained model,
+    as copies: casting a module to the MD precision must not change the model it came from."""
+    atomwise, offsets = model.output_modules[0], model.output_modules[1]
+    if atomwise.aggregation_mode != "sum":
+        raise ValueError(f"energy output must sum atomic contributions, not {atomwise.aggregation_mode!r}")
+    return (InferencePaiNN(copy.deepcopy(model.representation)), copy.deepcopy(atomwise.outnet),
+            offsets.table.detach().clone())
+
+
 class BatchedPaiNN(nn.Module):
     """The same function for a batch of systems in meltdyn's units (Å in, eV per system out): the ``torch_model``
     interface, for TorchSim and any other torch-native engine."""
@@ -82,12 +92,8 @@ class BatchedPaiNN(nn.Module):
         super().__init__()
         from vesin_torch import NeighborList
 
-        atomwise, offsets = model.output_modules[0], model.output_modules[1]
-        if atomwise.aggregation_mode != "sum":
-            raise ValueError(f"energy output must sum atomic contributions, not {atomwise.aggregation_mode!r}")
-        self.representation = InferencePaiNN(copy.deepcopy(model.representation))
-        self.atomic_energy = copy.deepcopy(atomwise.outnet)
-        self.register_buffer("offsets_eV", offsets.table.detach().clone())
+        self.representation, self.atomic_energy, offsets_eV = _energy_parts(model)
+        self.register_buffer("offsets_eV", offsets_eV)
         self.neighbours = NeighborList(cutoff=cutoff_A, full_list=True)
         self.to(device=device, dtype=dtype)
         self.requires_grad_(False)
@@ -109,13 +115,8 @@ class OpenMMPaiNN(nn.Module):
         super().__init__()
         from vesin_torch import NeighborList
 
-        atomwise, offsets = model.output_modules[0], model.output_modules[1]
-        if atomwise.aggregation_mode != "sum":
-            raise ValueError(f"energy output must sum atomic contributions, not {atomwise.aggregation_mode!r}")
-        # Copies: casting to the export precision must not change the model it came from.
-        self.representation = InferencePaiNN(copy.deepcopy(model.representation))
-        self.atomic_energy = copy.deepcopy(atomwise.outnet)
-        self.offset_eV = float(offsets.table[torch.as_tensor(numbers)].sum())
+        self.representation, self.atomic_energy, offsets_eV = _energy_parts(model)
+        self.offset_eV = float(offsets_eV[torch.as_tensor(numbers)].sum())
         self.neighbours = NeighborList(cutoff=cutoff_A, full_list=True)
         self.register_buffer("numbers", torch.as_tensor(numbers, dtype=torch.long))
         self.dtype = dtype
