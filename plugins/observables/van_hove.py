@@ -29,7 +29,8 @@ class VanHoveParams(PluginParams):
     max_origins: int = Field(200, ge=1, le=10**6, description="Origins per lag, spread evenly over the trajectory.")
     hop_species: list[str] = Field(["Na"], max_length=20, description="Species given the hop analysis.")
     hop_lag_ps: float | None = Field(None, gt=0, le=1e7, description="Lag whose P(log10 r) locates the hop peak and "
-                                     "dip; default the first of lags_ps. Pick one where the distribution is bimodal.")
+                                     "dip (G_s is given there too); default the first of lags_ps. Pick one where the "
+                                     "distribution is bimodal.")
     hop_smoothing_ps: float = Field(0.2, gt=0, le=1e6, description="Running mean that removes vibrations before hops.")
 
     @field_validator("hop_species")
@@ -112,7 +113,9 @@ class VanHove(Observable):
         p = self.params
         self.info = info
         self.plan = plan_lags(info)
-        wanted = np.array(p.lags_ps) / info.timestep_ps
+        # The hop lag is sampled too: snapping it to the nearest of lags_ps would analyse hops at a lag not asked for.
+        hop_lag = [] if p.hop_lag_ps is None else [p.hop_lag_ps]
+        wanted = np.array(p.lags_ps + hop_lag) / info.timestep_ps
         self.samples = sample_lags(self.plan, 1, p.max_origins, lags_steps=wanted)
         self.r_edges = np.linspace(0.0, p.r_max_A, p.bins + 1)
         self.log_edges = np.linspace(p.log10_r_min, np.log10(p.r_max_A), p.bins + 1)
