@@ -115,6 +115,25 @@ def plan_memory(traj: Any, observables: dict[str, Observable], settings: Analysi
     return MemoryPlan(fixed, per_atom, size - size % align if size >= align else size)
 
 
+@dataclass(frozen=True)
+class PlannedTrajectory:
+    """What :func:`plan_memory` reads of a trajectory, for one that is not written yet (a study's production, at
+    ``meltdyn validate``): meltdyn's own trajectories are stored unwrapped."""
+
+    n_atoms: int
+    n_frames: int
+    unwrapped: bool = True
+
+
+def plan_before_production(info: TrajectoryInfo, observables: dict[str, Observable],
+                           settings: AnalysisSettings) -> MemoryPlan:
+    """The memory plan of a production trajectory described by ``info``, before it exists: refuses, as
+    :func:`analyse` would after the MD, a budget that cannot hold one atom's analysis."""
+    for obs in observables.values():
+        obs.prepare(info)
+    return plan_memory(PlannedTrajectory(info.n_atoms, len(info.steps)), observables, settings)
+
+
 @dataclass
 class AnalysisCost:
     """What one analysis pass cost: filled in by :func:`analyse` (and the conversion of a foreign file before it) for

@@ -13,11 +13,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 
-from meltdyn.contracts import PotentialOutline, RunOutline, StudyOutline
-from meltdyn.errors import StudyError
+from meltdyn.analysis import plan_before_production
+from meltdyn.contracts import PotentialOutline, RunOutline, StudyOutline, TrajectoryInfo
+from meltdyn.errors import InputError, StudyError
 from meltdyn.registry import Registry
+from meltdyn.schedule import frame_steps
 
 
 def composition_tag(composition: str | float) -> str:
@@ -80,6 +83,32 @@ def _pair(spec: Any, registry: Registry, potential: PotentialOutline, study: Stu
     return problems
 
 
+def _analysis_memory(spec: Any, registry: Registry, study: StudyOutline) -> list[str]:
+    """Each run's analysis planned against ``analysis.memory_budget_MB`` as its production trajectory will be (frames
+    from the sampling schedule, the starting cell for the q vectors), so a budget too small is refused before hours
+    of MD rather than after them."""
+    production = spec.protocol.production
+    dt_ps = spec.protocol.timestep_fs * 1e-3
+    steps, interval = frame_steps(production.sampling, dt_ps, production.duration_ps)
+    seen: set[tuple[int, tuple[str, ...], bytes]] = set()
+    for run in study.runs:
+        system = run.system
+        key = (system.n_atoms, system.species, np.asarray(system.cell_A).tobytes())
+        if key in seen:
+            continue
+        seen.add(key)
+        # Which atom is which does not change the plan, only how many atoms and which species there are.
+        symbols = [system.species[i % len(system.species)] for i in range(system.n_atoms)]
+        info = TrajectoryInfo(system.n_atoms, symbols, steps, steps * dt_ps, interval, dt_ps, np.asarray(system.cell_A))
+        observables = {label: registry.build("observable", o)
+                       for label, o in zip(spec.observable_labels, spec.observables)}
+        try:
+            plan_before_production(info, observables, spec.analysis)
+        except InputError as exc:
+            return [f"analysis.{exc} (run {run.id}: {system.n_atoms} atoms, {len(steps)} frames)"]
+    return []
+
+
 def check_output_dir(path: Path, field: str = "output_dir") -> list[str]:
     """An output directory must be a directory meltdyn can write, or creatable; nothing is created here."""
     if path.exists() and not path.is_dir():
@@ -114,6 +143,8 @@ def preflight(spec: Any, registry: Registry, output_dir: Path, local: bool = Tru
             if definition.check is not None:
                 params = registry.params_of(kind, section)  # type: ignore[arg-type]
                 problems += _prefixed(where, params, definition.check(params, study))
+    if not problems and spec.observables:
+        problems += _analysis_memory(spec, registry, study)
     problems += check_output_dir(output_dir)
     if problems:
         raise StudyError("invalid study:\n  " + "\n  ".join(problems))

@@ -405,3 +405,39 @@ def test_converting_a_foreign_file_holds_a_few_frames_whatever_its_length(tmp_pa
             tracemalloc.stop()
     assert peaks[800] < 1.2 * peaks[100]
     assert peaks[800] < x.nbytes / 4
+
+
+STUDY_OBSERVABLES = [{"plugin": "msd"}, {"plugin": "alpha2"}, {"plugin": "isf", "q_per_A": [1.7, 2.8]},
+                     {"plugin": "van_hove", "lags_ps": [0.1, 1.0]}]
+
+
+def test_a_study_whose_analysis_cannot_fit_is_refused_before_its_md(tmp_path, tiny_study, registry):
+    """Validation plans each run's analysis as its production trajectory will be. The oracle is the analysis itself,
+    after the MD, of a trajectory with the same frames and cell written here: both need the same memory, and the
+    study is refused (nothing written) when it cannot fit and accepted when it can."""
+    from meltdyn.schedule import frame_steps
+    from meltdyn.specs import SamplingSpec
+    from meltdyn.study import load_study
+
+    sampling = {"interval_ps": 0.02, "log_frames_per_interval": 3}
+    tiny_study["protocol"]["stages"][-1] = {"stage": "production", "duration_ps": 20.0, "sampling": sampling}
+    tiny_study["observables"] = STUDY_OBSERVABLES
+    tiny_study["analysis"] = {"memory_budget_MB": 1}
+    with pytest.raises(StudyError, match=r"analysis\.memory_budget_MB: 1 MB cannot hold one atom's analysis .* "
+                                         r"it needs at least ([0-9.]+) MB.*\(run NS2_T3000K_r0: 153 atoms") as refused:
+        load_study(tiny_study)
+    assert not (tmp_path / "out").exists()
+    at_validation = float(str(refused.value).split("it needs at least ")[1].split(" MB")[0])
+
+    tiny_study["analysis"] = {"memory_budget_MB": 1000}
+    outline = load_study(tiny_study).outline.runs[0].system
+    steps, interval = frame_steps(SamplingSpec(**sampling), 1e-3, 20.0)
+    x = np.random.default_rng(3).random((len(steps), outline.n_atoms, 3)) * 10
+    symbols = [outline.species[i % len(outline.species)] for i in range(outline.n_atoms)]
+    path = write_h5md(tmp_path / "p.h5", symbols, steps, x, outline.cell_A, 1e-3, interval)
+    with pytest.raises(ValueError, match="it needs at least") as after_md:
+        analyse(path, _observables(registry, STUDY_OBSERVABLES), AnalysisSettings(memory_budget_MB=1))
+    assert float(str(after_md.value).split("it needs at least ")[1].split(" MB")[0]) == at_validation
+
+    tiny_study["analysis"] = {"memory_budget_MB": at_validation + 0.1}
+    load_study(tiny_study)
