@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,10 @@ def _converted(spec: BaseModel, path: Path, fmt: str, out: Path) -> tuple[Path, 
         return target, ConversionReport(**previous["report"])
     out.mkdir(parents=True, exist_ok=True)
     reader = open_frames(path, fmt, Path(spec.topology) if spec.topology else None, spec.type_elements)
-    report = convert(reader, target, spec.timestep_ps, spec.frame_interval_steps, spec.unwrapped)
+    # The record is written before trajectory.h5 appears, so a conversion killed at any point leaves either no
+    # trajectory.h5 (converted again next time) or one with its record, never one meltdyn must refuse as foreign.
+    converted = target.with_name(target.name + ".converted")
+    report = convert(reader, converted, spec.timestep_ps, spec.frame_interval_steps, spec.unwrapped)
     write_json_atomic(record, {"source": identity, "format": fmt, "report": report.as_dict()})
+    os.replace(converted, target)
     return target, report

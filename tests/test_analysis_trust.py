@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tracemalloc
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -329,6 +330,35 @@ def test_conversion_is_reused_for_the_same_file_and_never_overwrites_another(tmp
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         analyse_trajectory(spec)  # converted once: the second analysis reads the same trajectory.h5
+
+
+@pytest.mark.parametrize("killed_at", ["record", "rename"])
+def test_a_conversion_killed_at_its_last_steps_is_converted_again(tmp_path, monkeypatch, killed_at):
+    """Killed while writing conversion.json or while moving the converted file into place: the next analysis of the
+    same file converts again and completes, rather than finding a trajectory.h5 without a record and refusing it."""
+    import os
+
+    from meltdyn import standalone
+
+    dump = lammps_dump(tmp_path / "t.lammpstrj", melt(frames=30))
+    spec = {"trajectory": dump, "output_dir": str(tmp_path / "out"), "timestep_ps": DT,
+            "type_elements": TYPE_ELEMENTS, "observables": [{"plugin": "msd"}]}
+
+    def kill(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if killed_at == "record":
+        monkeypatch.setattr(standalone, "write_json_atomic", kill)
+    else:
+        real = os.replace
+        monkeypatch.setattr(os, "replace", lambda a, b: kill() if Path(b).name == "trajectory.h5" else real(a, b))
+    with pytest.raises(KeyboardInterrupt):
+        analyse_trajectory(spec)
+    monkeypatch.undo()
+    resumed = analyse_trajectory(spec)
+    clean = analyse_trajectory({**spec, "output_dir": str(tmp_path / "clean")})
+    for key in clean["msd"]:
+        np.testing.assert_array_equal(resumed["msd"][key].values, clean["msd"][key].values)
 
 
 # --- 2. the memory budget is a bound --------------------------------------------------------------------------------
