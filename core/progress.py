@@ -103,12 +103,17 @@ class StudyMonitor:
 
     def line(self) -> str:
         states = [run.status["state"] for run in self.runs]
+        # A run whose MD is done but whose analysis has not finished is not simulating: told apart so that a
+        # study on two workers never seems to run four runs at once.
+        stages = len(self.runs[0].study.spec.protocol.stages) if self.runs else 0
+        simulated = sum(state == "running" and run.checkpoint().stage >= stages
+                        for state, run in zip(states, self.runs))
         done, total = self._totals()
         rate = (done - self._ps0) / max(time.time() - self._t0, 1e-9)
         eta = _clock((total - done) / rate) if rate > 0 else "?"
-        return (f"study: {states.count('completed')}/{len(states)} runs completed, {states.count('running')} "
-                f"running, {states.count('failed')} failed; {done * 1e-3:.4g} of {total * 1e-3:.4g} ns simulated, "
-                f"ETA {eta}")
+        return (f"study: {states.count('completed')}/{len(states)} runs completed, "
+                f"{states.count('running') - simulated} simulating, {simulated} awaiting analysis, "
+                f"{states.count('failed')} failed; {done * 1e-3:.4g} of {total * 1e-3:.4g} ns simulated, ETA {eta}")
 
     def report(self) -> None:
         if self.enabled:

@@ -90,3 +90,23 @@ def test_a_lock_is_free_again_when_its_holder_is_killed(tmp_path):
         assert time.time() < deadline, "the lock of a killed process was not freed"
         time.sleep(0.05)
     lock.release()
+
+
+def test_the_study_line_tells_simulating_from_awaiting_analysis(tiny_study, registry, tmp_path):
+    """The progress line is read from the run directories: a run whose MD is done but not analysed is not counted
+    as simulating, and simulated time is the protocol's (0.05 ps NVT + 0.2 ps production per run)."""
+    from meltdyn.progress import StudyMonitor
+
+    tiny_study["sweep"]["replicas"] = 2
+    study = meltdyn.load_study(tiny_study, registry, output_dir=tmp_path / "out")
+    first, second = study.runs
+    line = StudyMonitor(study, study.runs).line
+    assert line().startswith("study: 0/2 runs completed, 0 simulating, 0 awaiting analysis, 0 failed; 0 of 0.0005 ns")
+    assert study.claim(first)  # what run() does before an executor takes the run
+    facts, failures = study.simulate([first], progress=False)
+    assert not failures
+    assert line().startswith("study: 0/2 runs completed, 0 simulating, 1 awaiting analysis, 0 failed; "
+                             "0.00025 of 0.0005 ns")
+    study.analyse(first, facts[first.id])
+    assert line().startswith("study: 1/2 runs completed, 0 simulating, 0 awaiting analysis, 0 failed; "
+                             "0.00025 of 0.0005 ns")

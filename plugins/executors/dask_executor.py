@@ -111,8 +111,11 @@ class DaskExecutor(Executor):
                         simulated = client.submit(simulate_task, source, out, ids, resources=gpu, pure=False,
                                                   key=f"simulate-{ids[0]}-{len(ids)}")
                         for run_id in ids:
+                            # Ahead of the simulations still queued: a worker that finishes a run analyses it
+                            # before it starts the next one, so results arrive as runs finish, not at the end.
                             analyses[run_id] = (simulated, client.submit(analyse_task, source, out, run_id, simulated,
-                                                                         pure=False, key=f"analyse-{run_id}"))
+                                                                         pure=False, key=f"analyse-{run_id}",
+                                                                         priority=1))
                     pending = {f for _, f in analyses.values()}
                     while pending:
                         try:
