@@ -147,3 +147,24 @@ def test_crossing_time_interpolates_in_log_time():
     frac = (0.8 - 1 / np.e) / 0.6
     assert crossing_time(t, f, 1 / np.e) == pytest.approx(10**frac)
     assert np.isnan(crossing_time(t, np.ones(4), 1 / np.e))
+
+
+def _log_histogram(r):
+    edges = np.linspace(-2.0, 1.0, 201)
+    return 0.5 * (edges[1:] + edges[:-1]), np.histogram(np.log10(r), edges)[0] / len(r) / np.diff(edges)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_counting_noise_is_not_a_hop_peak_and_a_minority_of_hoppers_is(seed):
+    """2,000 displacements: Gaussian (one peak in P(log10 r), whatever the noise) and 20 % of particles hopped 3 Å
+    from a cage of 0.3 Å (two peaks, the dip between, the second at 3 Å)."""
+    from meltdyn.plugins.observables.van_hove import dip_between_peaks
+
+    rng = np.random.default_rng(seed)
+    dip, second = dip_between_peaks(*_log_histogram(np.linalg.norm(rng.normal(size=(2000, 3)), axis=1)))
+    assert np.isnan(dip) and np.isnan(second)
+    direction = rng.normal(size=(400, 3))
+    hopped = 3.0 * direction / np.linalg.norm(direction, axis=1, keepdims=True)
+    r = np.linalg.norm(np.concatenate([np.zeros((1600, 3)), hopped]) + rng.normal(scale=0.3, size=(2000, 3)), axis=1)
+    dip, second = dip_between_peaks(*_log_histogram(r))
+    assert 1.0 < 10**dip < 2.4 and 10**second == pytest.approx(3.0, abs=0.4)

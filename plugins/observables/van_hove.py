@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
+from scipy.signal import find_peaks
 
 from meltdyn import elements
 from meltdyn.contracts import AtomBlock, Observable, ResultArray, StudyOutline, TrajectoryInfo
@@ -50,14 +51,18 @@ class VanHoveParams(PluginParams):
 def dip_between_peaks(centres: np.ndarray, density: np.ndarray) -> tuple[float, float]:
     """(dip, second peak) positions of a two-peaked distribution; NaN if it has one peak.
 
-    Peaks are local maxima of a lightly smoothed histogram holding at least 5 % of the highest one.
+    Peaks are those of a lightly smoothed histogram that stand out from their surroundings by at least 10 % of its
+    highest point (their prominence): counting noise on a flank makes local maxima, but not prominent ones. The
+    first peak is the one at the smallest r (vibration in the cage), the second the highest beyond it, the dip the
+    lowest point between them.
     """
     smooth = np.convolve(density, np.ones(5) / 5, mode="same")
-    inner = smooth[1:-1]
-    peaks = np.flatnonzero((inner > smooth[:-2]) & (inner >= smooth[2:]) & (inner > 0.05 * smooth.max())) + 1
+    if not smooth.max() > 0:
+        return float("nan"), float("nan")
+    peaks, _ = find_peaks(smooth, prominence=0.1 * smooth.max())
     if len(peaks) < 2:
         return float("nan"), float("nan")
-    first, second = peaks[0], peaks[np.argmax(smooth[peaks[1:]]) + 1]
+    first, second = peaks[0], peaks[1:][np.argmax(smooth[peaks[1:]])]
     dip = first + int(np.argmin(smooth[first:second + 1]))
     return float(centres[dip]), float(centres[second])
 
