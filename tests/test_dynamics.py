@@ -24,13 +24,13 @@ def brownian_run(tmp_path_factory):
     path = write_h5md(tmp_path_factory.mktemp("b") / "b.h5", ["O"] * n, steps, x, 40.0, DT, interval)
     obs = {"isf": ISF(ISFParams(q_per_A=[1.0, 2.5])),
            "box": ISF(ISFParams(q_per_A=[1.0], average="box_vectors", q_shell_width_per_A=0.1)),
-           "vh": VanHove(VanHoveParams(lags_ps=[0.05, 1.0], r_max_A=6.0, hop_species=[])),
+           "vh": VanHove(VanHoveParams(lags_ps=[0.05, 1.0], r_max_A=6.0, hop_species=["O"])),
            "a2": Alpha2(Alpha2Params())}
-    return d, analyse(path, obs)
+    return d, analyse(path, obs), obs
 
 
 def test_brownian_fs_is_exp_minus_q2Dt(brownian_run):
-    d, res = brownian_run
+    d, res, _ = brownian_run
     t, fs = res["isf"]["lag"].values, res["isf"]["Fs_O"].values
     for iq, q in enumerate((1.0, 2.5)):
         np.testing.assert_allclose(fs[iq], np.exp(-q * q * d * t), atol=0.01)
@@ -39,7 +39,7 @@ def test_brownian_fs_is_exp_minus_q2Dt(brownian_run):
 
 
 def test_brownian_gs_is_gaussian_and_normalised(brownian_run):
-    d, res = brownian_run
+    d, res, _ = brownian_run
     vh = res["vh"]
     r, dr = vh["r"].values, np.diff(vh["r"].values)[0]
     for k, t in enumerate(vh["lag"].values):
@@ -51,8 +51,18 @@ def test_brownian_gs_is_gaussian_and_normalised(brownian_run):
         assert np.sum(plog) * np.diff(vh["log10_r"].values)[0] == pytest.approx(1.0, abs=2e-3)
 
 
+def test_brownian_motion_has_no_hop_peak_and_no_hop_fraction(brownian_run):
+    """Gaussian displacements give a one-peaked P(log10 r): no hop peak, and a hop fraction that is undetermined
+    (NaN, with a flag), not zero."""
+    _, res, obs = brownian_run
+    vh = res["vh"]
+    assert np.isnan(vh["hop_peak_r_O"].values) and np.isnan(vh["hopping_fraction_O"].values)
+    assert "residence_times_O" not in vh
+    assert any("has one peak" in flag for flag in obs["vh"].summary(vh)["flags"])
+
+
 def test_brownian_alpha2_vanishes(brownian_run):
-    _, res = brownian_run
+    _, res, _ = brownian_run
     a2 = res["a2"]["alpha2_O"].values
     assert np.abs(a2).max() < 0.03
     np.testing.assert_allclose(res["a2"]["r2_O"].values, 6 * 0.25 * res["a2"]["lag"].values, rtol=0.03)

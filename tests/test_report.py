@@ -99,3 +99,17 @@ def test_the_html_is_one_self_contained_page_with_its_figures(reported):
     for name in ("arrhenius_D", "tau_alpha", "decoupling", "alpha2_peak", "van_hove_Na"):
         for fmt in ("png", "pdf"):
             assert (report / f"{name}.{fmt}").stat().st_size > 3000
+
+
+def test_a_mean_over_some_replicas_says_so():
+    """τ_α beyond one replica's run (None in its summary) leaves a mean over the others: the table says how many."""
+    from meltdyn.plugins.commands.report.aggregate import StatePoint
+    from meltdyn.plugins.commands.report.build import point_cell
+
+    point = StatePoint("NS2", 2000.0)
+    point.values["isf.tau_alpha_Si[q=1.7]"] = [28.2, float("nan")]
+    point.values["msd.D_Na"] = [1.0, 3.0]
+    point.values["van_hove.hopping_fraction_Na"] = [float("nan"), float("nan")]
+    assert point_cell(point, "isf.tau_alpha_Si[q=1.7]") == "28.2 (1 of 2)"
+    assert point_cell(point, "msd.D_Na") == "2 ± 1"
+    assert point_cell(point, "van_hove.hopping_fraction_Na") == "–"

@@ -186,12 +186,13 @@ class VanHove(Observable):
         for s, offsets in self.hop_blocks.items():
             plog = out[f"P_log10r_{s}"].values[k_hop]
             dip, second = dip_between_peaks(lg, plog)
-            fraction = float(np.sum(plog[lg > dip] * dlg[lg > dip])) if np.isfinite(dip) else 0.0
+            # One peak: hopping and vibration cannot be told apart at this lag, which is not "no particle hopped".
+            fraction = float(np.sum(plog[lg > dip] * dlg[lg > dip])) if np.isfinite(dip) else float("nan")
             out[f"hop_peak_r_{s}"] = ResultArray(np.array(10**second), "angstrom", (),
                                                  f"second peak of P(log10 r) at hop_lag, {s}; NaN if unimodal")
             out[f"hop_threshold_r_{s}"] = ResultArray(np.array(10**dip), "angstrom", (), "dip between the peaks")
             out[f"hopping_fraction_{s}"] = ResultArray(np.array(fraction), "1", (),
-                                                       f"fraction of {s} beyond the dip at hop_lag")
+                                                       f"fraction of {s} beyond the dip at hop_lag; NaN if unimodal")
             if np.isfinite(dip) and offsets:
                 counts, residence = [], []
                 for offset in offsets:
@@ -221,8 +222,8 @@ class VanHove(Observable):
         for s in (s for s in self.params.hop_species if s in present):
             fraction = summary.get(f"hopping_fraction_{s}", float("nan"))
             if not np.isfinite(summary.get(f"hop_peak_r_{s}", float("nan"))):
-                flags.append(f"P(log10 r) of {s} at the hop lag ({lag:g} ps) has one peak: no hops found; try another "
-                             "hop_lag_ps")
+                flags.append(f"P(log10 r) of {s} at the hop lag ({lag:g} ps) has one peak: hops cannot be told from "
+                             "vibration there; try another hop_lag_ps")
             elif fraction > 0.9:
                 flags.append(f"{fraction:.0%} of {s} lie beyond the dip at the hop lag ({lag:g} ps): too long a lag to "
                              "tell vibration from hops; choose a shorter hop_lag_ps")

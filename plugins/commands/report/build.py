@@ -48,6 +48,14 @@ def _cell(mean: float, sem: float, digits: int = 3) -> str:
     return text + (f" ± {sem:.2g}" if math.isfinite(sem) else "")
 
 
+def point_cell(point: StatePoint, key: str) -> str:
+    """Mean ± standard error of a quantity over a state point's replicas, saying how many replicas gave it when some
+    did not (a τ_α beyond the run, an unimodal hop distribution): such a mean is over the others only."""
+    cell = _cell(point.mean(key), point.sem(key))
+    runs, finite = len(point.values.get(key, [])), point.count(key)
+    return cell + (f" ({finite} of {runs})" if 0 < finite < runs else "")
+
+
 def _ratio(point: StatePoint, a: str, b: str, product: bool = False) -> tuple[float, float]:
     ma, mb, sa, sb = point.mean(a), point.mean(b), point.sem(a), point.sem(b)
     value = ma * mb if product else ma / mb
@@ -151,7 +159,7 @@ class Report:
         for p in self.points:
             n = max((p.count(k) for k in getters), default=0)
             row = [str(p.composition), f"{p.temperature_K:g}", str(n)]
-            row += [_cell(p.mean(k), p.sem(k)) for k in getters]
+            row += [point_cell(p, k) for k in getters]
             row += [_cell(*derived[(p.composition, p.temperature_K)].get(k, (float("nan"), float("nan"))))
                     for k in ratio_keys]
             rows.append(row)
@@ -304,7 +312,8 @@ text-align:right}}th{{background:#eee}}figure{{display:inline-block;margin:0.5em
 code{{background:#f4f4f4}}</style></head><body>
 <h1>{esc(spec.name)}</h1>
 <p>{len(self.study.runs) - len(self.missing)} of {len(self.study.runs)} runs completed. Values are replica means ±
-standard error (no error where one replica). Potential <code>{esc(potential)}</code>, engine <code>{esc(engine)}</code>,
+standard error (no error where one replica); "(k of n)" where only k of n replicas gave the quantity.
+Potential <code>{esc(potential)}</code>, engine <code>{esc(engine)}</code>,
 seed {spec.seed}. Made by meltdyn report on {time.strftime("%Y-%m-%d %H:%M")}.</p>
 <h2>State points</h2>{table}
 <h2>Arrhenius fits</h2><p>ln y = ln y0 − E<sub>a</sub>/(k<sub>B</sub>T) over each composition's temperatures,
