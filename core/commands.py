@@ -30,10 +30,20 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     _study_arguments(parser)
     parser.add_argument("--only", nargs="+", metavar="RUN_ID", help="run only these run ids")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress reports")
+    parser.add_argument("--reanalyse", action="store_true",
+                        help="analyse completed runs again from their trajectories (no MD); the previous results "
+                        "move to the run's superseded/ directory")
 
 
 def _run(args: argparse.Namespace) -> int:
     study = _load(args)
+    if args.reanalyse:
+        runs, skipped = study.reanalyse(only=args.only)
+        for line in skipped:
+            print(line, file=sys.stderr)
+        for run in runs:
+            print(f"{run.id}: reanalysed  ({run.dir})")
+        return 0
     runs = study.run(progress=False if args.quiet else None, only=args.only)
     for run in runs:
         print(f"{run.id}: {run.status['state']}  ({run.dir})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -230,20 +231,64 @@ class Study:
                                        spec.deterministic))
         return contexts
 
+    def reanalyse(self, only: Sequence[str] | None = None) -> tuple[list[Run], list[str]]:
+        """Analyse completed runs again from their trajectories with the installed meltdyn (after an upgrade that
+        changed an observable), without repeating their MD. The previous results, summary and provenance are moved
+        to ``superseded/<time>/`` in the run directory, never overwritten. Returns the runs reanalysed and a line
+        for each run skipped (not completed, or held by another process)."""
+        done, skipped = [], []
+        for run in self.select(only):
+            if not run.completed:
+                skipped.append(f"run {run.id} is {run.status['state']}: `meltdyn run` finishes and analyses it")
+                continue
+            with RunLock(run.dir) as lock:
+                if not lock.acquire():
+                    skipped.append(f"run {run.id} is held by {lock.describe_holder()}; left to it")
+                    continue
+                # Written aside first: a reanalysis that fails or is killed leaves the previous results in place.
+                staging = run.dir / ".reanalysis"
+                shutil.rmtree(staging, ignore_errors=True)  # meltdyn's own leftovers of an interrupted attempt
+                staging.mkdir()
+                try:
+                    cost = self._write_analysis(run.dir / "trajectory.h5", staging)
+                except Exception as exc:
+                    shutil.rmtree(staging)
+                    skipped.append(f"run {run.id}: reanalysis failed ({type(exc).__name__}: {exc}); its previous "
+                                   "results are kept")
+                    continue
+                provenance = json.loads((run.dir / "provenance.json").read_text())
+                archive = _new_directory(run.dir / "superseded" / time.strftime("%Y%m%dT%H%M%S"))
+                provenance["analysis"] = {**cost.as_dict(), "packages": package_versions(),
+                                          "superseded": str(archive.relative_to(run.dir))}
+                write_json_atomic(staging / "provenance.json", provenance)
+                for name in ANALYSIS_OUTPUTS:
+                    if (run.dir / name).exists():
+                        (run.dir / name).rename(archive / name)
+                for path in staging.iterdir():
+                    path.rename(run.dir / path.name)
+                staging.rmdir()
+            done.append(run)
+        return done, skipped
+
     def _analyse(self, run: Run, ctx: RunContext, engine_facts: dict[str, Any]) -> None:
+        cost = self._write_analysis(ctx.trajectory_path, run.dir)
+        provenance = _provenance(run, ctx, engine_facts)
+        provenance["analysis"] = cost.as_dict()
+        write_json_atomic(run.dir / "provenance.json", provenance)
+
+    def _write_analysis(self, trajectory: Path, into: Path) -> AnalysisCost:
+        """Every observable over a run's trajectory: results.h5 and summary.json, written into ``into``."""
         spec = self.spec
         observables: dict[str, Observable] = {
             label: self.registry.build("observable", o) for label, o in zip(spec.observable_labels, spec.observables)}
         cost = AnalysisCost()
-        results = analyse(ctx.trajectory_path, observables, spec.analysis, cost=cost)
-        save_results(run.dir / "results.h5", results, spec.analysis.reference_frame)
+        results = analyse(trajectory, observables, spec.analysis, cost=cost)
+        save_results(into / "results.h5", results, spec.analysis.reference_frame)
         summary = {label: observables[label].summary(res) for label, res in results.items()}
         summary["arrays"] = {label: {n: {"unit": a.unit, "dims": list(a.dims), "shape": list(a.values.shape)}
                                      for n, a in res.items()} for label, res in results.items()}
-        write_json_atomic(run.dir / "summary.json", summary)
-        provenance = _provenance(run, ctx, engine_facts)
-        provenance["analysis"] = cost.as_dict()
-        write_json_atomic(run.dir / "provenance.json", provenance)
+        write_json_atomic(into / "summary.json", summary)
+        return cost
 
     def _failed(self, runs: Sequence[Run], exc: BaseException, started: float) -> list[str]:
         state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
@@ -260,6 +305,22 @@ class Study:
         if not isinstance(exc, Exception):
             raise exc
         return lines
+
+
+ANALYSIS_OUTPUTS = ("results.h5", "summary.json", "provenance.json", "plots")
+"""What a run's analysis writes (plots by ``meltdyn plot``): moved aside, never overwritten, by a reanalysis."""
+
+
+def _new_directory(path: Path) -> Path:
+    """``path``, or ``path-1``, ``path-2``, ... if it exists: made, empty, never one that was there."""
+    candidate, k = path, 0
+    while True:
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            k += 1
+            candidate = path.with_name(f"{path.name}-{k}")
 
 
 def _provenance(run: Run, ctx: RunContext, engine: dict[str, Any]) -> dict[str, Any]:

@@ -122,6 +122,9 @@ def test_cli_and_api_give_identical_results(tiny_study, registry, tmp_path):
         np.testing.assert_array_equal(a[key].values, c[key].values)
     with H5MDReader(api_run.dir / "trajectory.h5") as ta, H5MDReader(cli.runs[0].dir / "trajectory.h5") as tc:
         np.testing.assert_array_equal(ta.positions_A(), tc.positions_A())
+    out = subprocess.run([*MELTDYN, "run", "--reanalyse", str(study_file), "--output-dir", str(tmp_path / "cli")],
+                         capture_output=True, text=True, check=True)
+    assert "NS2_T3000K_r0: reanalysed" in out.stdout and len(list((cli.runs[0].dir / "superseded").iterdir())) == 1
 
 
 def test_a_killed_run_resumes_without_losing_or_duplicating_frames(tiny_study, registry, tmp_path):
@@ -236,3 +239,48 @@ def test_results_are_a_table_with_units_flags_and_failure_reasons(tiny_study, re
                                                          capture_output=True, text=True, check=True).stdout.splitlines()]
     assert [(r["run"], r["state"]) for r in lines] == [(done.id, "completed"), (broken.id, "failed")]
     assert lines[0]["summary"]["msd"]["D_Na"] == d_na
+
+
+def test_reanalysis_repeats_no_md_and_keeps_the_previous_results(tiny_study, registry, monkeypatch):
+    """`meltdyn run --reanalyse` after an upgrade that changed an observable (here: its summary gains a key): new
+    results from the same trajectory, the previous ones moved to superseded/, and a failed reanalysis changes
+    nothing."""
+    from meltdyn import study as study_module
+    from meltdyn.plugins.observables.msd import MSD
+
+    tiny_study["sweep"]["replicas"] = 2
+    study = meltdyn.load_study(tiny_study, registry)
+    done = study.runs[0]
+    study.run(progress=False, only=[done.id])
+    outputs = ("results.h5", "summary.json", "provenance.json")
+    before = {name: (done.dir / name).read_bytes() for name in outputs + ("trajectory.h5",)}
+    checkpoints = sorted(p.name for p in (done.dir / "checkpoints").iterdir())
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("an observable's bug")
+
+    monkeypatch.setattr(study_module, "analyse", broken)
+    reanalysed, skipped = study.reanalyse()
+    assert reanalysed == [] and "reanalysis failed (RuntimeError: an observable's bug); its previous results are " \
+        "kept" in skipped[0] and "is pending" in skipped[1]
+    assert {name: (done.dir / name).read_bytes() for name in before} == before
+    assert not (done.dir / "superseded").exists() and not (done.dir / ".reanalysis").exists()
+    monkeypatch.undo()
+
+    original = MSD.summary
+    monkeypatch.setattr(MSD, "summary", lambda self, results: {**original(self, results), "upgraded": 1})
+    reanalysed, skipped = study.reanalyse()
+    assert [r.id for r in reanalysed] == [done.id] and "is pending" in skipped[0]
+    assert json.loads((done.dir / "summary.json").read_text())["msd"]["upgraded"] == 1
+    (archive,) = (done.dir / "superseded").iterdir()
+    assert {name: (archive / name).read_bytes() for name in outputs} == {name: before[name] for name in outputs}
+    assert (done.dir / "trajectory.h5").read_bytes() == before["trajectory.h5"]
+    assert sorted(p.name for p in (done.dir / "checkpoints").iterdir()) == checkpoints
+    np.testing.assert_array_equal(done.results()["msd"]["msd_Na"].values,
+                                  meltdyn.results.load_results(archive / "results.h5")["msd"]["msd_Na"].values)
+    provenance, previous = (json.loads(p.read_text()) for p in (done.dir / "provenance.json",
+                                                                   archive / "provenance.json"))
+    assert provenance["analysis"]["superseded"] == f"superseded/{archive.name}"
+    assert {k: v for k, v in provenance.items() if k != "analysis"} == \
+        {k: v for k, v in previous.items() if k != "analysis"}
+    assert done.completed and not (done.dir / ".reanalysis").exists()
