@@ -290,7 +290,9 @@ class Observable(ABC):
 
     @abstractmethod
     def prepare(self, info: TrajectoryInfo) -> None:
-        """Allocate accumulators for the trajectory described by ``info``."""
+        """Allocate accumulators for the trajectory described by ``info``. Validation also prepares a fresh
+        instance, with a production trajectory's planned frames and starting cell, to ask :meth:`memory` before
+        any MD: prepare should plan, not read files or start work."""
 
     @abstractmethod
     def process(self, block: AtomBlock) -> None:
