@@ -132,7 +132,7 @@ class VanHove(Observable):
         self.settle = max(1, min(round(p.hop_smoothing_ps / interval_ps), len(self.plan.linear_frames)))
         # Byte offsets in the spill file of each block's smoothed hop-species positions.
         self.hop_blocks: dict[str, list[int]] = {s: [] for s in p.hop_species if s in info.species}
-        self._spill = tempfile.TemporaryFile(prefix="meltdyn-hops-") if self.hop_blocks else None
+        self._spill: Any = None  # made by the first block that has hop-species atoms
 
     def process(self, block: AtomBlock) -> None:
         for k, sample in enumerate(self.samples):
@@ -140,6 +140,8 @@ class VanHove(Observable):
         for s in self.hop_blocks:
             atoms = np.flatnonzero(block.mask(s))
             if len(atoms):
+                if self._spill is None:
+                    self._spill = tempfile.TemporaryFile(prefix="meltdyn-hops-")
                 self.hop_blocks[s].append(self._spill.tell())
                 np.save(self._spill, running_mean(block.positions_A[np.ix_(self.plan.linear_frames, atoms)],
                                                   self.settle))
