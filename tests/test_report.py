@@ -43,6 +43,7 @@ def test_arrhenius_recovers_an_activation_energy_and_its_uncertainty():
     exact = [d0 * np.exp(-ea / (BOLTZMANN_EV_K * t)) for t in temperatures]
     fit = arrhenius(temperatures, exact, [0.02 * d for d in exact])
     assert fit.activation_eV == pytest.approx(ea, rel=1e-9) and fit.prefactor == pytest.approx(d0, rel=1e-9)
+    np.testing.assert_allclose(fit.at(temperatures), exact, rtol=1e-9)  # the curve the figure draws
     noisy = [d * (1 + 0.02 * rng.normal()) for d in exact]
     fit = arrhenius(temperatures, noisy, [0.02 * d for d in exact])
     assert abs(fit.activation_eV - ea) < 3 * fit.activation_sigma_eV < 0.2

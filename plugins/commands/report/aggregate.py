@@ -94,6 +94,14 @@ class Arrhenius:
     def activation_kJ_mol(self) -> float:
         return self.activation_eV * EV_TO_KJ_MOL
 
+    @property
+    def activation_sigma_kJ_mol(self) -> float:
+        return self.activation_sigma_eV * EV_TO_KJ_MOL
+
+    def at(self, temperatures_K: np.ndarray) -> np.ndarray:
+        """The fitted y at the given temperatures."""
+        return self.prefactor * np.exp(-self.activation_eV / (BOLTZMANN_EV_K * np.asarray(temperatures_K)))
+
 
 def arrhenius(temperatures_K: list[float], means: list[float], sems: list[float]) -> Arrhenius | None:
     """Weighted least squares of ln y on 1/(k_B T); the uncertainty from the fit's covariance, scaled by the reduced

@@ -183,8 +183,7 @@ class Report:
                     fit = fits[str(c)].get(f"D_{s}")
                     if fit:
                         xs = np.linspace(x.min(), x.max(), 20)
-                        ax.plot(xs, fit.prefactor * np.exp(-fit.activation_eV * xs / (1000 * 8.617333262e-5)),
-                                color=f"C{k}", lw=0.8)
+                        ax.plot(xs, fit.at(1000 / xs), color=f"C{k}", lw=0.8)
             ax.set(yscale="log", xlabel="1000 / T (1/K)", ylabel="D (Å$^2$/ps)", title="Diffusion: Arrhenius")
             ax.legend(fontsize=6, ncol=2)
             figs["arrhenius_D"] = fig
@@ -296,7 +295,7 @@ class Report:
             "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows) + "</table>"
         fit_rows = "".join(
             f"<tr><td>{esc(c)}</td><td>{esc(k)}</td><td>{_cell(f.activation_eV, f.activation_sigma_eV)}</td>"
-            f"<td>{_cell(f.activation_kJ_mol, f.activation_sigma_eV * 96.485)}</td><td>{f.points}</td></tr>"
+            f"<td>{_cell(f.activation_kJ_mol, f.activation_sigma_kJ_mol)}</td><td>{f.points}</td></tr>"
             for c, fs in fits.items() for k, f in fs.items())
         missing = "".join(f"<li>{esc(m['run'])}: {esc(m['state'])} {esc(m['message'])}</li>" for m in self.missing)
         flags = "".join(f"<li>{esc(f)}</li>" for f in self.flags)
