@@ -46,6 +46,20 @@ class RunLock:
         except (OSError, ValueError):
             return {}
 
+    def holder_ended(self) -> bool:
+        """True when the last holder was a process on this host that no longer exists: whatever it was doing, it
+        did not finish. (A holder on another host cannot be asked; it is never said to have ended.)"""
+        h = self.holder()
+        if h.get("host") != socket.gethostname() or not isinstance(h.get("pid"), int):
+            return False
+        try:
+            os.kill(h["pid"], 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # it exists, owned by another user
+            return False
+        return False
+
     def describe_holder(self) -> str:
         h = self.holder()
         if not h:

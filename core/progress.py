@@ -111,9 +111,12 @@ class StudyMonitor:
         done, total = self._totals()
         rate = (done - self._ps0) / max(time.time() - self._t0, 1e-9)
         eta = _clock((total - done) / rate) if rate > 0 else "?"
+        # Interrupted: left by a process or worker that died, until a retried task or another `meltdyn run` takes it.
+        interrupted = f", {states.count('interrupted')} interrupted" if "interrupted" in states else ""
         return (f"study: {states.count('completed')}/{len(states)} runs completed, "
                 f"{states.count('running') - simulated} simulating, {simulated} awaiting analysis, "
-                f"{states.count('failed')} failed; {done * 1e-3:.4g} of {total * 1e-3:.4g} ns simulated, ETA {eta}")
+                f"{states.count('failed')} failed{interrupted}; {done * 1e-3:.4g} of {total * 1e-3:.4g} ns simulated, "
+                f"ETA {eta}")
 
     def report(self) -> None:
         if self.enabled:

@@ -63,8 +63,18 @@ class Run:
 
     @property
     def status(self) -> dict[str, Any]:
+        """What status.json says, except that a run left 'running' by a process that has since died (killed, or a
+        cluster worker lost) is 'interrupted': nobody is running it, and `meltdyn run` continues it."""
         path = self.dir / "status.json"
-        return json.loads(path.read_text()) if path.exists() else {"state": "pending"}
+        if not path.exists():
+            return {"state": "pending"}
+        status = json.loads(path.read_text())
+        lock = RunLock(self.dir)
+        if status["state"] == "running" and lock.holder_ended():
+            return {**status, "state": "interrupted",
+                    "message": f"the process running it ({lock.describe_holder()}) ended before it finished; "
+                               "`meltdyn run` continues from its last checkpoint"}
+        return status
 
     @property
     def completed(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ import yaml
 import meltdyn
 from meltdyn.locks import RunLock
 from meltdyn.trajectory import H5MDReader
-from conftest import MELTDYN
+from conftest import MELTDYN, TINY_STUDY
 
 pytest.importorskip("distributed")
 
@@ -51,6 +52,79 @@ def test_a_dask_local_cluster_gives_the_serial_results(four_runs, registry, tmp_
         json.loads((serial.runs[0].dir / "spec.json").read_text())
 
 
+@pytest.fixture(scope="module")
+def lost_worker_study(tmp_path_factory):
+    """A one-run study long enough in production to lose its worker mid-way, and its run by the serial executor."""
+    root = tmp_path_factory.mktemp("lost-worker")
+    study = {**copy.deepcopy(TINY_STUDY), "output_dir": str(root / "serial")}
+    study["protocol"]["stages"][-1]["duration_ps"] = 0.6
+    (reference,) = meltdyn.load_study(study).run(progress=False)
+    with H5MDReader(reference.dir / "trajectory.h5") as traj:
+        return study, (traj.steps, traj.positions_A())
+
+
+def _lose_the_worker(study, tmp_path, retries):
+    """`meltdyn run` on a one-worker LocalCluster; SIGKILL the worker process that holds the run's lock once
+    production has flushed frames (what a job's walltime or a lost node does). Returns its exit code, its stderr
+    and the run."""
+    study = {**study, "executor": {"plugin": "dask", "workers": 1, "retries": retries, "monitor_interval_s": 1}}
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(yaml.safe_dump(study))
+    out = tmp_path / "out"
+    run_dir = out / "NS2_T3000K_r0"
+    proc = subprocess.Popen([*MELTDYN, "run", "-q", str(study_file), "--output-dir", str(out)],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    frames = 0
+    while proc.poll() is None and frames < 8:
+        assert time.time() < deadline, "production never started"
+        try:
+            frames = json.loads((run_dir / "checkpoints" / "progress.json").read_text()).get("frames", 0)
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run finished before its worker could be lost"
+    worker = RunLock(run_dir).holder()["pid"]
+    assert worker != proc.pid  # the run is on a worker process, not in `meltdyn run` itself
+    os.kill(worker, signal.SIGKILL)
+    stderr = proc.communicate(timeout=300)[1]
+    return proc.returncode, stderr, meltdyn.load_study(study_file, output_dir=out).runs[0]
+
+
+def _same_trajectory(run, reference):
+    with H5MDReader(run.dir / "trajectory.h5") as traj:
+        np.testing.assert_array_equal(traj.steps, reference[0])  # no frame lost or written twice
+        np.testing.assert_array_equal(traj.positions_A(), reference[1])  # Reference platform: bit for bit
+
+
+def test_a_run_whose_worker_is_lost_continues_from_its_checkpoint_in_the_retried_task(lost_worker_study, tmp_path):
+    study, reference = lost_worker_study
+    returncode, stderr, run = _lose_the_worker(study, tmp_path, retries=1)
+    assert returncode == 0, stderr
+    assert run.completed
+    sessions = json.loads((run.dir / "provenance.json").read_text())["engine"]["sessions"]
+    assert len(sessions) == 2  # the lost worker's, then the retried task's from the checkpoint it left
+    _same_trajectory(run, reference)
+
+
+def test_a_run_whose_worker_is_lost_more_often_than_retries_allow_is_reported_and_continued_later(
+        lost_worker_study, tmp_path):
+    study, reference = lost_worker_study
+    returncode, stderr, run = _lose_the_worker(study, tmp_path, retries=0)
+    assert returncode == 2, stderr
+    assert "run NS2_T3000K_r0: a worker died while simulating, 1 time(s), and the dask executor's `retries: 0` " \
+           "allows no more attempts; the last checkpoint is kept" in stderr, stderr
+    assert "Traceback" not in stderr
+    status = run.status  # nobody is running it any more, and it says so rather than 'running'
+    assert status["state"] == "interrupted" and "ended before it finished" in status["message"]
+    assert 0 < run.checkpoint().frames
+    subprocess.run([*MELTDYN, "run", "-q", str(tmp_path / "study.yaml"), "--output-dir", str(tmp_path / "out")],
+                   check=True)
+    run = meltdyn.load_study(tmp_path / "study.yaml", output_dir=tmp_path / "out").runs[0]
+    assert run.completed
+    _same_trajectory(run, reference)
+
+
 def test_two_concurrent_runs_of_one_study_do_every_run_exactly_once(four_runs, tmp_path):
     four_runs["protocol"]["stages"][-1]["duration_ps"] = 0.5
     study_file = tmp_path / "study.yaml"
@@ -83,8 +157,10 @@ def test_a_lock_is_free_again_when_its_holder_is_killed(tmp_path):
     lock = RunLock(tmp_path)
     assert not lock.acquire()
     assert f"pid {holder.pid} on" in lock.describe_holder()
+    assert not lock.holder_ended()
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
+    assert lock.holder_ended()  # what lets a run it left 'running' read as interrupted
     deadline = time.time() + 5
     while not lock.acquire():
         assert time.time() < deadline, "the lock of a killed process was not freed"

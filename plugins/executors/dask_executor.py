@@ -125,21 +125,21 @@ class DaskExecutor(Executor):
                         except TimeoutError:  # nothing finished in the interval: report where the study stands
                             pass
                         monitor.report()
-                    return _failures(analyses)
+                    return _failures(analyses, p.retries)
             finally:
                 if not isinstance(cluster, str):
                     cluster.close()
 
 
-def _failures(analyses: dict[str, tuple[Any, Any]]) -> list[str]:
+def _failures(analyses: dict[str, tuple[Any, Any]], retries: int) -> list[str]:
     lines: list[str] = []
     reported: set[str] = set()
     for run_id, (simulated, analysed) in analyses.items():
         if simulated.status == "error":
             if simulated.key not in reported:
                 reported.add(simulated.key)
-                lines.append(f"runs of task {simulated.key}: {type(simulated.exception()).__name__}: "
-                             f"{simulated.exception()}")
+                ids = [other for other, (task, _) in analyses.items() if task.key == simulated.key]
+                lines.append(_task_failure(ids, simulated.exception(), retries))
             continue
         if simulated.key not in reported:
             reported.add(simulated.key)
@@ -147,6 +147,17 @@ def _failures(analyses: dict[str, tuple[Any, Any]]) -> list[str]:
         lines += analysed.result() if analysed.status == "finished" else [
             f"run {run_id}: analysis task {analysed.status}: {analysed.exception()}"]
     return lines
+
+
+def _task_failure(run_ids: list[str], exc: BaseException, retries: int) -> str:
+    from distributed import KilledWorker
+
+    runs = f"run{'s' if len(run_ids) > 1 else ''} {', '.join(run_ids)}"
+    if isinstance(exc, KilledWorker):  # the scheduler gave up: every worker that took the task died running it
+        return (f"{runs}: a worker died while simulating, {retries + 1} time(s), and the dask executor's "
+                f"`retries: {retries}` allows no more attempts; the last checkpoint is kept and `meltdyn run` "
+                "continues from it")
+    return f"{runs}: simulation task failed: {type(exc).__name__}: {exc}"
 
 
 def outline(params: DaskParams) -> ExecutorOutline:
