@@ -186,3 +186,37 @@ def test_the_study_line_tells_simulating_from_awaiting_analysis(tiny_study, regi
     study.analyse(first, facts[first.id])
     assert line().startswith("study: 1/2 runs completed, 0 simulating, 0 awaiting analysis, 0 failed; "
                              "0.00025 of 0.0005 ns")
+
+
+def test_a_local_gpu_cluster_gives_each_worker_its_own_gpu(monkeypatch):
+    """One worker per GPU, each started seeing only its own, so two simulations never share a GPU (or all land on
+    the first): checked through the workers' environment, which needs no GPU."""
+    from distributed import Client
+
+    from meltdyn.plugins.executors.dask_executor import DaskParams, check, make_cluster
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,7,9")
+    params = DaskParams(workers=2, gpus_per_worker=1)
+    assert check(params, None) == []
+    with make_cluster(params) as cluster, Client(cluster) as client:
+        seen = client.run(lambda: os.environ["CUDA_VISIBLE_DEVICES"])
+        assert sorted(seen.values()) == ["5", "7"]
+        # A simulation asks for a GPU: two at once go to two workers, never one.
+        tasks = [client.submit(lambda k: (time.sleep(1.0), os.environ["CUDA_VISIBLE_DEVICES"])[1], k,
+                               resources={"GPU": 1}, pure=False) for k in range(2)]
+        assert sorted(t.result() for t in tasks) == ["5", "7"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5")
+    assert check(params, None) == ["workers: 2 with gpus_per_worker: 1 needs a GPU per worker, and 1 are visible "
+                                   "here (CUDA_VISIBLE_DEVICES, torch)"]
+
+
+def test_a_worker_analyses_the_run_it_finished_before_it_starts_the_next(tiny_study, registry, tmp_path):
+    """On a saturated cluster (one worker, one thread) a run's analysis goes before the simulations still to start,
+    so results arrive as runs finish: each run is completed before the next one starts."""
+    tiny_study["sweep"]["temperatures_K"] = [2500.0, 2750.0, 3000.0]
+    tiny_study["executor"] = {"plugin": "dask", "workers": 1, "monitor_interval_s": 1}
+    runs = meltdyn.load_study(tiny_study, registry).run(progress=False)
+    spans = sorted((run.status["started"], run.status["finished"]) for run in runs)
+    assert len(spans) == 3
+    for (_, finished), (started, _) in zip(spans, spans[1:]):
+        assert finished <= started, spans

@@ -10,6 +10,8 @@ where the last one stopped.
 from __future__ import annotations
 
 import importlib.util
+import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -29,8 +31,9 @@ class DaskParams(PluginParams):
                                           "the other cluster settings are then not used.")
     workers: int = Field(2, ge=1, le=100_000, description="local: worker processes; slurm, pbs: jobs.")
     threads_per_worker: int = Field(1, ge=1, le=1024, description="Cores per worker (local) or per job.")
-    gpus_per_worker: int = Field(0, ge=0, le=64, description="GPUs per worker or job; simulation tasks then ask for "
-                                 "one each, so a worker runs as many at once as it has GPUs.")
+    gpus_per_worker: int = Field(0, ge=0, le=1, description="1: each worker owns one GPU and simulates one batch at a "
+                                 "time on it (local: worker k sees only the k-th visible GPU; slurm: --gres=gpu:1 per "
+                                 "job), so an engine's 'cuda' is that GPU; for N GPUs give workers: N.")
     retries: int = Field(2, ge=0, le=100, description="Times a task is started again after its worker was lost (a "
                          "job's walltime, a node failure); it continues from the runs' checkpoints.")
     queue: str | None = Field(None, max_length=200, description="slurm, pbs: partition or queue.")
@@ -53,15 +56,13 @@ def simulate_task(source: dict[str, Any], output_dir: str, run_ids: list[str]) -
     return {"facts": facts, "failures": failures}
 
 
-def analyse_task(source: dict[str, Any], output_dir: str, run_id: str, simulated: dict[str, Any]) -> list[str]:
-    """On a worker: analyse one run its simulation task simulated (nothing if that failed or left it to another)."""
+def analyse_task(source: dict[str, Any], output_dir: str, run_id: str, engine_facts: dict[str, Any]) -> list[str]:
+    """On a worker: analyse one run a simulation task simulated."""
     from meltdyn.study import load_study
 
-    if run_id not in simulated["facts"]:
-        return []
     study = load_study(source, output_dir=output_dir)
     (run,) = study.select([run_id])
-    return study.analyse(run, simulated["facts"][run_id])
+    return study.analyse(run, engine_facts)
 
 
 def make_cluster(params: DaskParams) -> Any:
@@ -69,11 +70,13 @@ def make_cluster(params: DaskParams) -> Any:
     if params.scheduler_address:
         return params.scheduler_address
     resources = {"GPU": params.gpus_per_worker} if params.gpus_per_worker else None
+    if params.cluster == "local" and resources:
+        return _local_gpu_cluster(params)
     if params.cluster == "local":
         from distributed import LocalCluster
 
         return LocalCluster(n_workers=params.workers, threads_per_worker=params.threads_per_worker, processes=True,
-                            resources=resources, dashboard_address=None)
+                            dashboard_address=None)
     import dask_jobqueue
 
     directives = list(params.job_extra_directives)
@@ -88,65 +91,125 @@ def make_cluster(params: DaskParams) -> Any:
     return cluster
 
 
+def visible_gpus() -> list[str]:
+    """The GPUs processes started here may use, as CUDA_VISIBLE_DEVICES names them (indices or UUIDs)."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [device.strip() for device in listed.split(",") if device.strip()]
+    import torch
+
+    return [str(k) for k in range(torch.cuda.device_count())]
+
+
+def _local_gpu_cluster(params: DaskParams) -> Any:
+    """One worker process per GPU, started with CUDA_VISIBLE_DEVICES naming its GPU alone: every engine's 'cuda'
+    (TorchSim's, OpenMM's CUDA platform) is then that worker's GPU, and no two workers share one."""
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    workers = {f"gpu-{k}": {"cls": Nanny, "options": {"host": "127.0.0.1", "nthreads": params.threads_per_worker,
+                                                      "resources": {"GPU": 1},
+                                                      "env": {"CUDA_VISIBLE_DEVICES": device}}}
+               for k, device in enumerate(visible_gpus()[: params.workers])}
+    # The scheduler serves HTTP (metrics) even without a dashboard: on any free port, not Dask's 8787.
+    scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard": False, "dashboard_address": ":0"}}
+    return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.WARNING)
+
+
 class DaskExecutor(Executor):
     def __init__(self, params: DaskParams):
         self.params = params
 
     def execute(self, study: Any, runs: Sequence[Any], progress: bool | None) -> list[str]:
         import dask
-        from distributed import Client, wait
+        from distributed import Client
 
         p = self.params
-        monitor = StudyMonitor(study, runs, progress)
-        source, out = study.source, str(study.output_dir)
-        gpu = {"GPU": 1} if p.gpus_per_worker else None
         # A task whose worker dies is started again by the scheduler: "allowed-failures" is Dask's name for retries.
-        # A worker is given its next simulation only when it has a free thread (saturation 1.0; Dask's default 1.1
-        # hands a one-thread worker a second one ahead), so a finished run's analysis runs before the next run starts
-        # instead of after it. Measured with sleeping tasks on a 2-worker LocalCluster: analyses waited a whole
-        # simulation at 1.1 and started within 0.02 s at 1.0 (a cluster started elsewhere keeps its own setting).
-        with dask.config.set({"distributed.scheduler.allowed-failures": p.retries,
-                              "distributed.scheduler.worker-saturation": 1.0}):
+        with dask.config.set({"distributed.scheduler.allowed-failures": p.retries}):
             cluster = make_cluster(p)
             try:
                 with Client(cluster) as client:
-                    analyses = {}
-                    for batch in study.batches(runs):
-                        ids = [run.id for run in batch]
-                        simulated = client.submit(simulate_task, source, out, ids, resources=gpu, pure=False,
-                                                  key=f"simulate-{ids[0]}-{len(ids)}")
-                        for run_id in ids:
-                            analyses[run_id] = (simulated, client.submit(analyse_task, source, out, run_id, simulated,
-                                                                         pure=False, key=f"analyse-{run_id}"))
-                    pending = {f for _, f in analyses.values()}
-                    while pending:
-                        try:
-                            _, pending = wait(pending, timeout=p.monitor_interval_s, return_when="FIRST_COMPLETED")
-                        except TimeoutError:  # nothing finished in the interval: report where the study stands
-                            pass
-                        monitor.report()
-                    return _failures(analyses, p.retries)
+                    return _Flow(client, study, p).run(list(study.batches(runs)), StudyMonitor(study, runs, progress))
             finally:
                 if not isinstance(cluster, str):
                     cluster.close()
 
 
-def _failures(analyses: dict[str, tuple[Any, Any]], retries: int) -> list[str]:
-    lines: list[str] = []
-    reported: set[str] = set()
-    for run_id, (simulated, analysed) in analyses.items():
-        if simulated.status == "error":
-            if simulated.key not in reported:
-                reported.add(simulated.key)
-                ids = [other for other, (task, _) in analyses.items() if task.key == simulated.key]
-                lines.append(_task_failure(ids, simulated.exception(), retries))
-            continue
-        if simulated.key not in reported:
-            reported.add(simulated.key)
-            lines += simulated.result()["failures"]
-        lines += analysed.result() if analysed.status == "finished" else [
-            f"run {run_id}: analysis task {analysed.status}: {analysed.exception()}"]
-    return lines
+class _Flow:
+    """Simulations kept to as many at once as the cluster has slots, each finished one followed by its runs'
+    analyses ahead of the next simulation.
+
+    Submitted all at once, simulations are handed to the workers ahead, and a worker that finishes a run starts
+    the next simulation before that run's analysis (measured with SHIK runs on two one-thread workers, worker
+    saturation 1.0: each worker simulated its second run while its first waited to be analysed; the sleeping
+    tasks that had suggested saturation 1.0 was enough are not such a workload). Submitted when a slot opens, the
+    next simulation comes after the analysis, which also carries the higher priority, on the worker that freed up.
+    """
+
+    def __init__(self, client: Any, study: Any, params: DaskParams):
+        self.client, self.params = client, params
+        self.source, self.out = study.source, str(study.output_dir)
+        self.gpu = {"GPU": 1} if params.gpus_per_worker else None
+        self.simulations: dict[Any, list[str]] = {}
+        self.analyses: dict[Any, str] = {}
+        self.failures: list[str] = []
+
+    def slots(self) -> int:
+        """Simulations the cluster runs at once: a GPU per worker, or a thread; a scheduler elsewhere says its own."""
+        p = self.params
+        if p.scheduler_address:
+            workers = self.client.scheduler_info()["workers"].values()
+            if self.gpu:
+                return max(1, sum(int(w.get("resources", {}).get("GPU", 0)) for w in workers))
+            return max(1, sum(w["nthreads"] for w in workers))
+        return p.workers * (1 if self.gpu else p.threads_per_worker)
+
+    def run(self, batches: list[list[Any]], monitor: StudyMonitor) -> list[str]:
+        from distributed import wait
+
+        for _ in range(min(self.slots(), len(batches))):
+            self._simulate(batches.pop(0))
+        while self.simulations or self.analyses:
+            try:
+                done, _ = wait([*self.simulations, *self.analyses], timeout=self.params.monitor_interval_s,
+                               return_when="FIRST_COMPLETED")
+            except TimeoutError:  # nothing finished in the interval: report where the study stands
+                done = set()
+            for future in done:
+                if future in self.simulations:
+                    self._simulated(future)
+                    if batches:
+                        self._simulate(batches.pop(0))
+                else:
+                    self._analysed(future)
+            monitor.report()
+        return self.failures
+
+    def _simulate(self, batch: list[Any]) -> None:
+        ids = [run.id for run in batch]
+        future = self.client.submit(simulate_task, self.source, self.out, ids, resources=self.gpu, pure=False,
+                                    key=f"simulate-{ids[0]}-{len(ids)}")
+        self.simulations[future] = ids
+
+    def _simulated(self, future: Any) -> None:
+        ids = self.simulations.pop(future)
+        if future.status != "finished":
+            self.failures.append(_task_failure(ids, future.exception(), self.params.retries))
+            return
+        result = future.result()
+        self.failures += result["failures"]
+        for run_id in ids:
+            if run_id in result["facts"]:  # not a run that failed, or one another process holds
+                analysis = self.client.submit(analyse_task, self.source, self.out, run_id, result["facts"][run_id],
+                                              pure=False, priority=1, key=f"analyse-{run_id}")
+                self.analyses[analysis] = run_id
+
+    def _analysed(self, future: Any) -> None:
+        run_id = self.analyses.pop(future)
+        if future.status == "finished":
+            self.failures += future.result()
+        else:
+            self.failures.append(f"run {run_id}: analysis task {future.status}: {future.exception()}")
 
 
 def _task_failure(run_ids: list[str], exc: BaseException, retries: int) -> str:
@@ -171,12 +234,11 @@ def check(params: DaskParams, study: StudyOutline) -> list[str]:
     if params.cluster != "local" and params.scheduler_address is None and \
             importlib.util.find_spec("dask_jobqueue") is None:
         problems.append(f'cluster: {params.cluster!r} needs dask-jobqueue: pip install -e ".[dask]"')
-    if params.cluster == "local" and params.gpus_per_worker and study.local:
-        import torch
-
-        if torch.cuda.device_count() < params.gpus_per_worker:
-            problems.append(f"gpus_per_worker: {params.gpus_per_worker}, but torch sees "
-                            f"{torch.cuda.device_count()} GPU(s) here")
+    if params.cluster == "local" and params.gpus_per_worker and params.scheduler_address is None:
+        gpus = visible_gpus()
+        if len(gpus) < params.workers:
+            problems.append(f"workers: {params.workers} with gpus_per_worker: 1 needs a GPU per worker, and "
+                            f"{len(gpus)} are visible here (CUDA_VISIBLE_DEVICES, torch)")
     return problems
 
 
