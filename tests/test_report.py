@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import math
 import subprocess
 from html.parser import HTMLParser
 
@@ -48,6 +49,22 @@ def test_arrhenius_recovers_an_activation_energy_and_its_uncertainty():
     fit = arrhenius(temperatures, noisy, [0.02 * d for d in exact])
     assert abs(fit.activation_eV - ea) < 3 * fit.activation_sigma_eV < 0.2
     assert arrhenius([2000.0], [1.0], [0.1]) is None
+
+
+def test_arrhenius_without_error_bars_takes_its_uncertainty_from_the_scatter():
+    """One replica per temperature: the slope's standard error is ordinary least squares' (scipy's linregress as
+    the oracle), so it grows with the scatter instead of being one number for every fit."""
+    from scipy.stats import linregress
+
+    temperatures = np.array([1000.0, 1250.0, 1500.0, 1750.0])
+    x = 1 / (BOLTZMANN_EV_K * temperatures)
+    for scatter in (0.02, 0.2):
+        y = 5.0 * np.exp(-0.5 * x) * np.exp(scatter * np.array([1.0, -1.0, -1.0, 1.0]))
+        fit = arrhenius(list(temperatures), list(y), [float("nan")] * 4)
+        reference = linregress(x, np.log(y))
+        assert fit.activation_eV == pytest.approx(-reference.slope, rel=1e-9)
+        assert fit.activation_sigma_eV == pytest.approx(reference.stderr, rel=1e-9)
+    assert math.isnan(arrhenius([1000.0, 2000.0], [1.0, 2.0], [float("nan")] * 2).activation_sigma_eV)
 
 
 @pytest.fixture(scope="module")

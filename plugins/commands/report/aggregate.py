@@ -112,15 +112,15 @@ def arrhenius(temperatures_K: list[float], means: list[float], sems: list[float]
     x = np.array([1.0 / (BOLTZMANN_EV_K * t) for t, _, _ in keep])
     y = np.log([m for _, m, _ in keep])
     errors = np.array([s / m if math.isfinite(s) and s > 0 else np.nan for _, m, s in keep])
-    if np.isnan(errors).any():  # one replica per point: equal weights, uncertainty from the scatter alone
-        errors = np.ones_like(y)
-    w = 1.0 / errors**2
+    # One replica per point: no error bars, so equal weights and the uncertainty from the scatter alone.
+    weighted = not np.isnan(errors).any()
+    w = 1.0 / errors**2 if weighted else np.ones_like(y)
     design = np.stack([np.ones_like(x), x], axis=1)
     cov = np.linalg.inv(design.T @ (design * w[:, None]))
     intercept, slope = cov @ (design.T @ (w * y))
     dof = len(keep) - 2
     if dof > 0:
         chi2 = float(np.sum(w * (y - intercept - slope * x) ** 2)) / dof
-        cov = cov * max(chi2, 1.0)
-    sigma = float(np.sqrt(cov[1, 1])) if dof > 0 or not np.all(errors == 1) else float("nan")
+        cov = cov * (max(chi2, 1.0) if weighted else chi2)
+    sigma = float(np.sqrt(cov[1, 1])) if dof > 0 or weighted else float("nan")
     return Arrhenius(-float(slope), sigma, float(np.exp(intercept)), len(keep))
