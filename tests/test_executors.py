@@ -196,12 +196,12 @@ def test_a_local_gpu_cluster_gives_each_worker_its_own_gpu(monkeypatch):
     from meltdyn.plugins.executors.dask_executor import DaskParams, check, make_cluster
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,7,9")
-    params = DaskParams(workers=2, gpus_per_worker=1)
+    params = DaskParams(workers=2, gpus_per_worker=1, threads_per_worker=2)
     assert check(params, None) == []
     with make_cluster(params) as cluster, Client(cluster) as client:
         seen = client.run(lambda: os.environ["CUDA_VISIBLE_DEVICES"])
         assert sorted(seen.values()) == ["5", "7"]
-        # A simulation asks for a GPU: two at once go to two workers, never one.
+        # A simulation asks for a GPU: two at once go to two workers, never both to one (it has threads for both).
         tasks = [client.submit(lambda k: (time.sleep(1.0), os.environ["CUDA_VISIBLE_DEVICES"])[1], k,
                                resources={"GPU": 1}, pure=False) for k in range(2)]
         assert sorted(t.result() for t in tasks) == ["5", "7"]
@@ -220,3 +220,22 @@ def test_a_worker_analyses_the_run_it_finished_before_it_starts_the_next(tiny_st
     assert len(spans) == 3
     for (_, finished), (started, _) in zip(spans, spans[1:]):
         assert finished <= started, spans
+
+
+def test_simulations_start_on_workers_that_join_a_running_scheduler_later(tiny_study, registry, tmp_path):
+    """A scheduler started elsewhere may have no workers yet when the study connects (a cluster still queueing its
+    jobs): the study must not stay at one simulation at a time once workers arrive. Two workers join a second
+    after the study starts; its two runs then simulate at the same time."""
+    import threading
+
+    from distributed import LocalCluster
+
+    tiny_study["sweep"]["temperatures_K"] = [2500.0, 3000.0]
+    tiny_study["protocol"]["stages"][-1]["duration_ps"] = 0.6
+    with LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        tiny_study["executor"] = {"plugin": "dask", "scheduler_address": cluster.scheduler_address,
+                                  "monitor_interval_s": 0.2}
+        threading.Timer(1.0, cluster.scale, args=(2,)).start()
+        runs = meltdyn.load_study(tiny_study, registry).run(progress=False)
+    (start_a, end_a), (start_b, end_b) = sorted((r.status["started"], r.status["finished"]) for r in runs)
+    assert start_b < end_a, "the second run waited for the first although a worker was free"

@@ -167,8 +167,7 @@ class _Flow:
     def run(self, batches: list[list[Any]], monitor: StudyMonitor) -> list[str]:
         from distributed import wait
 
-        for _ in range(min(self.slots(), len(batches))):
-            self._simulate(batches.pop(0))
+        self._fill(batches)
         while self.simulations or self.analyses:
             try:
                 done, _ = wait([*self.simulations, *self.analyses], timeout=self.params.monitor_interval_s,
@@ -178,12 +177,15 @@ class _Flow:
             for future in done:
                 if future in self.simulations:
                     self._simulated(future)
-                    if batches:
-                        self._simulate(batches.pop(0))
                 else:
                     self._analysed(future)
+            self._fill(batches)  # after the analyses just submitted; also takes up workers that joined meanwhile
             monitor.report()
         return self.failures
+
+    def _fill(self, batches: list[list[Any]]) -> None:
+        while batches and len(self.simulations) < self.slots():
+            self._simulate(batches.pop(0))
 
     def _simulate(self, batch: list[Any]) -> None:
         ids = [run.id for run in batch]
