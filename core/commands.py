@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from meltdyn.analysis import AnalysisCost
+from meltdyn.estimates import Estimate
 from meltdyn.hookspecs import hookimpl
 from meltdyn.plugin import Command
 from meltdyn.registry import discover
+from meltdyn.state_point import STATE_POINT
+from meltdyn.summaries import flags, quantities
 
 
 def _study_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,18 +67,31 @@ def _results_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _summary_rows(run: Any) -> tuple[list[tuple[str, str, str]], list[str]]:
-    """(quantity, value, unit) for each scalar of a completed run's summary, and its flags."""
-    arrays = run.results()
-    rows, flags = [], []
-    for label, values in run.summary().items():
-        for key, value in values.items():
-            if key == "flags":
-                flags += [f"{label}: {f}" for f in value]
-            elif value is None or isinstance(value, (int, float)):
-                result = arrays.get(label, {}).get(key)
-                unit = result.unit if result is not None else ""
-                rows.append((f"{label}.{key}", "n/a" if value is None else f"{value:.5g}", unit))
-    return rows, flags
+    """(quantity, value, unit) for each scalar of a completed run's summary (a bound as a bound, a missing number as
+    n/a), then its notes: the reason for each bound or missing number, and the flags."""
+    summary = run.summary()
+    rows, notes = [], []
+    for q in quantities(summary, run.results()):
+        if q.name.startswith(f"{STATE_POINT}."):
+            continue  # on the state point's own line, its flags below
+        rows.append((q.name, q.estimate.text(4), q.unit))
+        if q.estimate.note:
+            notes.append(f"{q.name.split('.', 1)[0]}: {q.name}: {q.estimate.note}")
+    notes += [f"{label}: {flag}" for label, flag in flags(summary)]
+    return rows, notes
+
+
+def _state_line(summary: dict[str, Any]) -> str:
+    """The state point a trajectory reached, in one line (summaries written before meltdyn recorded it have none)."""
+    point = summary.get(STATE_POINT)
+    if not isinstance(point, dict):
+        return "  state point: not measured (analysed before meltdyn recorded it; `meltdyn run --reanalyse`)"
+    t = Estimate.from_json(point["temperature_K"])
+    energy = Estimate.from_json(point["potential_energy_eV_per_atom"])
+    target = point.get("target_temperature_K")
+    aim = f"target {target:g} K; " if target is not None else ""
+    return (f"  state point: T = {t.text(4)} K ({aim}from {point['temperature_source']}), E_pot = {energy.text(5)} "
+            f"eV/atom, density {point['density_g_cm3']:.4g} g/cm^3")
 
 
 def _results(args: argparse.Namespace) -> int:
@@ -91,13 +107,15 @@ def _results(args: argparse.Namespace) -> int:
             reason = f": {status['message']}" if status.get("message") else ""
             print(f"{run.id}  {status['state']}{reason}\n")
             continue
-        rows, flags = _summary_rows(run)
+        rows, notes = _summary_rows(run)
         print(f"{run.id}  completed  ({run.dir})")
+        print(_state_line(run.summary()))
         width = max((len(q) for q, _, _ in rows), default=0)
+        value_width = max((len(v) for _, v, _ in rows), default=0)
         for quantity, value, unit in rows:
-            print(f"  {quantity:<{width}}  {value:>11}  {unit}")
-        for flag in flags:
-            print(f"  note ({flag.split(': ', 1)[0]}): {flag.split(': ', 1)[1]}")
+            print(f"  {quantity:<{width}}  {value:>{value_width}}  {unit}")
+        for note in notes:
+            print(f"  note ({note.split(': ', 1)[0]}): {note.split(': ', 1)[1]}")
         print()
     return 0
 
@@ -131,6 +149,7 @@ def _analyse(args: argparse.Namespace) -> int:
         print(f"{label}: {', '.join(sorted(arrays))}")
     print(f"analysis: {cost.seconds:.1f} s, {cost.block_atoms} atoms per block, peak memory {cost.peak_rss_MB:.0f} MB")
     summary = json.loads((Path(spec.output_dir) / "summary.json").read_text())
+    print(_state_line(summary).strip())
     for label, entry in summary.items():
         for flag in entry.get("flags", []):
             print(f"note ({label}): {flag}")

@@ -52,7 +52,12 @@ def save_results(path: Path, results: Results, reference_frame: str) -> None:
         for label, arrays in results.items():
             group = f.create_group(label)
             for name, arr in arrays.items():
-                ds = group.create_dataset(name, data=arr.values)
+                values = np.asarray(arr.values)
+                if values.dtype.kind == "U":  # estimate kinds and notes: HDF5 stores UTF-8 strings
+                    values = values.astype(object)
+                    ds = group.create_dataset(name, data=values, dtype=h5py.string_dtype())
+                else:
+                    ds = group.create_dataset(name, data=values)
                 ds.attrs.update({"unit": arr.unit, "dims": list(arr.dims), "description": arr.description})
     os.replace(tmp, path)
 
@@ -61,6 +66,13 @@ def load_results(path: Path) -> Results:
     out: Results = {}
     with h5py.File(path, "r") as f:
         for label, group in f.items():
-            out[label] = {name: ResultArray(ds[()], str(ds.attrs["unit"]), tuple(str(d) for d in ds.attrs["dims"]),
+            out[label] = {name: ResultArray(_read(ds), str(ds.attrs["unit"]), tuple(str(d) for d in ds.attrs["dims"]),
                                             str(ds.attrs["description"])) for name, ds in group.items()}
     return out
+
+
+def _read(ds: h5py.Dataset) -> np.ndarray:
+    """A dataset's values; strings come back as a NumPy string array, as they were given."""
+    if h5py.check_string_dtype(ds.dtype) is not None:
+        return np.asarray(ds.asstr()[()], dtype=str)
+    return ds[()]

@@ -181,6 +181,10 @@ class AnalysisSettings(Spec):
                                     "setting that cannot fit is refused with what would.")
 
 
+RESERVED_LABELS = ("arrays", "state_point", "trajectory")
+"""Summary entries meltdyn writes itself (array units, the measured state point, trajectory warnings)."""
+
+
 class _WithObservables(Spec):
     """Shared by study and analysis files: observables are labelled, labels are unique."""
 
@@ -190,6 +194,10 @@ class _WithObservables(Spec):
         dup = sorted({x for x in labels if labels.count(x) > 1})
         if dup:
             raise ValueError(f"observable labels must be unique; repeated: {dup} (set 'label' to tell them apart)")
+        taken = sorted(set(labels) & set(RESERVED_LABELS))
+        if taken:
+            raise ValueError(f"observable label {taken[0]!r} is reserved for what meltdyn itself writes beside the "
+                             f"observables' results ({', '.join(RESERVED_LABELS)}); choose another label")
         return self
 
     @property

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from meltdyn import errors
+from meltdyn import errors, state_point
 from meltdyn.analysis import AnalysisCost, analyse
 from meltdyn.convert import ConversionReport, convert
 from meltdyn.errors import InputError, StudyError
@@ -18,7 +18,9 @@ from meltdyn.readers import detect_format, open_frames
 from meltdyn.registry import Registry, discover
 from meltdyn.results import Results, save_results, write_json_atomic
 from meltdyn.specs import AnalysisSettings, analysis_model
+from meltdyn.state_point import STATE_POINT
 from meltdyn.studyfile import read_study_file
+from meltdyn.trajectory import H5MDReader
 
 
 def load_analysis(source: str | Path | dict[str, Any], registry: Registry | None = None) -> tuple[BaseModel, Registry]:
@@ -72,6 +74,8 @@ def analyse_trajectory(source: str | Path | dict[str, Any], registry: Registry |
     save_results(out / "results.h5", results, settings.reference_frame)
     write_json_atomic(out / "cost.json", cost.as_dict())
     summary: dict[str, Any] = {label: observables[label].summary(r) for label, r in results.items()}
+    with H5MDReader(trajectory) as reader:
+        summary[STATE_POINT] = state_point.measure(reader, None).as_json()
     if flags:
         summary["trajectory"] = {"flags": flags}
     write_json_atomic(out / "summary.json", summary)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from meltdyn import errors
+from meltdyn import errors, state_point
 from meltdyn.analysis import AnalysisCost, analyse
 from meltdyn.checkpoints import Checkpoint
 from meltdyn.contracts import Engine, Observable, RunContext, StudyOutline
@@ -27,8 +27,10 @@ from meltdyn.registry import Registry, discover
 from meltdyn.results import Results, load_results, save_results, write_json_atomic
 from meltdyn.fingerprint import fingerprint, package_versions
 from meltdyn.seeds import SeedBook
-from meltdyn.specs import study_model
+from meltdyn.specs import stage_temperature, study_model
+from meltdyn.state_point import STATE_POINT
 from meltdyn.studyfile import read_study_file
+from meltdyn.trajectory import H5MDReader
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +262,7 @@ class Study:
                 shutil.rmtree(staging, ignore_errors=True)  # meltdyn's own leftovers of an interrupted attempt
                 staging.mkdir()
                 try:
-                    cost = self._write_analysis(run.dir / "trajectory.h5", staging)
+                    cost = self._write_analysis(run.dir / "trajectory.h5", staging, self.production_target_K(run))
                 except Exception as exc:
                     shutil.rmtree(staging)
                     skipped.append(f"run {run.id}: reanalysis failed ({type(exc).__name__}: {exc}); its previous "
@@ -281,13 +283,18 @@ class Study:
         return done, skipped
 
     def _analyse(self, run: Run, ctx: RunContext, engine_facts: dict[str, Any]) -> None:
-        cost = self._write_analysis(ctx.trajectory_path, run.dir)
+        cost = self._write_analysis(ctx.trajectory_path, run.dir, self.production_target_K(run))
         provenance = _provenance(run, ctx, engine_facts)
         provenance["analysis"] = cost.as_dict()
         write_json_atomic(run.dir / "provenance.json", provenance)
 
-    def _write_analysis(self, trajectory: Path, into: Path) -> AnalysisCost:
-        """Every observable over a run's trajectory: results.h5 and summary.json, written into ``into``."""
+    def production_target_K(self, run: Run) -> float:
+        """The temperature a run's production was asked for (its own, or the sweep's)."""
+        return stage_temperature(self.spec.protocol.production, run.temperature_K)
+
+    def _write_analysis(self, trajectory: Path, into: Path, target_K: float) -> AnalysisCost:
+        """Every observable over a run's trajectory, and the state point it reached: results.h5 and summary.json,
+        written into ``into``."""
         spec = self.spec
         observables: dict[str, Observable] = {
             label: self.registry.build("observable", o) for label, o in zip(spec.observable_labels, spec.observables)}
@@ -295,6 +302,8 @@ class Study:
         results = analyse(trajectory, observables, spec.analysis, cost=cost)
         save_results(into / "results.h5", results, spec.analysis.reference_frame)
         summary = {label: observables[label].summary(res) for label, res in results.items()}
+        with H5MDReader(trajectory) as reader:
+            summary[STATE_POINT] = state_point.measure(reader, target_K).as_json()
         summary["arrays"] = {label: {n: {"unit": a.unit, "dims": list(a.dims), "shape": list(a.values.shape)}
                                      for n, a in res.items()} for label, res in results.items()}
         write_json_atomic(into / "summary.json", summary)

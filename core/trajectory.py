@@ -213,6 +213,16 @@ class H5MDReader:
             raise InputError(f"{self.path} holds no velocities (sampling.velocities: true writes them)")
         return self._file["particles/all/velocity/value"][()] * self._scale
 
+    @property
+    def has_velocities(self) -> bool:
+        return "velocity" in self._file["particles/all"]
+
+    def velocity_frames_A_ps(self, frames: np.ndarray) -> np.ndarray:
+        """Velocities of all atoms at the given frames (increasing indices), (frames, atoms, 3), in Å/ps."""
+        if not self.has_velocities:
+            raise InputError(f"{self.path} holds no velocities (sampling.velocities: true writes them)")
+        return self._file["particles/all/velocity/value"][np.asarray(frames, dtype=int)] * self._scale
+
     def boxes_A(self) -> np.ndarray:
         return self._file["particles/all/box/edges/value"][()] * self._scale
 

@@ -26,3 +26,15 @@ def write_h5md(path: Path, symbols: list[str], steps: np.ndarray, positions_A: n
         writer.append(int(step), step * dt_ps, Snapshot(pos, cell, 0.0, 0.0))
     writer.close()
     return path
+
+
+def assert_same_results(actual: dict, expected: dict, rtol: float, atol: float) -> None:
+    """Every array of two analyses' results agrees: numbers within the tolerances (NaN where NaN), the text arrays
+    that say what an estimate is (its kind, its note) exactly."""
+    for label in expected:
+        for key in expected[label]:
+            got, want = actual[label][key].values, expected[label][key].values
+            if np.asarray(want).dtype.kind in "US":
+                np.testing.assert_array_equal(got, want, err_msg=f"{label}/{key}")
+            else:
+                np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=f"{label}/{key}")

@@ -25,7 +25,7 @@ from meltdyn.errors import StudyError
 from meltdyn.plugins.observables.isf import box_q_vectors
 from meltdyn.specs import AnalysisSettings, validate_section
 from meltdyn.standalone import TrajectoryWarning
-from synthetic import write_h5md
+from synthetic import assert_same_results, write_h5md
 
 DT = 0.002  # ps per MD step
 EVERY = 5  # MD steps between frames
@@ -168,10 +168,7 @@ def test_a_uniform_drift_changes_nothing_in_the_centre_of_mass_frame(tmp_path):
     steps = np.arange(len(x)) * EVERY
     still = run(tmp_path, str(write_h5md(tmp_path / "a.h5", SYMBOLS, steps, x, CELL, DT, EVERY)), "a")
     drifted = run(tmp_path, str(write_h5md(tmp_path / "b.h5", SYMBOLS, steps, moved, CELL, DT, EVERY)), "b")
-    for label in still:
-        for key in still[label]:
-            np.testing.assert_allclose(drifted[label][key].values, still[label][key].values, rtol=1e-9, atol=1e-9,
-                                       err_msg=f"{label}/{key}")
+    assert_same_results(drifted, still, rtol=1e-9, atol=1e-9)
 
 
 # --- foreign formats, triclinic, image flags, steps from the file --------------------------------------------------
@@ -392,10 +389,7 @@ def test_traced_memory_stays_within_the_budget(tmp_path, registry, unwrapped):
     finally:
         tracemalloc.stop()
     assert peak <= budget_MB * 2**20, f"traced peak {peak / 2**20:.2f} MB over a {budget_MB} MB budget"
-    for label in whole:
-        for key in whole[label]:
-            np.testing.assert_allclose(results[label][key].values, whole[label][key].values, rtol=1e-10, atol=1e-12,
-                                       err_msg=f"{label}/{key}")
+    assert_same_results(results, whole, rtol=1e-10, atol=1e-12)
 
 
 def test_a_budget_that_cannot_fit_says_what_would(tmp_path, registry):

@@ -12,7 +12,7 @@ from meltdyn import analyse_trajectory
 from meltdyn.analysis import analyse
 from meltdyn.specs import validate_section
 from meltdyn.errors import StudyError
-from synthetic import brownian, write_h5md
+from synthetic import assert_same_results, brownian, write_h5md
 
 DT, BOX = 0.01, 11.0
 OBSERVABLES = [{"plugin": "msd"}, {"plugin": "alpha2"}, {"plugin": "isf", "q_per_A": [2.0]}]
@@ -30,10 +30,7 @@ def melt(tmp_path_factory):
 
 
 def _assert_same(a, b, rtol):
-    for label in a:
-        for key in a[label]:
-            np.testing.assert_allclose(b[label][key].values, a[label][key].values, rtol=rtol, atol=rtol,
-                                       err_msg=f"{label}/{key}")
+    assert_same_results(b, a, rtol=rtol, atol=rtol)
 
 
 def test_wrapped_extxyz_matches_unwrapped_h5md(melt):

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 import meltdyn
+from meltdyn.estimates import Estimate
 from meltdyn.errors import StudyError
 from meltdyn.trajectory import H5MDReader
 from conftest import MELTDYN, kill_during_production
@@ -231,14 +232,18 @@ def test_results_are_a_table_with_units_flags_and_failure_reasons(tiny_study, re
         study.run(progress=False, only=[broken.id])
     study_file = _write_study(tmp_path / "study.yaml", tiny_study)
     out = subprocess.run([*MELTDYN, "results", str(study_file)], capture_output=True, text=True, check=True).stdout
-    d_na = done.summary()["msd"]["D_Na"]
+    d_na = Estimate.from_json(done.summary()["msd"]["D_Na"])
     (row,) = [line.split() for line in out.splitlines() if line.strip().startswith("msd.D_Na")]
-    assert row[2] == "angstrom^2/ps" and float(row[1]) == pytest.approx(d_na, rel=1e-4)
+    # value ± standard error, then the unit: the number with its uncertainty, as the summary holds them
+    assert row[-1] == "angstrom^2/ps" and float(row[1]) == pytest.approx(d_na.value, rel=1e-3)
+    assert row[2:4] == ["±", f"{d_na.stderr:.2g}"]
+    reached = Estimate.from_json(done.summary()["state_point"]["temperature_K"])
+    assert f"state point: T = {reached.text(4)} K (target 3000 K" in out
     assert f"{broken.id}  failed: TrajectoryConflict: " in out and "trajectory.h5 exists" in out
     lines = [json.loads(line) for line in subprocess.run([*MELTDYN, "results", "--json", str(study_file)],
                                                          capture_output=True, text=True, check=True).stdout.splitlines()]
     assert [(r["run"], r["state"]) for r in lines] == [(done.id, "completed"), (broken.id, "failed")]
-    assert lines[0]["summary"]["msd"]["D_Na"] == d_na
+    assert Estimate.from_json(lines[0]["summary"]["msd"]["D_Na"]).value == d_na.value
 
 
 def test_reanalysis_repeats_no_md_and_keeps_the_previous_results(tiny_study, registry, monkeypatch):

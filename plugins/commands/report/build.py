@@ -25,7 +25,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from meltdyn.plugins.commands.report.aggregate import Arrhenius, StatePoint, arrhenius, collect  # noqa: E402
+from meltdyn.plugins.commands.report.aggregate import (  # noqa: E402
+    Arrhenius,
+    StatePoint,
+    arrhenius,
+    collect,
+    fit_points,
+)
 from meltdyn.results import write_json_atomic  # noqa: E402
 
 FIGURE_FORMATS = ("png", "pdf")
@@ -49,18 +55,64 @@ def _cell(mean: float, sem: float, digits: int = 3) -> str:
 
 
 def point_cell(point: StatePoint, key: str) -> str:
-    """Mean ± standard error of a quantity over a state point's replicas, saying how many replicas gave it when some
-    did not (a τ_α beyond the run, an unimodal hop distribution): such a mean is over the others only."""
-    cell = _cell(point.mean(key), point.sem(key))
-    runs, finite = len(point.values.get(key, [])), point.count(key)
-    return cell + (f" ({finite} of {runs})" if 0 < finite < runs else "")
+    """A quantity over a state point's replicas: value ± standard error, a bound (``< 0.1``, ``> 50``) or ``–``,
+    saying how many replicas gave it when some did not (a τ_α beyond the run, no significant hop population): such
+    a result is over the others only."""
+    e = point.estimate(key)
+    if e.kind == "undefined":
+        return "–"
+    given = point.count(key)
+    return e.text() + (f" ({given} of {point.replicas})" if 0 < given < point.replicas else "")
+
+
+def achieved_cell(point: StatePoint) -> str:
+    """The temperature a state point's productions reached, ± its error; ``?`` where not measured."""
+    e = point.achieved_K
+    return e.text(4) if e.is_value else "?"
 
 
 def _ratio(point: StatePoint, a: str, b: str, product: bool = False) -> tuple[float, float]:
-    ma, mb, sa, sb = point.mean(a), point.mean(b), point.sem(a), point.sem(b)
+    """A ratio (or product) of two quantities with its propagated error; NaN unless both are values over every
+    replica (a bound or a partial mean would make it a number it is not)."""
+    ea, eb = point.estimate(a), point.estimate(b)
+    if not (ea.is_value and eb.is_value) or min(point.count(a), point.count(b)) < point.replicas:
+        return float("nan"), float("nan")
+    ma, mb, sa, sb = ea.value, eb.value, ea.stderr, eb.stderr
     value = ma * mb if product else ma / mb
     relative = math.hypot(sa / ma if math.isfinite(sa) else 0.0, sb / mb if math.isfinite(sb) else 0.0)
     return value, abs(value) * relative if (math.isfinite(sa) or math.isfinite(sb)) else float("nan")
+
+
+def _series(points: list[StatePoint], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(T, y, error, kind) of a quantity over state points for a figure, at the temperatures they reached: values
+    with their errors, and bounds at their bound (kind −1 upper, +1 lower, 0 value, NaN none)."""
+    t, y, err, kind, t_err = [], [], [], [], []
+    for p in points:
+        e = p.estimate(key)
+        achieved = p.achieved_K
+        t.append(achieved.value if achieved.is_value else p.temperature_K)
+        t_err.append(achieved.stderr if achieved.is_value else np.nan)
+        if e.is_value:
+            y.append(e.value), err.append(e.stderr), kind.append(0.0)
+        elif "bound" in e.kind:
+            y.append(e.bound), err.append(np.nan), kind.append(1.0 if e.kind == "lower_bound" else -1.0)
+        else:
+            y.append(np.nan), err.append(np.nan), kind.append(np.nan)
+    return np.array(t), np.array(y), np.array(err), np.array(kind), np.array(t_err)
+
+
+def _draw(ax: Any, x: np.ndarray, series: tuple[np.ndarray, ...], fmt: str, color: str, label: str,
+          x_err: np.ndarray | None = None) -> None:
+    """Values with error bars; bounds as open triangles pointing the way the true value lies."""
+    _, y, err, kind, _ = series
+    values = kind == 0
+    ax.errorbar(x[values], y[values], yerr=np.nan_to_num(err[values]),
+                xerr=None if x_err is None else np.nan_to_num(x_err[values]), fmt=fmt, color=color, label=label,
+                capsize=2)
+    for direction, marker in ((1.0, "^"), (-1.0, "v")):
+        sel = kind == direction
+        if sel.any():
+            ax.plot(x[sel], y[sel], marker, mfc="none", color=color)
 
 
 class Report:
@@ -92,26 +144,23 @@ class Report:
         return out
 
     def fits(self) -> dict[str, dict[str, Arrhenius]]:
-        """Arrhenius fits of D per composition and species (and of 1/τ_α at the first q)."""
+        """Arrhenius fits of D per composition and species (and of 1/τ_α at the first q), at the temperatures the
+        runs reached, through the points that are values over every replica (:func:`fit_points`)."""
         out: dict[str, dict[str, Arrhenius]] = {}
         for composition in self.compositions:
             pts = [p for p in self.points if p.composition == composition]
-            temps = [p.temperature_K for p in pts]
             fits: dict[str, Arrhenius] = {}
+            wanted: list[tuple[str, str, str]] = []
             if self.msd:
-                for s in _species(pts, f"{self.msd}.D_"):
-                    key = f"{self.msd}.D_{s}"
-                    fit = arrhenius(temps, [p.mean(key) for p in pts], [p.sem(key) for p in pts])
-                    if fit:
-                        fits[f"D_{s}"] = fit
+                wanted += [(f"D_{s}", f"{self.msd}.D_{s}", "identity") for s in _species(pts, f"{self.msd}.D_")]
             if self.isf:
                 for s in _species(pts, f"{self.isf}.tau_alpha_"):
                     key = sorted(k for p in pts for k in p.values if k.startswith(f"{self.isf}.tau_alpha_{s}["))[0]
-                    inverse = [1 / p.mean(key) if p.mean(key) > 0 else float("nan") for p in pts]
-                    sems = [p.sem(key) / p.mean(key) ** 2 if p.mean(key) > 0 else float("nan") for p in pts]
-                    fit = arrhenius(temps, inverse, sems)
-                    if fit:
-                        fits[f"1/tau_alpha_{s}"] = fit
+                    wanted.append((f"1/tau_alpha_{s}", key, "inverse"))
+            for name, key, transform in wanted:
+                fit = arrhenius(*fit_points(pts, key, transform))
+                if fit:
+                    fits[name] = fit
             out[str(composition)] = fits
         return out
 
@@ -121,19 +170,24 @@ class Report:
         rows = []
         derived = self.derived()
         for p in self.points:
+            achieved = p.achieved_K
+            where = {"composition": p.composition, "temperature_K": p.temperature_K,
+                     "achieved_temperature_K": achieved.value, "achieved_temperature_sem_K": achieved.stderr}
             for key in sorted(p.values):
-                rows.append({"composition": p.composition, "temperature_K": p.temperature_K, "quantity": key,
-                             "unit": self.units.get(key, ""), "mean": p.mean(key), "sem": p.sem(key),
-                             "replicas": p.count(key)})
+                e = p.estimate(key)
+                rows.append({**where, "quantity": key, "unit": self.units.get(key, ""), "kind": e.kind,
+                             "mean": e.value, "sem": e.stderr, "bound": e.bound, "replicas": p.count(key),
+                             "of_replicas": p.replicas, "note": e.note})
             for key, (value, sem) in derived[(p.composition, p.temperature_K)].items():
-                rows.append({"composition": p.composition, "temperature_K": p.temperature_K, "quantity": key,
-                             "unit": "Å²" if "τα" in key else "1", "mean": value, "sem": sem,
-                             "replicas": p.count(f"{self.msd}.D_Na")})
+                rows.append({**where, "quantity": key, "unit": "Å²" if "τα" in key else "1",
+                             "kind": "value" if math.isfinite(value) else "undefined", "mean": value, "sem": sem,
+                             "bound": float("nan"), "replicas": p.count(f"{self.msd}.D_Na"), "of_replicas": p.replicas,
+                             "note": "" if math.isfinite(value) else "needs values of both over every replica"})
         return rows
 
     def headline(self) -> tuple[list[str], list[list[str]]]:
         """One row per state point: D, MSD slope, τ_α, α2 peak per species; sodium hops; decoupling."""
-        header = ["composition", "T (K)", "replicas"]
+        header = ["composition", "T target (K)", "T reached (K)", "replicas"]
         getters = []
         species = _species(self.points, f"{self.msd}.D_") if self.msd else []
         for s in species:
@@ -157,8 +211,7 @@ class Report:
         header += ratio_keys
         rows = []
         for p in self.points:
-            n = max((p.count(k) for k in getters), default=0)
-            row = [str(p.composition), f"{p.temperature_K:g}", str(n)]
+            row = [str(p.composition), f"{p.temperature_K:g}", achieved_cell(p), str(p.replicas)]
             row += [point_cell(p, k) for k in getters]
             row += [_cell(*derived[(p.composition, p.temperature_K)].get(k, (float("nan"), float("nan"))))
                     for k in ratio_keys]
@@ -175,16 +228,15 @@ class Report:
             fig, ax = plt.subplots(figsize=(5.2, 3.9), layout="constrained")
             for c in self.compositions:
                 pts = [p for p in self.points if p.composition == c]
-                x = np.array([1000 / p.temperature_K for p in pts])
                 for k, s in enumerate(_species(pts, f"{self.msd}.D_")):
-                    key = f"{self.msd}.D_{s}"
-                    y, e = np.array([p.mean(key) for p in pts]), np.array([p.sem(key) for p in pts])
-                    ax.errorbar(x, y, yerr=np.nan_to_num(e), fmt=markers[c], color=f"C{k}", label=f"{s}, {c}")
+                    series = _series(pts, f"{self.msd}.D_{s}")
+                    x = 1000 / series[0]
+                    _draw(ax, x, series, markers[c], f"C{k}", f"{s}, {c}", x_err=1000 * series[4] / series[0] ** 2)
                     fit = fits[str(c)].get(f"D_{s}")
                     if fit:
                         xs = np.linspace(x.min(), x.max(), 20)
                         ax.plot(xs, fit.at(1000 / xs), color=f"C{k}", lw=0.8)
-            ax.set(yscale="log", xlabel="1000 / T (1/K)", ylabel="D (Å$^2$/ps)", title="Diffusion: Arrhenius")
+            ax.set(yscale="log", xlabel="1000 / T reached (1/K)", ylabel="D (Å$^2$/ps)", title="Diffusion: Arrhenius")
             ax.legend(fontsize=6, ncol=2)
             figs["arrhenius_D"] = fig
         if self.isf:
@@ -193,10 +245,11 @@ class Report:
                 pts = [p for p in self.points if p.composition == c]
                 for k, s in enumerate(_species(pts, f"{self.isf}.tau_alpha_")):
                     key = sorted(q for p in pts for q in p.values if q.startswith(f"{self.isf}.tau_alpha_{s}["))[0]
-                    ax.errorbar([1000 / p.temperature_K for p in pts], [p.mean(key) for p in pts],
-                                yerr=np.nan_to_num([p.sem(key) for p in pts]), fmt=markers[c], color=f"C{k}",
-                                label=f"{s}, {c} ({key.split('[')[1].rstrip(']')})")
-            ax.set(yscale="log", xlabel="1000 / T (1/K)", ylabel=r"$\tau_\alpha$ (ps)", title=r"$\tau_\alpha(T)$")
+                    series = _series(pts, key)
+                    _draw(ax, 1000 / series[0], series, markers[c], f"C{k}",
+                          f"{s}, {c} ({key.split('[')[1].rstrip(']')})")
+            ax.set(yscale="log", xlabel="1000 / T reached (1/K)", ylabel=r"$\tau_\alpha$ (ps)",
+                   title=r"$\tau_\alpha(T)$ (open triangles: bounds)")
             ax.legend(fontsize=6, ncol=2)
             figs["tau_alpha"] = fig
         derived = self.derived()
@@ -204,12 +257,12 @@ class Report:
             fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
             for c in self.compositions:
                 pts = [p for p in self.points if p.composition == c]
-                t = [p.temperature_K for p in pts]
+                t = [p.fit_temperature_K[0] for p in pts]
                 for ax, key in zip(axes, ("D_Na/D_O", "D_Na·τα(Si) (Å²)")):
                     values = [derived[(p.composition, p.temperature_K)].get(key, (np.nan, np.nan)) for p in pts]
                     ax.errorbar(t, [v for v, _ in values], yerr=np.nan_to_num([e for _, e in values]),
                                 fmt=markers[c] + "-", label=str(c))
-                    ax.set(xlabel="T (K)", ylabel=key, yscale="log")
+                    ax.set(xlabel="T reached (K)", ylabel=key, yscale="log")
             axes[0].legend(fontsize=7)
             fig.suptitle("Sodium decoupling from the matrix", fontsize=10)
             figs["decoupling"] = fig
@@ -218,11 +271,9 @@ class Report:
             for c in self.compositions:
                 pts = [p for p in self.points if p.composition == c]
                 for k, s in enumerate(_species(pts, f"{self.alpha2}.peak_height_")):
-                    key = f"{self.alpha2}.peak_height_{s}"
-                    ax.errorbar([p.temperature_K for p in pts], [p.mean(key) for p in pts],
-                                yerr=np.nan_to_num([p.sem(key) for p in pts]), fmt=markers[c] + "-", color=f"C{k}",
-                                label=f"{s}, {c}")
-            ax.set(xlabel="T (K)", ylabel=r"$\alpha_2$ peak height", title="Non-Gaussian parameter")
+                    series = _series(pts, f"{self.alpha2}.peak_height_{s}")
+                    _draw(ax, series[0], series, markers[c] + "-", f"C{k}", f"{s}, {c}", x_err=series[4])
+            ax.set(xlabel="T reached (K)", ylabel=r"$\alpha_2$ peak height", title="Non-Gaussian parameter")
             ax.legend(fontsize=6, ncol=2)
             figs["alpha2_peak"] = fig
         if self.van_hove:
@@ -273,7 +324,7 @@ class Report:
                    "flags": self.flags, "headline": {"columns": header, "rows": headline}, "quantities": rows,
                    "arrhenius": {c: {k: {"activation_eV": f.activation_eV, "activation_sigma_eV": f.activation_sigma_eV,
                                          "activation_kJ_mol": f.activation_kJ_mol, "prefactor": f.prefactor,
-                                         "temperatures": f.points} for k, f in fs.items()}
+                                         "temperatures": f.points, "note": f.note} for k, f in fs.items()}
                                  for c, fs in fits.items()}}
         write_json_atomic(out / "table.json", payload)
         images = {}
@@ -295,8 +346,8 @@ class Report:
             "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows) + "</table>"
         fit_rows = "".join(
             f"<tr><td>{esc(c)}</td><td>{esc(k)}</td><td>{_cell(f.activation_eV, f.activation_sigma_eV)}</td>"
-            f"<td>{_cell(f.activation_kJ_mol, f.activation_sigma_kJ_mol)}</td><td>{f.points}</td></tr>"
-            for c, fs in fits.items() for k, f in fs.items())
+            f"<td>{_cell(f.activation_kJ_mol, f.activation_sigma_kJ_mol)}</td><td>{f.points}</td>"
+            f"<td>{esc(f.note)}</td></tr>" for c, fs in fits.items() for k, f in fs.items())
         missing = "".join(f"<li>{esc(m['run'])}: {esc(m['state'])} {esc(m['message'])}</li>" for m in self.missing)
         flags = "".join(f"<li>{esc(f)}</li>" for f in self.flags)
         figures = "".join(f'<figure><img alt="{esc(n)}" src="data:image/png;base64,{b}"><figcaption>{esc(n)}'
@@ -311,14 +362,20 @@ text-align:right}}th{{background:#eee}}figure{{display:inline-block;margin:0.5em
 code{{background:#f4f4f4}}</style></head><body>
 <h1>{esc(spec.name)}</h1>
 <p>{len(self.study.runs) - len(self.missing)} of {len(self.study.runs)} runs completed. Values are replica means ±
-standard error (no error where one replica); "(k of n)" where only k of n replicas gave the quantity.
+standard error (of one run where one replica: block bootstrap over time origins, or the MSD's covariance; with
+several, the larger of their scatter and their errors propagated); "&lt; x" and "&gt; x" are bounds (τα outside the
+sampled lags, an α2 peak at the last lag); "–" where no number can be given (the reasons are in the run's
+summary); "(k of n)" where only k of n replicas gave the quantity. "T reached" is the mean kinetic temperature of
+the productions ± its block-averaged error: every fit and figure uses it, not the target.
 Potential <code>{esc(potential)}</code>, engine <code>{esc(engine)}</code>,
 seed {spec.seed}. Made by meltdyn report on {time.strftime("%Y-%m-%d %H:%M")}.</p>
 <h2>State points</h2>{table}
-<h2>Arrhenius fits</h2><p>ln y = ln y0 − E<sub>a</sub>/(k<sub>B</sub>T) over each composition's temperatures,
-weighted by the standard errors (uncertainty scaled by the reduced χ² when larger than 1).</p>
+<h2>Arrhenius fits</h2><p>ln y = ln y0 − E<sub>a</sub>/(k<sub>B</sub>T) over each composition's state points at
+the temperatures they reached, weighted by the standard errors (uncertainty scaled by the reduced χ² when larger
+than 1). Bounds and means over only some replicas are left out of a fit (its note says which); a fit through fewer
+than three points has no uncertainty.</p>
 <table><tr><th>composition</th><th>quantity</th><th>E<sub>a</sub> (eV)</th><th>E<sub>a</sub> (kJ/mol)</th>
-<th>temperatures</th></tr>{fit_rows}</table>
+<th>points</th><th>note</th></tr>{fit_rows}</table>
 <h2>Figures</h2>{figures}
 <h2>Runs missing</h2><ul>{missing or "<li>none</li>"}</ul>
 <h2>Read with care</h2><ul>{flags or "<li>nothing flagged</li>"}</ul>
