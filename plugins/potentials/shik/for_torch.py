@@ -1,8 +1,9 @@
 """SHIK as a torch module of the energy of a batch of systems (Wolf Coulomb), for the ``torch_model`` interface.
 
-The published closed form, term for term as :mod:`.potential` writes it in NumPy: smoothed Buckingham + r^-24 to the
-short-range cutoff, the shifted-force Wolf sum with its self term, and each system's oxygen charge from its own
-neutrality, so the systems of a batch may differ in composition.
+Either form's closed form, term for term as :mod:`.potential` writes it in NumPy: smoothed (form authors: shifted,
+then smoothed) Buckingham + r^-24 to the short-range cutoff, the shifted-force Wolf sum (form authors: smoothed by
+the same factor at its cutoff, no self term; meltdyn_v1: with its self term), and each system's oxygen charge from
+its own neutrality, so the systems of a batch may differ in composition.
 """
 
 from __future__ import annotations
@@ -47,10 +48,15 @@ class ShikEnergy(nn.Module):
             self.register_buffer(name, table)
         self.rc_short, self.gamma = p.short_range_cutoff_A, p.smoothing_gamma_A
         self.rc_coulomb, self.alpha = p.coulomb_cutoff_A, p.wolf_alpha_per_A
+        self.authors = p.form == "authors"
+        # Form authors shifts the short range by its value at the cutoff, one number per species pair.
+        at_cutoff = self.bare(slice(None), slice(None), torch.tensor(self.rc_short, dtype=dtype))
+        self.register_buffer("at_cutoff", at_cutoff if self.authors else torch.zeros_like(at_cutoff))
         rc, a = self.rc_coulomb, self.alpha
         self.shift = math.erfc(a * rc) / rc
         self.slope = math.erfc(a * rc) / rc**2 + 2 * a / math.sqrt(math.pi) * math.exp(-((a * rc) ** 2)) / rc
-        self.self_factor = COULOMB_EV_A * (math.erfc(a * rc) / (2 * rc) + a / math.sqrt(math.pi))
+        self.self_factor = 0.0 if self.authors else COULOMB_EV_A * (math.erfc(a * rc) / (2 * rc)
+                                                                    + a / math.sqrt(math.pi))
         self.neighbours = NeighborList(cutoff=max(self.rc_short, self.rc_coulomb), full_list=False)
         self.to(device=device, dtype=dtype)
 
@@ -63,6 +69,10 @@ class ShikEnergy(nn.Module):
                                                                                      oxygen.to(q.dtype))
         return torch.where(oxygen, -(others / n_oxygen)[system_idx], q)
 
+    def bare(self, a: torch.Tensor | slice, b: torch.Tensor | slice, r: torch.Tensor) -> torch.Tensor:
+        """Buckingham + r^-24 of species-index pairs (a, b) at distances r, untruncated."""
+        return self.A[a, b] * torch.exp(-self.B[a, b] * r) - self.C[a, b] / r**6 + self.D[a, b] / r**24
+
     def forward(self, positions: torch.Tensor, cells: torch.Tensor, system_idx: torch.Tensor,
                 numbers: torch.Tensor) -> torch.Tensor:
         n_systems = cells.shape[0]
@@ -73,12 +83,16 @@ class ShikEnergy(nn.Module):
 
         inside = r < self.rc_short
         rr = torch.where(inside, r, torch.full_like(r, self.rc_short / 2))  # keeps gradients finite outside
-        short = self.A[a, b] * torch.exp(-self.B[a, b] * rr) - self.C[a, b] / rr**6 + self.D[a, b] / rr**24
+        short = self.bare(a, b, rr) - self.at_cutoff[a, b]
         if self.gamma > 0:
             short = short * torch.exp(-(self.gamma**2) / (rr - self.rc_short) ** 2)
         short = torch.where(inside, short, torch.zeros_like(short))
-        kernel = torch.erfc(self.alpha * r) / r - self.shift + self.slope * (r - self.rc_coulomb)
-        coulomb = torch.where(r < self.rc_coulomb, COULOMB_EV_A * q[i] * q[j] * kernel, torch.zeros_like(r))
+        inside_c = r < self.rc_coulomb
+        rq = torch.where(inside_c, r, torch.full_like(r, self.rc_coulomb / 2))  # finite gradients of the smoothing
+        kernel = torch.erfc(self.alpha * rq) / rq - self.shift + self.slope * (rq - self.rc_coulomb)
+        if self.authors and self.gamma > 0:
+            kernel = kernel * torch.exp(-(self.gamma**2) / (rq - self.rc_coulomb) ** 2)
+        coulomb = torch.where(inside_c, COULOMB_EV_A * q[i] * q[j] * kernel, torch.zeros_like(r))
         energy = torch.zeros(n_systems, dtype=r.dtype, device=r.device).index_add(0, system_idx[i], short + coulomb)
         self_energy = torch.zeros(n_systems, dtype=r.dtype, device=r.device).index_add(0, system_idx, q * q)
         return energy - self.self_factor * self_energy
