@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,3 +111,74 @@ def plan_lags(info: TrajectoryInfo) -> LagPlan:
     lags = np.concatenate([[0], offsets, linear_lags])
     order = np.argsort(lags, kind="stable")
     return LagPlan(lags[order], linear, offsets, pairs, order)
+
+
+# -- block bootstrap over time origins ------------------------------------------------------------------------------
+
+BOOTSTRAP_BLOCKS = 20  # at most 256: a block index is one byte
+"""Time blocks of origins an observable accumulates separately, so that conclude can resample them. Blocks are merged
+in conclude until each is at least as long as the time scale being estimated (see :func:`merge_blocks`)."""
+
+BOOTSTRAP_RESAMPLES = 400
+BOOTSTRAP_SEED = 20240519
+"""A fixed seed: the same trajectory gives the same standard errors, streamed in any block size or atom order."""
+
+
+def origin_blocks(info: TrajectoryInfo, origins: np.ndarray, n_blocks: int = BOOTSTRAP_BLOCKS) -> np.ndarray:
+    """The time block (0 … n_blocks−1) of each origin frame: equal slices of the trajectory's span."""
+    t = np.asarray(info.times_ps, dtype=float)
+    span = t[-1] - t[0]
+    # One byte per origin: observables hold these beside the origins' own (eight-byte) frame indices.
+    if span <= 0:
+        return np.zeros(len(origins), dtype=np.uint8)
+    return np.minimum((t[origins] - t[0]) / span * n_blocks, n_blocks - 1).astype(np.uint8)
+
+
+def merge_blocks(values: np.ndarray, info: TrajectoryInfo, time_scale_ps: float) -> np.ndarray:
+    """Sum adjacent time blocks (last axis) until each is at least ``time_scale_ps`` long.
+
+    Blocks shorter than the time scale of the quantity are correlated (a displacement over τ from the end of one
+    block overlaps those from the start of the next), and resampling them as if independent underestimates the
+    error. At least two blocks are kept so that resampling is possible at all; :func:`bootstrap_std` reports how
+    many there were."""
+    n = values.shape[-1]
+    span = float(info.times_ps[-1] - info.times_ps[0])
+    group = int(np.clip(np.ceil(time_scale_ps / (span / n)) if span > 0 and np.isfinite(time_scale_ps) else 1,
+                        1, max(1, n // 2)))
+    return np.add.reduceat(values, np.arange(0, n, group), axis=-1)
+
+
+BOOTSTRAP_CHUNK = 50
+"""Resamples drawn and evaluated at a time: what an observable's conclude holds is this many resampled curves."""
+
+
+def bootstrap_replicates(statistic: Callable[[np.ndarray], np.ndarray], n_blocks: int,
+                         n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+    """``statistic`` of each bootstrap resample of ``n_blocks`` blocks, stacked along the first axis.
+
+    ``statistic`` takes (resamples, blocks) multiplicities (each row draws ``n_blocks`` blocks with replacement)
+    and returns one row per resample; it is called on :data:`BOOTSTRAP_CHUNK` rows at a time, so that the
+    resampled curves behind it never all exist at once."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for start in range(0, n_resamples, BOOTSTRAP_CHUNK):
+        draws = rng.integers(0, n_blocks, size=(min(BOOTSTRAP_CHUNK, n_resamples - start), n_blocks))
+        weights = (draws[:, :, None] == np.arange(n_blocks)).sum(axis=1).astype(float)
+        out.append(statistic(weights))
+    return np.concatenate(out)
+
+
+def bootstrap_bytes(n_lags: int, curves: int) -> int:
+    """Bytes a conclude holds while bootstrapping ``curves`` resampled quantities per lag a chunk at a time, and
+    the replicate statistics (a few per resample)."""
+    return 8 * (BOOTSTRAP_CHUNK * (curves * n_lags + 2 * BOOTSTRAP_BLOCKS) + 4 * BOOTSTRAP_RESAMPLES)
+
+
+def bootstrap_std(samples: np.ndarray, n_blocks: int) -> float:
+    """Standard deviation of bootstrap replicates of a statistic of ``n_blocks`` blocks, scaled by √(B/(B−1)): the
+    bootstrap variance of a mean over B blocks is (B−1)/B of its unbiased estimate. NaN with fewer than two blocks
+    or replicates."""
+    finite = samples[np.isfinite(samples)]
+    if n_blocks < 2 or len(finite) < 2:
+        return float("nan")
+    return float(np.std(finite, ddof=1) * np.sqrt(n_blocks / (n_blocks - 1)))

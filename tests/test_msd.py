@@ -60,6 +60,9 @@ def test_brownian_msd_is_6Dt_and_the_fit_recovers_D(tmp_path):
     # Each lag's estimate averages n atoms (and many origins); its relative sd is at most sqrt(2/(3n)).
     np.testing.assert_allclose(msd, 6 * d_true * t, rtol=5 * np.sqrt(2 / (3 * n)))
     assert float(res["D_Na"].values) == pytest.approx(d_true, rel=0.05)
+    # Its standard error: within 3.9 σ of the truth fails a right σ with probability 1e-4.
+    assert abs(float(res["D_Na"].values) - d_true) < 3.9 * float(res["D_Na_stderr"].values) < 0.05 * d_true
+    assert res["D_Na_kind"].values == "value"
     assert float(res["diffusive_exponent_Na"].values) == pytest.approx(1.0, abs=0.05)
     lo, hi = res["fit_window_Na"].values
     assert 0 < lo < hi <= t[-1] / 2

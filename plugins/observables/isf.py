@@ -1,4 +1,10 @@
-"""Self intermediate scattering function F_s(q,t) per species, and the α-relaxation time."""
+"""Self intermediate scattering function F_s(q,t) per species, and the α-relaxation time with its error or bound.
+
+τα is where F_s first falls to 1/e. Its standard error comes from a block bootstrap over time origins: the sums
+behind F_s are kept per time block of origins, blocks are merged until each is at least τα long (shorter ones are
+correlated), resampled with replacement, and the crossing found again in each resample. When F_s is already below
+1/e at the first lag, or never falls to it, τα is a bound, not a value.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,10 @@ import numpy as np
 
 from meltdyn.contracts import AtomBlock, Observable, ResultArray, TrajectoryInfo
 from meltdyn.errors import InputError
+from meltdyn.estimates import Estimate, estimate_arrays, estimates_from_arrays
 from meltdyn.hookspecs import hookimpl
-from meltdyn.lags import LagSample, largest_sample, plan_lags, sample_lags, samples_bytes
+from meltdyn.lags import (BOOTSTRAP_BLOCKS, LagSample, bootstrap_bytes, bootstrap_replicates, bootstrap_std,
+                          largest_sample, merge_blocks, origin_blocks, plan_lags, sample_lags, samples_bytes)
 from meltdyn.plugin import PluginDef, PluginParams
 from pydantic import Field
 
@@ -49,16 +57,44 @@ def box_q_vectors(cell_A: np.ndarray, q: float, width: float, limit: int) -> np.
     return vectors[np.linspace(0, len(vectors) - 1, min(limit, len(vectors))).round().astype(int)]
 
 
+TAU_METHOD = "block bootstrap over time origins (blocks at least tau_alpha long)"
+
+
 def crossing_time(t: np.ndarray, f: np.ndarray, level: float) -> float:
-    """First time f falls to ``level``, interpolated linearly in log t; NaN if it never does."""
-    below = np.flatnonzero((f <= level) & (t > 0))
-    if len(below) == 0:
+    """First time f falls to ``level``, interpolated linearly in log t between the sampled lags (t > 0, f finite).
+    NaN if it never does, or already has at the first lag: then there is nothing to interpolate from."""
+    keep = (t > 0) & np.isfinite(f)
+    t, f = t[keep], f[keep]
+    below = np.flatnonzero(f <= level)
+    if len(below) == 0 or below[0] == 0:
         return float("nan")
     k = below[0]
-    if k == 0 or t[k - 1] <= 0:
-        return float(t[k])
     x0, x1 = np.log(t[k - 1]), np.log(t[k])
     return float(np.exp(x0 + (level - f[k - 1]) * (x1 - x0) / (f[k] - f[k - 1])))
+
+
+def tau_alpha(t: np.ndarray, f: np.ndarray, crossings: np.ndarray, n_blocks: int, q: float) -> Estimate:
+    """τα of one F_s curve (t > 0) as a value with its bootstrap error, or the bound the sampled lags give.
+
+    ``crossings`` are the bootstrap resamples' τα (NaN where one does not cross) over ``n_blocks`` blocks."""
+    level = 1 / np.e
+    if f[0] <= level:
+        return Estimate.upper(t[0], f"F_s(q={q:g}) at the first lag ({t[0]:g} ps) is already {f[0]:.3g} < 1/e: "
+                                    "tau_alpha is shorter than the first lag; sample shorter lags to measure it")
+    if np.all(f > level):
+        return Estimate.lower(t[-1], f"F_s(q={q:g}) is still {f[-1]:.3g} > 1/e at the longest lag ({t[-1]:g} ps): "
+                                     "tau_alpha is longer than the trajectory resolves; run longer to measure it")
+    value = crossing_time(t, f, level)
+    stderr = bootstrap_std(crossings, n_blocks)
+    notes = []
+    missed = np.mean(~np.isfinite(crossings))
+    if missed > 0.05:
+        notes.append(f"{100 * missed:.0f}% of bootstrap resamples put tau_alpha outside the sampled lags: the "
+                     "standard error is from the others and too small")
+    if n_blocks < 4:
+        notes.append(f"tau_alpha is long for the trajectory: its error rests on only {n_blocks} independent blocks "
+                     "of origins and is rough")
+    return Estimate(value, stderr, note="; ".join(notes), method=TAU_METHOD)
 
 
 class ISF(Observable):
@@ -72,7 +108,11 @@ class ISF(Observable):
         self.q = np.array(p.q_per_A)
         self.vectors = ([box_q_vectors(info.cell_A, q, p.q_shell_width_per_A, p.max_q_vectors) for q in self.q]
                         if p.average == "box_vectors" else None)
-        self.sums = {s: np.zeros((len(self.q), len(self.samples))) for s in info.species}
+        # Sums over atoms and origins per lag and time block of origins; the counts of (origin, atom) pairs behind
+        # them are the block's origins times the species' atoms, so only the atoms are counted.
+        self.blocks = [origin_blocks(info, x.origins) for x in self.samples]
+        self.origins_per_block = np.stack([np.bincount(b, minlength=BOOTSTRAP_BLOCKS) for b in self.blocks])
+        self.sums = {s: np.zeros((len(self.q), len(self.samples), BOOTSTRAP_BLOCKS)) for s in info.species}
         self.counts = dict.fromkeys(info.species, 0)
 
     def process(self, block: AtomBlock) -> None:
@@ -90,16 +130,20 @@ class ISF(Observable):
             for iq, q in enumerate(self.q):
                 if self.vectors is None:
                     qr = q * np.linalg.norm(ds, axis=-1)
-                    value = np.sinc(qr / np.pi).mean(axis=0)  # sin(qr)/(qr), finite at r = 0
+                    value = np.sinc(qr / np.pi).sum(axis=1)  # sin(qr)/(qr), finite at r = 0; per origin
                 else:
-                    value = np.cos(ds @ self.vectors[iq].T).mean(axis=(0, 2))
-                self.sums[s][iq, k] += value.sum()
+                    value = np.cos(ds @ self.vectors[iq].T).mean(axis=2).sum(axis=1)
+                self.sums[s][iq, k] += np.bincount(self.blocks[k], weights=value, minlength=BOOTSTRAP_BLOCKS)
 
     def memory(self) -> tuple[int, int]:
         """One lag at a time: its displacements (two arrays of 3 numbers per pair while they are made), a species'
-        copy of them, and q·r with its cosine (one per box vector, or |r|-based for the isotropic average)."""
+        copy of them, and q·r with its cosine (one per box vector, or |r|-based for the isotropic average). Held: the
+        sums per lag and time block, each origin's block, and the bootstrap's resampled curves in conclude."""
         vectors = max((len(v) for v in self.vectors), default=1) if self.vectors is not None else 1
-        held = samples_bytes(self.samples) + 8 * len(self.q) * (len(self.samples) * len(self.sums) + 3 * vectors)
+        lags = len(self.samples)
+        held = (samples_bytes(self.samples) + 8 * len(self.q) * (lags * BOOTSTRAP_BLOCKS * len(self.sums) + 3 * vectors)
+                + sum(b.nbytes for b in self.blocks) + self.origins_per_block.nbytes
+                + bootstrap_bytes(lags, 3))
         return held, (3 + 3 + 2 * vectors) * largest_sample(self.samples) * 8
 
     def conclude(self) -> dict[str, ResultArray]:
@@ -107,14 +151,31 @@ class ISF(Observable):
         out = {"lag": ResultArray(lag, "ps", ("lag",), "time lag"),
                "q": ResultArray(self.q, "1/angstrom", ("q",), "wavenumbers")}
         for s, total in self.sums.items():
-            fs = np.concatenate([np.ones((len(self.q), 1)), total / self.counts[s]], axis=1)
+            pairs = self.origins_per_block * self.counts[s]  # (lags, blocks)
+            fs = np.concatenate([np.ones((len(self.q), 1)), total.sum(axis=2) / pairs.sum(axis=1)], axis=1)
             out[f"Fs_{s}"] = ResultArray(fs, "1", ("q", "lag"), f"self intermediate scattering function of {s}")
-            tau = [crossing_time(lag, f, 1 / np.e) for f in fs]
-            out[f"tau_alpha_{s}"] = ResultArray(np.array(tau), "ps", ("q",), "time at which F_s = 1/e")
+            taus = [self._tau(lag[1:], fs[iq, 1:], total[iq], pairs, q) for iq, q in enumerate(self.q)]
+            out.update(estimate_arrays(f"tau_alpha_{s}", taus, "ps", ("q",), "time at which F_s = 1/e"))
         return out
 
+    def _tau(self, t: np.ndarray, f: np.ndarray, sums: np.ndarray, pairs: np.ndarray, q: float) -> Estimate:
+        """τα at one q from its F_s and the per-block sums (lags, blocks) behind it, bootstrapped over blocks at
+        least as long as the first estimate of τα."""
+        guess = crossing_time(t, f, 1 / np.e)
+        sums, pairs = merge_blocks(sums, self.info, guess), merge_blocks(pairs.astype(float), self.info, guess)
+
+        def crossings(weights: np.ndarray) -> np.ndarray:
+            with np.errstate(invalid="ignore", divide="ignore"):  # a resample may miss every origin of a long lag
+                curves = (weights @ sums.T) / (weights @ pairs.T)
+            return np.array([crossing_time(t, c, 1 / np.e) for c in curves])
+
+        k = np.searchsorted(t, guess) if np.isfinite(guess) else len(t) - 1
+        return tau_alpha(t, f, bootstrap_replicates(crossings, sums.shape[1]),
+                         int(np.count_nonzero(pairs[min(k, len(t) - 1)])), q)
+
     def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
-        return {k: v.values.tolist() for k, v in results.items() if k.startswith("tau_alpha_")}
+        return {name: [e.as_json() for e in estimates_from_arrays(results, name, TAU_METHOD)]
+                for name in results if name.startswith("tau_alpha_") and f"{name}_kind" in results}
 
     def plot(self, results: dict[str, ResultArray], ax: Any) -> bool:
         lag = results["lag"].values

@@ -1,4 +1,15 @@
-"""Mean squared displacement per species over all time origins, and the diffusion coefficient."""
+"""Mean squared displacement per species over all time origins, and the diffusion coefficient with its error.
+
+D comes from a generalised least-squares fit MSD(t) = 6 D t + c over the fit window, weighted by the covariance of
+the all-origin MSD estimator between lags for Brownian motion (exact for it, and a good model of diffusion past the
+cage), with the intercept c taking up the ballistic and caging offset. That covariance depends only on the lags and
+origins, not on D, so the weights are fixed before any atom is read and the fit is a linear estimator
+D = Σ_k w_k MSD(t_k). Applied to each atom's own all-origin MSD it gives a per-atom D_i whose mean is D, and the
+standard error is the spread of the D_i over the atoms, √(var(D_i)/N): right whatever the true covariance is (the
+model only decides how efficient the weights are), because each D_i uses every origin of the trajectory and atoms,
+not origins, are the independent samples. The idea of modelling the MSD covariance follows kinisi (McCluskey et al.,
+J. Chem. Theory Comput. 2024); the model and the error estimate here are meltdyn's own.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +20,15 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from meltdyn.contracts import AtomBlock, Observable, ResultArray, StudyOutline, TrajectoryInfo
+from meltdyn.estimates import Estimate, estimate_arrays, estimates_from_arrays
 from meltdyn.hookspecs import hookimpl
 from meltdyn.lags import LagPlan, plan_lags
 from meltdyn.plugin import PluginDef, PluginParams
+
+D_METHOD = "spread over atoms of per-atom GLS fits (Brownian all-origin MSD covariance)"
+FIT_LAGS = 16
+"""Lags of the fit window the GLS uses, log-spaced: neighbouring lags' MSDs are nearly collinear, so more add little
+but cost a (lags × lags) covariance built from the origins."""
 
 
 class MSDParams(PluginParams):
@@ -51,6 +68,53 @@ def msd_pairs(x: np.ndarray, plan: LagPlan) -> np.ndarray:
     return out
 
 
+def origin_indices(plan: LagPlan, lag_steps: int) -> np.ndarray:
+    """Origins of a lag's frame pairs, as positions on the evenly spaced (linear) frames."""
+    origins, _ = plan.pairs(lag_steps)
+    return np.searchsorted(plan.linear_frames, origins)
+
+
+def brownian_msd_covariance(plan: LagPlan, lags_steps: np.ndarray) -> np.ndarray:
+    """Covariance between lags of one Brownian particle's all-origin MSD, up to the factor (2D·dt)².
+
+    Per axis, the squared displacements over [s, s+L] and [u, u+M] of Gaussian increments have covariance
+    2·(overlap of the two intervals)²; the MSD sums three axes and averages its n_L and n_M origins. The double sum
+    over origins depends only on their separation δ, and how many origin pairs have each δ is a cross-correlation of
+    the two origin sets, taken by FFT: exact for any schedule, in O(frames · log frames) per pair of lags."""
+    interval = int(plan.lags_steps[len(plan.log_offsets) + 1]) if len(plan.linear_frames) > 1 else 1
+    n = len(plan.linear_frames)
+    size = 2 * n
+    present = []
+    for lag in lags_steps:
+        mark = np.zeros(n)
+        mark[origin_indices(plan, int(lag))] = 1.0
+        present.append(np.fft.rfft(mark, size))
+    delta = np.arange(size)
+    delta = np.where(delta < n, delta, delta - size)  # origin separations u − s, in intervals
+    cov = np.empty((len(lags_steps), len(lags_steps)))
+    for a, la in enumerate(lags_steps):
+        for b in range(a, len(lags_steps)):
+            lb = lags_steps[b]
+            pairs = np.rint(np.fft.irfft(np.conj(present[a]) * present[b], size))  # pairs with u = s + δ
+            overlap = np.clip(np.minimum(la, delta * interval + lb) - np.maximum(0, delta * interval), 0, None)
+            total = np.sum(pairs * overlap.astype(float) ** 2)
+            count_a, count_b = np.abs(present[a][0]), np.abs(present[b][0])
+            cov[a, b] = cov[b, a] = 6 * total / (count_a * count_b)
+    return cov
+
+
+def gls_weights(t: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """Weights w with D = w · MSD(t): the GLS slope of MSD = 6 D t + c under covariance ``cov``."""
+    x = np.column_stack([6 * t, np.ones_like(t)])
+    # Scale to unit diagonal first: the MSD variance grows as t³, and the raw matrix is badly conditioned.
+    scale = np.sqrt(np.diag(cov))
+    corr = cov / np.outer(scale, scale)
+    xs = x / scale[:, None]
+    solved = np.linalg.solve(corr, xs)
+    beta = np.linalg.solve(xs.T @ solved, solved.T)
+    return beta[0] / scale
+
+
 class MSD(Observable):
     def __init__(self, params: MSDParams):
         self.params = params
@@ -61,24 +125,49 @@ class MSD(Observable):
         self.species = info.species
         self.sums = {s: np.zeros(len(self.plan.lags_steps)) for s in self.species}
         self.counts = dict.fromkeys(self.species, 0)
+        lag_ps = self.plan.lags_steps * info.timestep_ps
+        if self.params.fit_window_ps is not None:
+            lo, hi = self.params.fit_window_ps
+        else:
+            hi = lag_ps[-1] / 2
+            lo = hi / 10
+        self.window = (float(lo), float(hi))
+        self.in_window = np.flatnonzero((lag_ps >= lo) & (lag_ps <= hi) & (lag_ps > 0))
+        # The GLS lags: up to FIT_LAGS of the window's, nearest to a log-spaced set; their weights, and per species
+        # the sum and sum of squares of the per-atom estimates D_i.
+        self.fit = np.array([], dtype=int)
+        self.weights = np.array([])
+        if len(self.in_window) >= 3:
+            t = lag_ps[self.in_window]
+            wanted = np.geomspace(t[0], t[-1], FIT_LAGS)
+            self.fit = self.in_window[np.unique(np.abs(np.log(t)[None] - np.log(wanted)[:, None]).argmin(axis=1))]
+            if len(self.fit) >= 3:
+                cov = brownian_msd_covariance(self.plan, self.plan.lags_steps[self.fit])
+                self.weights = gls_weights(lag_ps[self.fit], cov)
+        self.d_sums = {s: np.zeros(2) for s in self.species}
 
     def process(self, block: AtomBlock) -> None:
         x = block.positions_A
         per_atom = np.concatenate([msd_pairs(x, self.plan), msd_fft(x[self.plan.linear_frames])[1:]])
         per_atom = np.concatenate([np.zeros((1, x.shape[1])), per_atom])[self.plan.order]
+        d_atoms = self.weights @ per_atom[self.fit] if len(self.weights) else None
         symbols = np.array(block.symbols)
         for s in self.species:
             mask = symbols == s
             self.sums[s] += per_atom[:, mask].sum(axis=1)
             self.counts[s] += int(mask.sum())
+            if d_atoms is not None:
+                self.d_sums[s] += [d_atoms[mask].sum(), (d_atoms[mask] ** 2).sum()]
 
     def memory(self) -> tuple[int, int]:
         """The linear frames, copied, and the FFT over them: about ten more copies (zero-padded complex transform,
-        squares, running sums, measured with tracemalloc); the log lags one displacement array at a time."""
+        squares, running sums, measured with tracemalloc); the log lags one displacement array at a time; the fit
+        lags' MSDs and each atom's D. Held: the plan, and the GLS weights and lags."""
         linear = len(self.plan.linear_frames)
         log_pairs = max((len(i) for i, _ in self.plan.log_pairs), default=0)
-        held = self.plan.nbytes + sum(i.nbytes + j.nbytes for i, j in self.plan.log_pairs)
-        return held, 11 * linear * 24 + 3 * log_pairs * 24 + 2 * len(self.plan.lags_steps) * 8
+        held = (self.plan.nbytes + sum(i.nbytes + j.nbytes for i, j in self.plan.log_pairs)
+                + self.in_window.nbytes + self.fit.nbytes + self.weights.nbytes)
+        return held, 11 * linear * 24 + 3 * log_pairs * 24 + (2 * len(self.plan.lags_steps) + len(self.fit) + 1) * 8
 
     def conclude(self) -> dict[str, ResultArray]:
         lag_ps = self.plan.lags_steps * self.info.timestep_ps
@@ -86,40 +175,48 @@ class MSD(Observable):
         for s in self.species:
             msd = self.sums[s] / self.counts[s]
             out[f"msd_{s}"] = ResultArray(msd, "angstrom^2", ("lag",), f"mean squared displacement of {s}")
-            d, window, exponent = self._fit(lag_ps, msd)
-            out[f"D_{s}"] = ResultArray(np.array(d), "angstrom^2/ps", (), f"diffusion coefficient of {s}")
+            sel = self.in_window
+            window = (float(lag_ps[sel][0]), float(lag_ps[sel][-1])) if len(sel) else self.window
+            exponent = (float(np.polyfit(np.log(lag_ps[sel]), np.log(np.maximum(msd[sel], 1e-300)), 1)[0])
+                        if len(self.weights) else float("nan"))
+            out.update(estimate_arrays(f"D_{s}", self._estimate(s, window, exponent), "angstrom^2/ps", (),
+                                       f"diffusion coefficient of {s}"))
             out[f"fit_window_{s}"] = ResultArray(np.array(window), "ps", ("bound",), "lags used for D")
             out[f"diffusive_exponent_{s}"] = ResultArray(
                 np.array(exponent), "1", (), "log-log slope of the MSD over the fit window; 1 when diffusive")
         return out
 
-    def _fit(self, lag_ps: np.ndarray, msd: np.ndarray) -> tuple[float, tuple[float, float], float]:
-        if self.params.fit_window_ps is not None:
-            lo, hi = self.params.fit_window_ps
-        else:
-            hi = lag_ps[-1] / 2
-            lo = hi / 10
-        sel = (lag_ps >= lo) & (lag_ps <= hi) & (lag_ps > 0)
-        if sel.sum() < 3:
-            return float("nan"), (float(lo), float(hi)), float("nan")
-        slope, _ = np.polyfit(lag_ps[sel], msd[sel], 1)
-        exponent = np.polyfit(np.log(lag_ps[sel]), np.log(np.maximum(msd[sel], 1e-300)), 1)[0]
-        return float(slope / 6), (float(lag_ps[sel][0]), float(lag_ps[sel][-1])), float(exponent)
+    def _estimate(self, s: str, window: tuple[float, float], exponent: float) -> Estimate:
+        """D of one species from the per-atom sums: the mean of the D_i and its standard error over the atoms."""
+        lo, hi = window
+        if not len(self.weights):
+            return Estimate.undefined(f"too few lags in the fit window ({lo:g}-{hi:g} ps) to fit D_{s}")
+        n = self.counts[s]
+        total, squares = self.d_sums[s]
+        d = total / n
+        stderr = float(np.sqrt(max(squares - n * d * d, 0.0) / (n - 1) / n)) if n > 1 else float("nan")
+        notes = [] if n > 1 else [f"one {s} atom: no spread to estimate the error from"]
+        if exponent < 0.9:
+            notes.append(f"apparent: the MSD grows as t^{exponent:.2f} over the fit window ({lo:g}-{hi:g} ps), not yet "
+                         "diffusive")
+        elif exponent > 1.1:  # a window inside the ballistic regime: a run far too short for D
+            notes.append(f"apparent: the MSD grows as t^{exponent:.2f} over the fit window ({lo:g}-{hi:g} ps), still "
+                         "ballistic, not diffusive")
+        return Estimate(float(d), stderr, note="; ".join(notes), method=D_METHOD)
 
     def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
-        out: dict[str, Any] = {k: float(v.values) for k, v in results.items()
-                               if k.startswith(("D_", "diffusive_exponent_"))}
+        out: dict[str, Any] = {}
         flags = []
-        for key, exponent in out.items():
-            if not key.startswith("diffusive_exponent_"):
+        for key in results:
+            if not (key.startswith("D_") and f"{key}_kind" in results):
                 continue
-            s = key.removeprefix("diffusive_exponent_")
-            lo, hi = results[f"fit_window_{s}"].values
-            if not np.isfinite(exponent):
-                flags.append(f"MSD of {s}: too few lags in the fit window ({lo:g}-{hi:g} ps) for D_{s}")
-            elif exponent < 0.9:
-                flags.append(f"MSD of {s} grows as t^{exponent:.2f} over the fit window ({lo:g}-{hi:g} ps): not yet "
-                             f"diffusive, so D_{s} is an apparent value")
+            s = key.removeprefix("D_")
+            (estimate,) = estimates_from_arrays(results, key, D_METHOD)
+            out[key] = estimate.as_json()
+            exponent = float(results[f"diffusive_exponent_{s}"].values)
+            out[f"diffusive_exponent_{s}"] = exponent
+            if not estimate.is_value or not 0.9 <= exponent <= 1.1:
+                flags.append(f"MSD of {s}: {estimate.note}")
         if flags:
             out["flags"] = flags
         return out
