@@ -35,6 +35,8 @@ def test_brownian_fs_is_exp_minus_q2Dt(brownian_run):
     for iq, q in enumerate((1.0, 2.5)):
         np.testing.assert_allclose(fs[iq], np.exp(-q * q * d * t), atol=0.01)
         assert float(res["isf"]["tau_alpha_O"].values[iq]) == pytest.approx(1 / (q * q * d), rel=0.03)
+        assert res["isf"]["tau_alpha_O_kind"].values[iq] == "value"
+        assert 0 < float(res["isf"]["tau_alpha_O_stderr"].values[iq]) < 0.03 / (q * q * d)
     np.testing.assert_allclose(res["box"]["Fs_O"].values[0], np.exp(-d * t), atol=0.015)
 
 
@@ -127,6 +129,8 @@ def test_hopping_alpha2_follows_the_analytic_curve_and_peaks_where_expected(hopp
     expected_peak = lag[np.argmax(exact)]
     assert abs(np.log(peak / expected_peak)) < np.log(lag[1] / lag[0]) * 2.5
     assert float(res["a2"]["peak_height_Na"].values) > 1.0  # strongly non-Gaussian, unlike Brownian motion
+    assert res["a2"]["peak_height_Na_kind"].values == "value" and res["a2"]["peak_time_Na_kind"].values == "value"
+    assert 0 < float(res["a2"]["peak_height_Na_stderr"].values) < 0.1 * float(res["a2"]["peak_height_Na"].values)
 
 
 def test_hopping_gs_is_bimodal_and_the_hop_analysis_finds_the_jumps(hopping_run):
