@@ -85,3 +85,21 @@ def test_a_killed_lammps_run_resumes_without_losing_or_duplicating_frames(lammps
     with H5MDReader(ref.dir / "trajectory.h5") as full:
         np.testing.assert_array_equal(steps, full.steps)  # every frame once, none lost
     assert np.abs(np.diff(x, axis=0)).max() < 2.0  # the resumed part continues the same atoms smoothly
+
+
+def test_how_often_frames_are_stored_does_not_change_the_dynamics(lammps_study, tmp_path):
+    """Production advances LAMMPS in one run per stored frame; those runs must add up to a single run, Langevin's
+    random force included (a fresh draw at every frame once cooled the melt, 3000 K → 2250 K at a frame every 2
+    steps). With no checkpoint in between, every frame matches bit for bit whatever the schedule."""
+    stage = lammps_study["protocol"]["stages"][-1]
+    trajectories = []
+    for name, interval in (("sparse", 0.02), ("dense", 0.001)):
+        stage["sampling"] = {"interval_ps": interval, "chunk_frames": 1000, "velocities": True}
+        (run,) = meltdyn.load_study(lammps_study, output_dir=tmp_path / name).run(progress=False)
+        with H5MDReader(run.dir / "trajectory.h5") as traj:
+            trajectories.append((traj.steps, traj.positions_A(), traj.velocities_A_ps()))
+    (steps, x, v), (dense_steps, dense_x, dense_v) = trajectories
+    common = np.isin(dense_steps, steps)
+    np.testing.assert_array_equal(dense_steps[common], steps)
+    np.testing.assert_array_equal(dense_x[common], x)
+    np.testing.assert_array_equal(dense_v[common], v)

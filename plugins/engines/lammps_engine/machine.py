@@ -3,6 +3,16 @@
 LAMMPS keeps its state from stage to stage, so within a session only the fixes change; a new session reads the
 checkpoint's restart file. ``fix langevin``'s random stream is not in a restart file: a run resumed in the middle of
 a stage continues with the resumption's own seed (no frame lost or duplicated, but not bit for bit).
+
+Dynamics is advanced in many short ``run`` commands (one per stored frame), and they must add up to one run. A
+``run`` with ``pre yes`` sets the system up again (Verlet::setup), and that calls FixLangevin::setup → post_force,
+which replaces the random force of the step just finished by a fresh draw. That force is the one the next step's
+first half-kick uses: the two half-kicks around every boundary then get independent noise instead of the same one,
+half the noise variance on that step, a colder melt the more often frames are stored (3000 K → 2250 K with a frame
+every two steps). So a run continues the previous one with ``pre no`` (LAMMPS keeps every force, Langevin's
+included), and where LAMMPS must be set up again in the middle of a stage (``write_restart`` wraps atoms into the box
+and rebuilds the ghosts, which leaves the neighbour lists stale) the forces the next half-kick needs are carried
+across the setup. Only a stage's start and a resumption draw a fresh Langevin force, once.
 """
 
 from __future__ import annotations
@@ -47,11 +57,13 @@ class LAMMPSLane(Lane):
     def rescale_to_cell(self, cell_A: np.ndarray) -> None:
         self.lmp.command("change_box all " + " ".join(f"{d} final 0 {L:.17g}" for d, L in zip("xyz", np.diag(cell_A)))
                          + " remap units box")
+        self.machine.stale, self.machine.continuing = True, False  # new positions: the forces must be computed anew
         self.machine.step(0)
 
     def save(self, exact: bool) -> bytes:
         path = self.machine.work / "state.restart"
         self.lmp.command(f"write_restart {quote(path)}")
+        self.machine.stale = True  # write_restart wrapped the atoms into the box and rebuilt the ghosts
         return path.read_bytes()
 
 
@@ -69,6 +81,10 @@ class LAMMPSMachine(StageMachine):
         self.lmp = load_lammps(self.threads)
         self.live = False
         self.fixes: list[str] = []
+        # stale: LAMMPS must be set up before it runs again (new fixes, box or atoms rewrapped); continuing: the
+        # forces in LAMMPS are those the next step's first half-kick needs (a dynamics run ended in this stage).
+        self.stale = True
+        self.continuing = False
 
     def close(self) -> None:
         self.lmp.close()
@@ -88,6 +104,7 @@ class LAMMPSMachine(StageMachine):
                                 "compute unwrapped all property/atom xu yu zu", "thermo_style custom step temp pe vol",
                                 "thermo 0"])
         self.live = True
+        self.stale, self.continuing = True, False
 
     def start_stage(self, stage: Stage, starts: Sequence[LaneStart]) -> list[Lane]:
         (start,) = starts
@@ -99,6 +116,7 @@ class LAMMPSMachine(StageMachine):
             self.lmp.command(f"velocity all create {start.temperature_K} {start.seed} dist gaussian mom yes")
         if not isinstance(stage, MinimiseStage):
             self.fixes = self._fixes(stage, start.temperature_K, start.seed)
+        self.stale, self.continuing = True, False
         self.step(0)  # so energy, temperature and computes describe the state the stage starts from
         return [LAMMPSLane(self)]
 
@@ -122,13 +140,36 @@ class LAMMPSMachine(StageMachine):
         tolerance_eV_A = stage.tolerance_kJ_mol_nm / EV_TO_KJ_MOL / 10
         self.lmp.command(f"minimize 0.0 {tolerance_eV_A} {stage.max_iterations or 100000} 1000000")
         self.lmp.command("velocity all set 0.0 0.0 0.0")
+        self.stale, self.continuing = True, False
         self.step(0)
 
     def step(self, n: int) -> None:
+        """Advance ``n`` steps as the continuation of the previous run of the stage (``n = 0``: make energy,
+        temperature and computes describe the current state)."""
         try:
-            self.lmp.command(f"run {n} pre yes post no")
+            if self.stale and self.continuing:
+                forces = self._forces()
+                self.lmp.command("run 0 pre yes post no")  # rebuilds neighbours and ghosts; redraws Langevin's force
+                self._set_forces(forces)  # ... which the next half-kick must not see: it shares the last step's
+            elif self.stale:
+                self.lmp.command("run 0 pre yes post no")
+            self.stale = False
+            if n:
+                self.lmp.command(f"run {n} pre no post no")
+                self.continuing = True
         except Exception as exc:  # LAMMPS reports lost atoms, bad dynamics etc. as exceptions
             raise SimulationBlewUp(f"run {self.run.id}: LAMMPS stopped: {exc}") from None
+
+    def _forces(self) -> np.ndarray:
+        """Every atom's total force (fixes' included), in the order of atom ids."""
+        n = self.run.system.n_atoms
+        ids = self.lmp.numpy.extract_atom("id")[:n]
+        return np.array(self.lmp.numpy.extract_atom("f")[:n])[np.argsort(ids)]
+
+    def _set_forces(self, forces: np.ndarray) -> None:
+        n = self.run.system.n_atoms
+        ids = self.lmp.numpy.extract_atom("id")[:n]  # a setup may have sorted the atoms anew
+        self.lmp.numpy.extract_atom("f")[:n] = forces[ids - 1]
 
     def advance(self, steps: int) -> None:
         self.step(steps)

@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 
 from meltdyn.contracts import RunContext
+from meltdyn.plugins.engines import kinetic_temperature_K
 from meltdyn.plugins.engines.openmm_engine.interface import OpenMMTarget, load_openmm, openmm_system
 from meltdyn.specs import MinimiseStage, NPTStage, NVEStage, ProductionStage, Stage
 from meltdyn.stage_driver import Lane, LaneStart, SimulationBlewUp, Snapshot, StageMachine
-from meltdyn.units import A_TO_NM, KJ_MOL_TO_EV, MOLAR_GAS_KJ_MOL_K, NM_TO_A
+from meltdyn.units import A_TO_NM, KJ_MOL_TO_EV, NM_TO_A, U_A2_PS2_TO_EV
 
 PLATFORM_ORDER = ("CUDA", "OpenCL", "CPU", "Reference")
 
@@ -33,9 +34,8 @@ def choose_platform(requested: str) -> str:
 
 
 class OpenMMLane(Lane):
-    def __init__(self, machine: OpenMMMachine, n_atoms: int):
+    def __init__(self, machine: OpenMMMachine):
         self.machine = machine
-        self.n_atoms = n_atoms
 
     @property
     def context(self) -> Any:
@@ -45,14 +45,21 @@ class OpenMMLane(Lane):
         return self.context.getState(getEnergy=True).getPotentialEnergy()._value * KJ_MOL_TO_EV
 
     def snapshot(self, velocities: bool) -> Snapshot:
-        state = self.context.getState(getPositions=True, getEnergy=True, getVelocities=velocities,
+        verlet = isinstance(self.context.getIntegrator(), self.machine.mm.VerletIntegrator)
+        state = self.context.getState(getPositions=True, getEnergy=True, getVelocities=True, getForces=verlet,
                                       enforcePeriodicBox=False)
-        kinetic = state.getKineticEnergy()._value
+        v = np.array(state.getVelocities()._value) * NM_TO_A
+        if verlet:
+            # OpenMM's Verlet is leapfrog: its velocities lag the positions by half a step (its own kinetic energy
+            # shifts them by the same half kick). LangevinMiddle's and Nosé–Hoover's velocities are the ones their
+            # schemes thermalise (after the O step; on the step) and OpenMM reports their kinetic energy unshifted.
+            dt_ps = self.machine.run.protocol.timestep_fs * 1e-3
+            forces = state.getForces(asNumpy=True)._value * KJ_MOL_TO_EV / NM_TO_A
+            v = v + 0.5 * dt_ps * forces / self.machine.run.system.masses_u[:, None] / U_A2_PS2_TO_EV
         return Snapshot(np.array(state.getPositions()._value) * NM_TO_A,
                         np.array(state.getPeriodicBoxVectors()._value) * NM_TO_A,
                         state.getPotentialEnergy()._value * KJ_MOL_TO_EV,
-                        2 * kinetic / (3 * self.n_atoms * MOLAR_GAS_KJ_MOL_K),
-                        np.array(state.getVelocities()._value) * NM_TO_A if velocities else None)
+                        kinetic_temperature_K(v, self.machine.run.system.masses_u), v if velocities else None)
 
     def cell_A(self) -> np.ndarray:
         return np.array(self.context.getState().getPeriodicBoxVectors()._value) * NM_TO_A
@@ -125,7 +132,7 @@ class OpenMMMachine(StageMachine):
             self.context.setVelocities(state.getVelocities())
         if start.thermalise:
             self.context.setVelocitiesToTemperature(start.temperature_K, start.seed)
-        return [OpenMMLane(self, run.system.n_atoms)]
+        return [OpenMMLane(self)]
 
     def minimise(self, stage: MinimiseStage) -> None:
         self.mm.LocalEnergyMinimizer.minimize(self.context, stage.tolerance_kJ_mol_nm, stage.max_iterations)

@@ -22,6 +22,7 @@ from torch_sim.units import MetalUnits
 
 from meltdyn import elements
 from meltdyn.contracts import RunContext
+from meltdyn.plugins.engines import kinetic_temperature_K
 from meltdyn.plugins.engines.torchsim_engine.interface import energy_forces_stress
 from meltdyn.specs import MinimiseStage, NPTStage, NVEStage, ProductionStage, Stage
 from meltdyn.stage_driver import Lane, LaneStart, SimulationBlewUp, Snapshot, StageMachine
@@ -112,12 +113,10 @@ class TorchSimLane(Lane):
 
     def snapshot(self, velocities: bool) -> Snapshot:
         masses = self.state.masses[self.atoms]
-        momenta = self._momenta()
-        kinetic = float((momenta**2 / (2 * masses[:, None])).sum())
-        n = masses.shape[0]
-        v = (momenta / masses[:, None] * TIME).cpu().numpy() if velocities else None
+        v = (self._momenta() / masses[:, None] * TIME).detach().cpu().numpy().astype(float)  # Å/ps, on the step
         return Snapshot(self.state.positions[self.atoms].detach().cpu().numpy().astype(float), self.cell_A(),
-                        self.potential_energy_eV(), 2 * kinetic / (3 * n * BOLTZMANN_EV_K), v)
+                        self.potential_energy_eV(), kinetic_temperature_K(v, masses.cpu().numpy().astype(float)),
+                        v if velocities else None)
 
     def cell_A(self) -> np.ndarray:
         return self.state.row_vector_cell[self.k].detach().cpu().numpy().astype(float)
