@@ -123,20 +123,28 @@ class StatePoint:
                 "frames": self.frames, "flags": self.flags}
 
 
-def kinetic_temperatures_K(reader: Any, frames: np.ndarray) -> np.ndarray:
-    """Instantaneous kinetic temperature 2K/(k_B (3N − 3)) of the given frames from the stored velocities.
+def kinetic_temperature_K(velocities_A_ps: np.ndarray, masses_u: np.ndarray) -> np.ndarray:
+    """The kinetic temperature of velocities (..., atoms, 3) relative to their centre of mass, over 3N − 3 degrees of
+    freedom: one number per frame.
 
-    3N − 3: every engine meltdyn drives removes the centre-of-mass momentum (velocities drawn with zero momentum,
-    Langevin noise with zero sum, or a COM motion remover), so three degrees of freedom carry no kinetic energy.
+    Unbiased whether an integrator keeps the centre of mass still (Nosé–Hoover, NVE, LAMMPS' Langevin with zero yes)
+    or lets the thermostat move it (OpenMM's and TorchSim's Langevin); 3N with a still centre of mass reads low by
+    3/(3N), 0.7 % at 150 atoms. Every engine stores this temperature, and the state point reads it back the same way.
     """
+    v = np.asarray(velocities_A_ps, dtype=float)
+    m = np.asarray(masses_u, dtype=float)
+    relative = v - np.einsum("a,...ai->...i", m, v)[..., None, :] / m.sum()
+    kinetic_eV = 0.5 * U_A2_PS2_TO_EV * np.einsum("a,...ai,...ai->...", m, relative, relative)
+    return 2 * kinetic_eV / ((3 * len(m) - 3) * BOLTZMANN_EV_K)
+
+
+def kinetic_temperatures_K(reader: Any, frames: np.ndarray) -> np.ndarray:
+    """:func:`kinetic_temperature_K` of the given frames from a trajectory's stored velocities, read in chunks."""
     masses = elements.masses_u(reader.symbols)
-    dof = 3 * len(masses) - 3
     out = np.empty(len(frames))
     for start in range(0, len(frames), FRAME_CHUNK):
         chunk = frames[start:start + FRAME_CHUNK]
-        v = reader.velocity_frames_A_ps(chunk)
-        kinetic_eV = 0.5 * U_A2_PS2_TO_EV * np.einsum("a,tai,tai->t", masses, v, v)
-        out[start:start + len(chunk)] = 2 * kinetic_eV / (dof * BOLTZMANN_EV_K)
+        out[start:start + len(chunk)] = kinetic_temperature_K(reader.velocity_frames_A_ps(chunk), masses)
     return out
 
 
@@ -200,4 +208,4 @@ def from_summary(summary: dict[str, Any]) -> Estimate | None:
     return Estimate.from_json(entry["temperature_K"]) if isinstance(entry, dict) and "temperature_K" in entry else None
 
 
-__all__ = ["STATE_POINT", "StatePoint", "block_standard_error", "measure", "series_estimate"]
+__all__ = ["STATE_POINT", "StatePoint", "kinetic_temperature_K", "block_standard_error", "measure", "series_estimate"]

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from meltdyn.contracts import RunContext
-from meltdyn.plugins.engines import kinetic_temperature_K
 from meltdyn.plugins.engines.openmm_engine.interface import OpenMMTarget, load_openmm, openmm_system
 from meltdyn.specs import MinimiseStage, NPTStage, NVEStage, ProductionStage, Stage
 from meltdyn.stage_driver import Lane, LaneStart, SimulationBlewUp, Snapshot, StageMachine
+from meltdyn.state_point import kinetic_temperature_K
 from meltdyn.units import A_TO_NM, KJ_MOL_TO_EV, NM_TO_A, U_A2_PS2_TO_EV
 
 PLATFORM_ORDER = ("CUDA", "OpenCL", "CPU", "Reference")
@@ -59,7 +59,7 @@ class OpenMMLane(Lane):
         return Snapshot(np.array(state.getPositions()._value) * NM_TO_A,
                         np.array(state.getPeriodicBoxVectors()._value) * NM_TO_A,
                         state.getPotentialEnergy()._value * KJ_MOL_TO_EV,
-                        kinetic_temperature_K(v, self.machine.run.system.masses_u), v if velocities else None)
+                        float(kinetic_temperature_K(v, self.machine.run.system.masses_u)), v if velocities else None)
 
     def cell_A(self) -> np.ndarray:
         return np.array(self.context.getState().getPeriodicBoxVectors()._value) * NM_TO_A

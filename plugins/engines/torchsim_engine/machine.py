@@ -22,10 +22,10 @@ from torch_sim.units import MetalUnits
 
 from meltdyn import elements
 from meltdyn.contracts import RunContext
-from meltdyn.plugins.engines import kinetic_temperature_K
 from meltdyn.plugins.engines.torchsim_engine.interface import energy_forces_stress
 from meltdyn.specs import MinimiseStage, NPTStage, NVEStage, ProductionStage, Stage
 from meltdyn.stage_driver import Lane, LaneStart, SimulationBlewUp, Snapshot, StageMachine
+from meltdyn.state_point import kinetic_temperature_K
 from meltdyn.units import BAR_TO_EV_A3, BOLTZMANN_EV_K, EV_TO_KJ_MOL
 
 TIME = float(MetalUnits.time)
@@ -114,9 +114,9 @@ class TorchSimLane(Lane):
     def snapshot(self, velocities: bool) -> Snapshot:
         masses = self.state.masses[self.atoms]
         v = (self._momenta() / masses[:, None] * TIME).detach().cpu().numpy().astype(float)  # Å/ps, on the step
+        temperature = float(kinetic_temperature_K(v, masses.cpu().numpy().astype(float)))
         return Snapshot(self.state.positions[self.atoms].detach().cpu().numpy().astype(float), self.cell_A(),
-                        self.potential_energy_eV(), kinetic_temperature_K(v, masses.cpu().numpy().astype(float)),
-                        v if velocities else None)
+                        self.potential_energy_eV(), temperature, v if velocities else None)
 
     def cell_A(self) -> np.ndarray:
         return self.state.row_vector_cell[self.k].detach().cpu().numpy().astype(float)
