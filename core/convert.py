@@ -21,7 +21,7 @@ import numpy as np
 
 from meltdyn.contracts import min_width_A
 from meltdyn.errors import InputError
-from meltdyn.readers import Frame
+from meltdyn.readers import Frame, checked_step
 from meltdyn.trajectory import H5MDWriter, Snapshot, TrajectoryHeader
 
 JUMP_FRACTION = 0.3
@@ -50,18 +50,20 @@ class ConversionReport:
                 "be wrong; write frames more often, or image flags (ix iy iz) or unwrapped coordinates (xu yu zu)"]
 
 
-def _checked_steps(previous: int | None, step: int, k: int) -> None:
+def _checked_steps(previous: int | None, step: int, k: int, name: str) -> None:
     if previous is not None and step <= previous:
         kind = "repeats" if step == previous else "goes back to"
-        raise InputError(f"trajectory: frame {k} {kind} step {step} after frame {k - 1}'s step {previous} (a restart "
-                         "that wrote a frame twice, or frames out of order); remove such frames from the file")
+        raise InputError(f"{name}: frame {k} {kind} step {step} after frame {k - 1}'s step {previous} (a restart "
+                         "that wrote a frame twice, or frames out of order); steps must increase, so remove such "
+                         "frames from the file")
 
 
 class _TimeAxis:
     """Each frame's step: the file's own step, else its time over the timestep, else its index times the interval;
     whichever is used, every frame must have it, steps must increase, and a given interval must match the file."""
 
-    def __init__(self, first: Frame, timestep_ps: float | None, frame_interval_steps: int | None):
+    def __init__(self, first: Frame, timestep_ps: float | None, frame_interval_steps: int | None, name: str):
+        self.name = name
         if timestep_ps is None:
             raise InputError("timestep_ps: give the MD timestep in ps (the file's steps need it to become times)")
         self.source = "step" if first.step is not None else "time" if first.time_ps is not None else "index"
@@ -77,16 +79,16 @@ class _TimeAxis:
             step = k * self.interval
         elif self.source == "step":
             if frame.step is None:
-                raise InputError(f"trajectory: frame {k} has no step number while frame 0 has one")
+                raise InputError(f"{self.name}: frame {k} has no step number while frame 0 has one")
             step = frame.step
         else:
             if frame.time_ps is None:
-                raise InputError(f"trajectory: frame {k} has no time while frame 0 has one")
-            step = round(frame.time_ps / self.dt)
+                raise InputError(f"{self.name}: frame {k} has no time while frame 0 has one")
+            step = checked_step(round(frame.time_ps / self.dt), f"{self.name}, frame {k} (time {frame.time_ps} ps)")
             if abs(step * self.dt - frame.time_ps) > 1e-6 * max(self.dt, abs(frame.time_ps)):
                 raise InputError(f"timestep_ps: frame {k}'s time {frame.time_ps} ps is not a whole number of "
                                  f"timesteps of {self.dt} ps")
-        _checked_steps(self.previous, step, k)
+        _checked_steps(self.previous, step, k, self.name)
         if self.previous is not None:
             gap = step - self.previous
             self.smallest_gap = gap if self.smallest_gap is None else min(self.smallest_gap, gap)
@@ -95,7 +97,7 @@ class _TimeAxis:
 
     def linear_interval(self) -> int:
         if self.smallest_gap is None:
-            raise InputError("trajectory: the file holds one frame; dynamics need at least two")
+            raise InputError(f"{self.name}: the file holds one frame; dynamics need at least two")
         if self.source != "index" and self.interval is not None and self.interval != self.smallest_gap:
             raise InputError(f"frame_interval_steps: {self.interval}, but the file's own {self.source}s put its "
                              f"frames {self.smallest_gap} steps apart; leave frame_interval_steps out (the file's "
@@ -109,11 +111,12 @@ def convert(reader: Any, out: Path, timestep_ps: float | None, frame_interval_st
     started = time.perf_counter()
     partial = out.with_name(out.name + ".partial")
     partial.unlink(missing_ok=True)  # a conversion cut short: derived data of this analysis only
+    name = getattr(reader, "name", "trajectory")
     frames = reader.frames()
     first = next(frames, None)
     if first is None:
-        raise InputError("trajectory: the file holds no frame")
-    axis = _TimeAxis(first, timestep_ps, frame_interval_steps)
+        raise InputError(f"{name}: the file holds no frame")
+    axis = _TimeAxis(first, timestep_ps, frame_interval_steps, name)
     method = ("as stored (unwrapped)" if unwrapped or first.unwrapped else
               "image flags" if first.images is not None else "frame to frame (minimum image)")
     writer = H5MDWriter(partial, TrajectoryHeader(list(reader.symbols), timestep_ps, 1), chunk_frames=32,
@@ -127,7 +130,7 @@ def convert(reader: Any, out: Path, timestep_ps: float | None, frame_interval_st
             step0 = step if step0 is None else step0
             if method == "image flags":
                 if frame.images is None:
-                    raise InputError(f"trajectory: frame {k} has no image flags while frame 0 has them")
+                    raise InputError(f"{name}: frame {k} has no image flags while frame 0 has them")
                 positions = frame.positions_A + frame.images @ frame.cell_A
             elif method == "as stored (unwrapped)":
                 positions = frame.positions_A

@@ -3,15 +3,20 @@
 A reader yields :class:`Frame` objects one at a time, so memory holds one frame whatever the file's length; the
 analysis converts them once into meltdyn's atom-chunked H5MD (:mod:`meltdyn.convert`). Each reader gives what the file
 itself says: element symbols, the step of each frame where the file has one, image flags where it has them.
+
+Every reader checks the file as it reads it and names the file, the frame (0-based, with its step where the file
+has one), the line where the format has lines, the field and the value: a count is checked against the bytes left
+in the file before anything is allocated for it, atom ids must be unique and the same in every frame, each atom
+keeps its species, and numbers must be finite and in range. :func:`checked_frame` holds the checks every format
+shares (finite positions near a finite, non-degenerate cell).
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -20,11 +25,24 @@ from meltdyn.errors import InputError
 
 FORMATS = ("auto", "h5md", "ase", "lammpsdump", "dcd")
 
+MAX_STEP = 2**53
+"""Steps become times in float64 (exact to 2**53) and int64 step counts in the H5MD file."""
+MAX_CELL_LENGTH_A = 1e6
+"""100 µm: far beyond any MD cell; a longer one is a corrupted or unit-confused file."""
+MAX_CELLS_AWAY = 1e6
+"""A coordinate this many cell lengths from the cell is no atom of a melt (an unwrapped atom would have to diffuse
+millimetres), but a corrupted number such as 1e300, which would overflow the unwrapping."""
+MIN_NORMALISED_VOLUME = 1e-6
+"""|det(cell)| over the product of its row lengths: 1 for a cube, 0 for a flat or singular cell."""
+MAX_LINE_BYTES = 65536
+"""No line of a text trajectory is this long; a longer one is not read into memory whole."""
+
 
 @dataclass
 class Frame:
     """One frame as a file holds it: positions (Å) and cell rows a, b, c (Å); the file's step and time where it has
-    them; image flags where it has them; and whether its positions are already unwrapped (LAMMPS' xu columns)."""
+    them; image flags where it has them; and whether its positions are already unwrapped (LAMMPS' xu columns).
+    ``where`` names the frame in messages (``frame 3 (step 300)``)."""
 
     positions_A: np.ndarray
     cell_A: np.ndarray
@@ -32,6 +50,7 @@ class Frame:
     time_ps: float | None = None
     images: np.ndarray | None = None
     unwrapped: bool = False
+    where: str = field(default="", compare=False)
 
 
 def element_symbols(labels: list[str], type_elements: dict[str, str] | None, what: str) -> list[str]:
@@ -40,7 +59,7 @@ def element_symbols(labels: list[str], type_elements: dict[str, str] | None, wha
     if type_elements:
         missing = sorted(set(labels) - set(type_elements), key=str)
         if missing:
-            raise InputError(f"type_elements: no element for {what} {missing}; it maps {type_elements}")
+            raise InputError(f"type_elements: no element for {what} {missing[:8]}; it maps {type_elements}")
         for symbol in set(type_elements.values()):
             elements.atomic_number(symbol)
         return [type_elements[label] for label in labels]
@@ -51,17 +70,299 @@ def element_symbols(labels: list[str], type_elements: dict[str, str] | None, wha
     return labels
 
 
-def _integer(line: str, what: str) -> int:
+def checked_step(value: Any, where: str) -> int:
+    """A frame's step as an integer in 0..MAX_STEP."""
     try:
-        return int(line)
-    except ValueError:
-        raise InputError(f"not a LAMMPS dump: expected {what}, found {line.strip()[:40]!r}") from None
+        step = int(value)
+        exact = step == value if not isinstance(value, str) else True
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{where}: step {str(value)[:40]!r} is not an integer") from None
+    if not exact:
+        raise InputError(f"{where}: step {value} is not an integer")
+    if not 0 <= step <= MAX_STEP:
+        raise InputError(f"{where}: step {str(step)[:40]} is out of range; allowed 0 to 2**53")
+    return step
 
 
-def _dump_cell(lines: list[str], header: str) -> tuple[np.ndarray, np.ndarray]:
-    """Cell rows and origin from a dump's BOX BOUNDS lines (orthogonal or LAMMPS' triclinic form)."""
-    bounds = np.array([[float(v) for v in line.split()] for line in lines])
-    if "xy" not in header:
+def checked_frame(frame: Frame, n_atoms: int) -> Frame:
+    """The checks every format shares: ``n_atoms`` finite positions, a finite non-degenerate cell of lengths in
+    (0, MAX_CELL_LENGTH_A], coordinates within MAX_CELLS_AWAY cell lengths, finite integer image flags."""
+    where = frame.where
+    cell = np.asarray(frame.cell_A, dtype=float)
+    if cell.shape != (3, 3) or not np.isfinite(cell).all():
+        raise InputError(f"{where}: the cell {cell.tolist()} is not three finite vectors")
+    lengths = np.abs(cell).max(axis=1)  # within √3 of each vector's length, and never overflows
+    bad = (lengths <= 0) | (lengths > MAX_CELL_LENGTH_A)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"{where}: cell vector {'abc'[i]} = {cell[i].tolist()} Å; allowed a non-zero vector of "
+                         f"components up to {MAX_CELL_LENGTH_A:g} Å (the trajectory must be periodic in all three "
+                         "directions)")
+    normalised = abs(float(np.linalg.det(cell))) / float(np.prod(np.linalg.norm(cell, axis=1)))
+    if normalised < MIN_NORMALISED_VOLUME:
+        raise InputError(f"{where}: the cell {cell.tolist()} is flat or singular (volume "
+                         f"{abs(float(np.linalg.det(cell))):.3g} Å³); its three vectors must span space")
+    positions = np.asarray(frame.positions_A, dtype=float)
+    if positions.shape != (n_atoms, 3):
+        raise InputError(f"{where}: {len(positions)} atoms, the first frame has {n_atoms}")
+    _check_coordinates(positions, MAX_CELLS_AWAY * float(lengths.max()), "position", where)
+    if frame.images is not None:
+        _check_coordinates(frame.images, MAX_CELLS_AWAY, "image flag", where)
+    if frame.time_ps is not None and not np.isfinite(frame.time_ps):
+        raise InputError(f"{where}: time {frame.time_ps} ps is not finite")
+    return frame
+
+
+def _check_coordinates(values: np.ndarray, limit: float, what: str, where: str) -> None:
+    bad = ~np.isfinite(values) | (np.abs(values) > limit)
+    if bad.any():
+        atom, axis = (int(i) for i in np.argwhere(bad)[0])
+        unit = " Å" if what == "position" else ""
+        raise InputError(f"{where}: atom {atom} (0-based, sorted as the frame is) has {what} {'xyz'[axis]} = "
+                         f"{float(values[atom, axis])!r}; allowed finite values within {limit:.3g}{unit} of the "
+                         f"cell ({int(bad.sum())} such value(s) in this frame)")
+
+
+class _Lines:
+    """A text file read line by line in binary mode: the line number and the bytes left are always known, and no
+    line longer than MAX_LINE_BYTES is read whole."""
+
+    def __init__(self, f: BinaryIO, path: Path):
+        self.f, self.path, self.number = f, path, 0
+        self.size = path.stat().st_size
+
+    def next(self) -> str | None:
+        raw = self.f.readline(MAX_LINE_BYTES)
+        if not raw:
+            return None
+        self.number += 1
+        if len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            raise InputError(f"trajectory {str(self.path)!r}, line {self.number}: longer than {MAX_LINE_BYTES} "
+                             "bytes; not a text trajectory of this format")
+        return raw.decode("utf-8", errors="replace")
+
+    @property
+    def bytes_left(self) -> int:
+        return self.size - self.f.tell()
+
+
+@dataclass
+class _DumpFrame:
+    """One dump frame's text: its header values and its atom rows (with the line number of the first)."""
+
+    k: int
+    step: int
+    box_header: str
+    box: list[str]
+    box_line: int
+    columns: list[str]
+    atoms: list[str]
+    first_atom_line: int
+
+    @property
+    def where(self) -> str:
+        return f"frame {self.k} (step {self.step})"
+
+
+_COORDINATES = ((("xu", "yu", "zu"), False), (("x", "y", "z"), False), (("xsu", "ysu", "zsu"), True),
+                (("xs", "ys", "zs"), True))
+
+
+class LammpsDump:
+    """A LAMMPS text dump (``dump atom`` or ``custom``): id, type or element, x y z or xu/xs/xsu, optional ix iy iz;
+    atoms sorted by id; positions in double precision. Other columns are read past, not parsed."""
+
+    def __init__(self, path: Path, type_elements: dict[str, str] | None = None):
+        self.path = path
+        self.name = f"trajectory {str(path)!r}"
+        with open(path, "rb") as f:
+            first = self._frame_text(_Lines(f, path), 0)
+        if first is None:
+            raise InputError(f"{self.name} holds no LAMMPS dump frame (the file is empty)")
+        self.columns = columns = first.columns
+        self.label = "element" if "element" in columns else "type"
+        if "id" not in columns or self.label not in columns:
+            raise InputError(f"{self.name}, line {first.first_atom_line - 1}: dump columns {columns} need 'id' and "
+                             "'type' or 'element'")
+        self.coordinates = next(((names, scaled) for names, scaled in _COORDINATES
+                                 if all(n in columns for n in names)), None)
+        if self.coordinates is None:
+            raise InputError(f"{self.name}, line {first.first_atom_line - 1}: dump columns {columns} have no "
+                             "coordinates; allowed x y z, xu yu zu, xs ys zs or xsu ysu zsu")
+        _, self.ids, self.labels = self._ids_and_labels(first, self._table(first))
+        self.symbols = element_symbols(self.labels.tolist(), type_elements,
+                                       "atom types" if self.label == "type" else "elements")
+        self.n_atoms = len(self.symbols)
+
+    def _error(self, line: int, message: str) -> InputError:
+        return InputError(f"{self.name}, line {line}: {message}")
+
+    def _header(self, lines: _Lines, item: str, where: str) -> str:
+        line = lines.next()
+        if line is None:
+            raise InputError(f"{self.name}: the file ends inside {where}, before 'ITEM: {item}'")
+        if not line.startswith(f"ITEM: {item}"):
+            raise self._error(lines.number, f"{where}: expected 'ITEM: {item}', found {line.strip()[:40]!r}")
+        return line
+
+    def _integer_line(self, lines: _Lines, what: str, where: str) -> int:
+        line = lines.next()
+        if line is None:
+            raise InputError(f"{self.name}: the file ends inside {where}, before {what}")
+        try:
+            return int(line)
+        except ValueError:
+            raise self._error(lines.number, f"{where}: {what} {line.strip()[:40]!r} is not an integer") from None
+
+    def _frame_text(self, lines: _Lines, k: int) -> _DumpFrame | None:
+        line = lines.next()
+        if line is None or (k > 0 and not line.strip() and lines.bytes_left == 0):
+            return None
+        if not line.startswith("ITEM: TIMESTEP"):
+            raise self._error(lines.number, f"frame {k}: expected 'ITEM: TIMESTEP', found {line.strip()[:40]!r}; "
+                              "not a LAMMPS text dump")
+        where = f"frame {k}"
+        step = checked_step(self._integer_line(lines, "the step after ITEM: TIMESTEP", where),
+                            f"{self.name}, line {lines.number}, {where}")
+        where = f"frame {k} (step {step})"
+        self._header(lines, "NUMBER OF ATOMS", where)
+        n = self._integer_line(lines, "NUMBER OF ATOMS", where)
+        count_line = lines.number
+        box_header = self._header(lines, "BOX BOUNDS", where)
+        box_line = lines.number + 1
+        box = [lines.next() or "" for _ in range(3)]
+        columns = self._header(lines, "ATOMS", where).split()[2:]
+        if len(set(columns)) != len(columns) or not columns:
+            raise self._error(lines.number, f"{where}: ITEM: ATOMS names columns {columns}; each once, at least id, "
+                              "type and x y z")
+        # Each atom row holds a value and a separator per column at least: a count beyond the bytes left in the file
+        # is refused before a single row is read (a 1 kB file cannot hold 2,000,000,000 atoms).
+        fits = lines.bytes_left // (2 * len(columns))
+        if not 1 <= n <= fits:
+            raise self._error(count_line, f"{where}: NUMBER OF ATOMS is {n}; allowed 1 to {fits}, as many rows as "
+                              f"the {lines.bytes_left} bytes left in the file can hold")
+        first_atom_line = lines.number + 1
+        atoms = []
+        for read in range(n):
+            row = lines.next()
+            if row is None:
+                raise InputError(f"{self.name}: the file ends in {where} after {read} of its {n} atom rows")
+            atoms.append(row)
+        return _DumpFrame(k, step, box_header, box, box_line, columns, atoms, first_atom_line)
+
+    def frames(self) -> Iterator[Frame]:
+        with open(self.path, "rb") as f:
+            lines = _Lines(f, self.path)
+            k = 0
+            while (text := self._frame_text(lines, k)) is not None:
+                yield self._frame(text)
+                k += 1
+
+    def _table(self, text: _DumpFrame) -> np.ndarray:
+        """The atom rows as an (atoms, columns) array of strings; a row with another number of values is named."""
+        rows = [line.split() for line in text.atoms]
+        width = len(text.columns)
+        for i, row in enumerate(rows):
+            if len(row) != width:
+                raise self._error(text.first_atom_line + i, f"{text.where}: {len(row)} values {row[:8]}, but ITEM: "
+                                  f"ATOMS names {width} columns ({' '.join(text.columns)})")
+        return np.array(rows, dtype=str).reshape(len(rows), width)
+
+    def _column(self, text: _DumpFrame, table: np.ndarray, name: str, kind: type) -> np.ndarray:
+        """One column as integers or finite-or-not floats; a value that is not one is named with its line."""
+        values = table[:, text.columns.index(name)]
+        try:
+            return values.astype(np.int64 if kind is int else float)
+        except (ValueError, OverflowError):
+            for i, value in enumerate(values):
+                try:
+                    np.array([value]).astype(np.int64 if kind is int else float)
+                except (ValueError, OverflowError):
+                    allowed = "an integer" if kind is int else "a number"
+                    raise self._error(text.first_atom_line + i, f"{text.where}: {name} {value[:40]!r} is not "
+                                      f"{allowed}") from None
+            raise
+
+    def _ids_and_labels(self, text: _DumpFrame, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows' order by atom id, the ids in that order (each once) and the type or element of each."""
+        ids = self._column(text, table, "id", int)
+        order = np.argsort(ids, kind="stable")
+        ids = ids[order]
+        repeated = np.flatnonzero(ids[1:] == ids[:-1])
+        if len(repeated):
+            twice = order[repeated[0]: repeated[0] + 2] + text.first_atom_line
+            raise self._error(int(twice.max()), f"{text.where}: atom id {ids[repeated[0]]} appears again (first on "
+                              f"line {int(twice.min())}); each atom's id must appear once per frame")
+        return order, ids, table[order, text.columns.index(self.label)]
+
+    def _same_atoms(self, text: _DumpFrame, order: np.ndarray, ids: np.ndarray, labels: np.ndarray) -> None:
+        """Atoms may not appear, vanish or change species between frames: the analysis follows each one."""
+        if len(ids) != len(self.ids) or (ids != self.ids).any():
+            gone = np.setdiff1d(self.ids, ids)[:3].tolist()
+            new = np.setdiff1d(ids, self.ids)[:3].tolist()
+            raise self._error(text.first_atom_line, f"{text.where}: atom ids differ from frame 0's ({len(ids)} atoms, "
+                              f"frame 0 {len(self.ids)}; ids missing {gone}, new {new}); every frame must hold the "
+                              "same atoms")
+        changed = np.flatnonzero(labels != self.labels)
+        if len(changed):
+            i = int(changed[0])
+            raise self._error(text.first_atom_line + int(order[i]), f"{text.where}: atom id {ids[i]} has "
+                              f"{self.label} {str(labels[i])!r}, {str(self.labels[i])!r} in frame 0 ({len(changed)} "
+                              "atom(s) changed species); an atom keeps its species")
+
+    def _cell(self, text: _DumpFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Cell rows and origin from the BOX BOUNDS lines: 'lo hi' a line, or 'lo hi tilt' with 'xy xz yz'."""
+        header = text.box_header.split()[3:]
+        if "abc" in header:
+            raise self._error(text.box_line - 1, f"{text.where}: BOX BOUNDS {' '.join(header)} (LAMMPS' general "
+                              "triclinic form) is not read; dump with the restricted triclinic form (xy xz yz)")
+        triclinic = "xy" in header
+        width = 3 if triclinic else 2
+        bounds = []
+        for i, line in enumerate(text.box):
+            values = line.split()
+            try:
+                numbers = [float(v) for v in values]
+            except ValueError:
+                numbers = []
+            if len(numbers) != width or not np.isfinite(numbers).all() or max(map(abs, numbers)) > MAX_CELL_LENGTH_A:
+                form = "lo hi tilt (the header names xy xz yz)" if triclinic else "lo hi"
+                raise self._error(text.box_line + i, f"{text.where}: BOX BOUNDS line {values[:6]}; allowed "
+                                  f"{width} finite numbers, {form}, within {MAX_CELL_LENGTH_A:g} Å")
+            bounds.append(numbers)
+        cell, origin = _dump_cell(np.array(bounds), triclinic)
+        lengths = np.diag(cell)
+        if (lengths <= 0).any():
+            axis = int(np.argmax(lengths <= 0))
+            raise self._error(text.box_line + axis, f"{text.where}: BOX BOUNDS give the {'xyz'[axis]} length "
+                              f"{float(lengths[axis])!r} Å; hi must exceed lo (by more than the tilts)")
+        return cell, origin
+
+    def _frame(self, text: _DumpFrame) -> Frame:
+        """One frame's atoms, sorted by id, in Å, with the cell and origin from its box bounds."""
+        if text.columns != self.columns:
+            raise self._error(text.first_atom_line - 1, f"{text.where}: ITEM: ATOMS names columns {text.columns}, "
+                              f"frame 0 {self.columns}; every frame must have the same columns")
+        table = self._table(text)
+        order, ids, labels = self._ids_and_labels(text, table)
+        self._same_atoms(text, order, ids, labels)
+        cell, origin = self._cell(text)
+        names, scaled = self.coordinates
+        xyz = np.stack([self._column(text, table, n, float) for n in names], axis=1)[order]
+        if scaled:
+            _check_coordinates(xyz, MAX_CELLS_AWAY, "scaled coordinate", f"{self.name}, {text.where}")
+        positions = xyz @ cell if scaled else xyz - origin
+        unwrapped = names[0].endswith("u")
+        images = None
+        if not unwrapped and all(n in text.columns for n in ("ix", "iy", "iz")):
+            images = np.stack([self._column(text, table, n, int) for n in ("ix", "iy", "iz")], axis=1)[order]
+        frame = Frame(positions, cell, text.step, None, images, unwrapped, f"{self.name}, {text.where}")
+        return checked_frame(frame, self.n_atoms)
+
+
+def _dump_cell(bounds: np.ndarray, triclinic: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Cell rows and origin from a dump's box bounds (orthogonal or LAMMPS' restricted triclinic form)."""
+    if not triclinic:
         lo, hi = bounds[:, 0], bounds[:, 1]
         return np.diag(hi - lo), lo
     xy, xz, yz = bounds[:, 2]
@@ -72,85 +373,40 @@ def _dump_cell(lines: list[str], header: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array([[xhi - xlo, 0, 0], [xy, yhi - ylo, 0], [xz, yz, zhi - zlo]]), np.array([xlo, ylo, zlo])
 
 
-class LammpsDump:
-    """A LAMMPS text dump (``dump atom`` or ``custom``): id, type or element, x y z or xu/xs/xsu, optional ix iy iz;
-    atoms sorted by id; positions in double precision."""
+def check_xyz_counts(path: Path, what: str = "trajectory") -> None:
+    """Walk an (ext)xyz file's frame headers as ASE's reader does before it reads a frame, but with each declared
+    atom count checked against the lines left: ASE's own walk would call readline() two billion times at the end of
+    a 1 kB file declaring 2,000,000,000 atoms."""
+    with open(path, "rb") as f:
+        lines = _Lines(f, path)
+        k = 0
+        while (line := lines.next()) is not None and line.strip():
+            try:
+                n = int(line)
+            except ValueError:
+                raise InputError(f"{what} {str(path)!r}, line {lines.number}: frame {k}'s atom count "
+                                 f"{line.strip()[:40]!r} is not an integer") from None
+            fits = lines.bytes_left // 8  # "X 0 0 0\n": the shortest atom line
+            if not 1 <= n <= fits:
+                raise InputError(f"{what} {str(path)!r}, line {lines.number}: frame {k} declares {n} atoms; allowed "
+                                 f"1 to {fits}, as many as the {lines.bytes_left} bytes left in the file can hold")
+            for read in range(n + 1):
+                if lines.next() is None:
+                    raise InputError(f"{what} {str(path)!r}: the file ends in frame {k} after {max(read - 1, 0)} "
+                                     f"of its {n} atom lines")
+            k += 1
 
-    def __init__(self, path: Path, type_elements: dict[str, str] | None = None):
-        self.path = path
-        with open(path) as f:
-            first = self._frame_text(f)
-        if first is None:
-            raise InputError(f"trajectory {str(path)!r} holds no LAMMPS dump frame")
-        columns = first["columns"]
-        for needed in ("id",):
-            if needed not in columns:
-                raise InputError(f"trajectory {str(path)!r}: dump columns {columns} have no {needed!r}")
-        label = "element" if "element" in columns else "type"
-        if label not in columns:
-            raise InputError(f"trajectory {str(path)!r}: dump columns {columns} have neither 'type' nor 'element'")
-        rows = [line.split() for line in first["atoms"]]
-        order = np.argsort([int(r[columns.index("id")]) for r in rows])
-        labels = [rows[k][columns.index(label)] for k in order]
-        self.symbols = element_symbols(labels, type_elements, "atom types" if label == "type" else "elements")
-        self.n_atoms = len(self.symbols)
 
-    @staticmethod
-    def _frame_text(f: Any) -> dict[str, Any] | None:
-        line = f.readline()
-        if not line:
-            return None
-        if not line.startswith("ITEM: TIMESTEP"):
-            raise InputError(f"not a LAMMPS dump: expected 'ITEM: TIMESTEP', found {line.strip()[:40]!r}")
-        step = _integer(f.readline(), "the step after ITEM: TIMESTEP")
-        f.readline()  # ITEM: NUMBER OF ATOMS
-        n = _integer(f.readline(), f"the number of atoms at step {step}")
-        box_header = f.readline()
-        box = [f.readline() for _ in range(3)]
-        columns = f.readline().split()[2:]
-        atoms = [f.readline() for _ in range(n)]
-        if atoms and not atoms[-1]:
-            raise InputError(f"the dump ends in the middle of the frame at step {step}")
-        return {"step": step, "box_header": box_header, "box": box, "columns": columns, "atoms": atoms}
+def is_xyz(path: Path, fmt: str | None = None) -> bool:
+    """Whether ASE will read ``path`` as (ext)xyz."""
+    if fmt is not None:
+        return fmt in ("xyz", "extxyz")
+    from ase.io.formats import filetype
 
-    def frames(self) -> Iterator[Frame]:
-        with open(self.path) as f:
-            while (text := self._frame_text(f)) is not None:
-                try:
-                    yield self._frame(text)
-                except ValueError as exc:  # unparsable numbers, ragged rows
-                    if isinstance(exc, InputError):
-                        raise
-                    raise InputError(f"trajectory {str(self.path)!r}: the frame at step {text['step']} cannot be "
-                                     f"read ({exc})") from None
-
-    def _frame(self, text: dict[str, Any]) -> Frame:
-        """One frame's atoms, sorted by id, in Å, with the cell and origin from its box bounds."""
-        columns = text["columns"]
-        numeric = [k for k, c in enumerate(columns) if c != "element"]
-        if len(numeric) == len(columns):
-            data = np.array("".join(text["atoms"]).split(), dtype=float).reshape(len(text["atoms"]), -1)
-        else:
-            data = np.loadtxt(io.StringIO("".join(text["atoms"])), usecols=numeric, ndmin=2)
-        col = {c: numeric.index(k) for k, c in enumerate(columns) if c != "element"}
-        data = data[np.argsort(data[:, col["id"]])]
-        cell, origin = _dump_cell(text["box"], text["box_header"])
-        for names, scaled in ((("xu", "yu", "zu"), False), (("x", "y", "z"), False),
-                              (("xsu", "ysu", "zsu"), True), (("xs", "ys", "zs"), True)):
-            if all(n in col for n in names):
-                xyz = data[:, [col[n] for n in names]]
-                positions = xyz @ cell if scaled else xyz - origin
-                unwrapped = names[0].endswith("u")
-                break
-        else:
-            raise InputError(f"trajectory {str(self.path)!r}: dump columns {columns} have no coordinates")
-        images = None
-        if not unwrapped and all(n in col for n in ("ix", "iy", "iz")):
-            images = data[:, [col["ix"], col["iy"], col["iz"]]].astype(np.int64)
-        if len(data) != self.n_atoms:
-            raise InputError(f"trajectory {str(self.path)!r}: step {text['step']} has {len(data)} atoms, the "
-                             f"first frame {self.n_atoms}")
-        return Frame(positions, cell, text["step"], None, images, unwrapped)
+    try:
+        return filetype(str(path), guess=True) in ("xyz", "extxyz")
+    except Exception:  # ASE's guess raises many kinds for files it does not know; then ASE will say so itself
+        return False
 
 
 class ASEFile:
@@ -159,10 +415,14 @@ class ASEFile:
 
     def __init__(self, path: Path, type_elements: dict[str, str] | None = None):
         self.path = path
+        self.name = f"trajectory {str(path)!r}"
+        if is_xyz(path):
+            check_xyz_counts(path)
         first = next(self._read(), None)
         if first is None:
-            raise InputError(f"trajectory {str(path)!r} holds no frame")
-        self.symbols = element_symbols(first.get_chemical_symbols(), type_elements, "elements")
+            raise InputError(f"{self.name} holds no frame")
+        self.file_symbols = first.get_chemical_symbols()
+        self.symbols = element_symbols(self.file_symbols, type_elements, "elements")
         self.n_atoms = len(self.symbols)
 
     def _read(self) -> Iterator[Any]:
@@ -170,19 +430,39 @@ class ASEFile:
 
         try:
             yield from ase.io.iread(str(self.path), index=":")
+        except InputError:
+            raise
         except Exception as exc:  # ASE's readers raise many kinds; all mean the same thing here
-            raise InputError(f"trajectory {str(self.path)!r}: ASE cannot read it ({type(exc).__name__}: {exc}); give "
+            raise InputError(f"{self.name}: ASE cannot read it ({type(exc).__name__}: {str(exc)[:200]}); give "
                              "its format (format: lammpsdump, dcd, h5md) if the suffix misleads") from None
 
     def frames(self) -> Iterator[Frame]:
         for k, atoms in enumerate(self._read()):
-            if not atoms.pbc.all():
-                raise InputError(f"trajectory {str(self.path)!r}: frame {k} is not periodic in all directions")
-            info = atoms.info
-            step = info.get("step", info.get("timestep"))
-            time = info.get("time")
-            yield Frame(atoms.positions.copy(), np.asarray(atoms.cell, dtype=float),
-                        int(step) if step is not None else None, float(time) if time is not None else None)
+            yield self._frame(atoms, k)
+
+    def _frame(self, atoms: Any, k: int) -> Frame:
+        info = atoms.info
+        step = info.get("step", info.get("timestep"))
+        where = f"{self.name}, frame {k}" + (f" (step {step})" if step is not None else "")
+        if not atoms.pbc.all():
+            raise InputError(f"{where}: not periodic in all directions (pbc {atoms.pbc.tolist()}); give a Lattice")
+        symbols = atoms.get_chemical_symbols()
+        if len(symbols) != self.n_atoms:
+            raise InputError(f"{where}: {len(symbols)} atoms, frame 0 has {self.n_atoms}; every frame must hold the "
+                             "same atoms")
+        changed = [i for i, (a, b) in enumerate(zip(symbols, self.file_symbols)) if a != b]
+        if changed:
+            i = changed[0]
+            raise InputError(f"{where}: atom {i} is {symbols[i]!r}, {self.file_symbols[i]!r} in frame 0 "
+                             f"({len(changed)} atom(s) changed species); an atom keeps its species and its place")
+        time = info.get("time")
+        try:
+            time_ps = float(time) if time is not None else None
+        except (TypeError, ValueError):
+            raise InputError(f"{where}: time {str(time)[:40]!r} is not a number") from None
+        frame = Frame(atoms.positions.copy(), np.asarray(atoms.cell, dtype=float),
+                      checked_step(step, where) if step is not None else None, time_ps, where=where)
+        return checked_frame(frame, self.n_atoms)
 
 
 class DCDFile:
@@ -196,8 +476,19 @@ class DCDFile:
             raise InputError("format 'dcd' needs MDAnalysis: pip install MDAnalysis") from None
         if topology is None:
             raise InputError("topology: format 'dcd' needs a file with the atoms' names or elements (PDB, PSF, ...)")
-        self.universe = mda.Universe(str(topology), str(path))
+        if not topology.is_file():
+            raise InputError(f"topology: {str(topology)!r} is not a file")
         self.path = path
+        self.name = f"trajectory {str(path)!r}"
+        try:
+            self.universe = mda.Universe(str(topology), str(path), format="DCD")
+        except Exception as exc:  # MDAnalysis raises many kinds for unreadable files; all mean the same here
+            raise InputError(f"{self.name} with topology {str(topology)!r}: MDAnalysis cannot read them as DCD "
+                             f"({type(exc).__name__}: {str(exc)[:200]})") from None
+        declared, held = _dcd_declared_frames(path), len(self.universe.trajectory)
+        if declared is not None and declared > held:
+            raise InputError(f"{self.name}: its header declares {declared} frames, the file holds {held} whole "
+                             "ones; it was cut short (copy it again, or write its frames anew)")
         self.symbols = element_symbols([str(n) for n in self.universe.atoms.names], type_elements, "atom names")
         self.n_atoms = len(self.symbols)
 
@@ -207,9 +498,36 @@ class DCDFile:
         header = getattr(self.universe.trajectory, "_file", None)
         header = getattr(header, "header", {}) if header is not None else {}
         first, stride = header.get("istart"), header.get("nsavc")
-        for k, ts in enumerate(self.universe.trajectory):
-            step = first + k * stride if first is not None and stride else None
-            yield Frame(ts.positions.astype(float), triclinic_vectors(ts.dimensions).astype(float), step)
+        trajectory = iter(self.universe.trajectory)
+        for k in range(len(self.universe.trajectory)):
+            where = f"{self.name}, frame {k}"
+            try:
+                ts = next(trajectory)
+            except Exception as exc:  # a truncated or corrupted frame: libdcd raises IOError, StopIteration, ...
+                raise InputError(f"{where}: MDAnalysis cannot read it ({type(exc).__name__}: {str(exc)[:200]})"
+                                 ) from None
+            if ts.dimensions is None:
+                raise InputError(f"{where}: the file stores no unit cell; the analysis needs a periodic box")
+            step = checked_step(first + k * stride, where) if first is not None and stride else None
+            yield checked_frame(Frame(ts.positions.astype(float), triclinic_vectors(ts.dimensions).astype(float),
+                                      step, where=where if step is None else f"{where} (step {step})"),
+                                self.n_atoms)
+
+
+def _dcd_declared_frames(path: Path) -> int | None:
+    """The frame count a DCD header declares (NSET, after the 84-byte record marker and 'CORD'), in either byte
+    order; None where the writer left it 0, as some do while a run is going."""
+    import struct
+
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if len(head) < 12:
+        return None
+    for order in "<>":
+        marker, magic, declared = struct.unpack(f"{order}i4si", head)
+        if marker == 84 and magic == b"CORD":
+            return declared if declared > 0 else None
+    return None
 
 
 def detect_format(path: Path, fmt: str) -> str:
