@@ -52,8 +52,12 @@ def integrated_time(x: np.ndarray) -> tuple[float, bool]:
     """The integrated autocorrelation time of a series, in samples, and whether the series is long enough for it.
 
     τ = 1 + 2 Σ_{t ≤ M} ρ(t), the window M chosen by Sokal's rule (the smallest M ≥ :data:`WINDOW_C` τ(M)), the
-    autocorrelation ρ from a zero-padded FFT. A series shorter than :data:`MIN_TIMES` τ, or one where no window
-    satisfies the rule, gives an estimate that is itself unreliable: False.
+    autocorrelation ρ from a zero-padded FFT, then corrected for the series' own mean: subtracting it lowers every
+    autocovariance by about σ²τ/n, so the windowed sum reads τ̂ ≈ τ (1 − (2M + 1)/n) / (1 − τ/n), and
+    τ = τ̂ / (1 − (2M + 1)/n + τ̂/n). Uncorrected, the estimate is 30 % low at n = 10 τ and 20 % at 20 τ (the error
+    of a 10 ps production at a Langevin friction of 1/ps); corrected, within a few per cent from n = 20 τ. A
+    series shorter than :data:`MIN_TIMES` τ, or one where no window satisfies the rule or the correction has no
+    solution, gives an estimate that is itself unreliable: False (then at most the whole series is one sample).
     """
     n = len(x)
     y = x - x.mean()
@@ -65,19 +69,28 @@ def integrated_time(x: np.ndarray) -> tuple[float, bool]:
     taus = 2 * np.cumsum(rho) - 1  # τ(M) for M = 0, 1, ...
     window = np.flatnonzero(np.arange(n) >= WINDOW_C * taus)
     if len(window) == 0:
-        return float(max(taus.max(), 1.0)), False
-    tau = float(max(taus[window[0]], 1.0))
+        return float(n), False
+    raw = float(max(taus[window[0]], 1.0))
+    denominator = 1 - (2 * window[0] + 1) / n + raw / n
+    if denominator <= raw / n:  # the correction puts τ at the series' length or beyond
+        return float(n), False
+    tau = raw / denominator
     return tau, n >= MIN_TIMES * tau
 
 
 def block_standard_error(x: np.ndarray) -> tuple[float, bool]:
     """The standard error of the mean of a correlated series, σ √(τ/n) with τ its integrated autocorrelation time
-    (:func:`integrated_time`), and whether the series was long enough to tell."""
+    (:func:`integrated_time`) and σ² the sample variance corrected for the mean's share of it, s² (n − 1)/(n − τ)
+    (capped at the series' length), and whether the series was long enough to tell."""
     x = np.asarray(x, dtype=float)
-    if len(x) < 2:
+    n = len(x)
+    if n < 2:
         return float("nan"), False
     tau, converged = integrated_time(x)
-    return float(np.std(x, ddof=1) * math.sqrt(tau / len(x))), converged
+    if tau >= n - 1:  # one effective sample: the spread of the series is all the error can be said to be
+        return float(np.std(x, ddof=1)), False
+    variance = float(np.var(x, ddof=1)) * (n - 1) / (n - tau)
+    return math.sqrt(variance * tau / n), converged
 
 
 def series_estimate(x: np.ndarray) -> Estimate:
