@@ -81,7 +81,9 @@ class Estimate:
         return cls(value) if math.isfinite(value) else cls.undefined("not a number in the summary")
 
     def text(self, digits: int = 3) -> str:
-        """``1.23 ± 0.04``, ``< 0.1``, ``> 50`` or ``n/a``: never a bound or a missing number shown as a value."""
+        """``1.23 ± 0.04``, ``< 0.1``, ``> 50``, ``≈1.23`` (a value whose error could not be estimated: its note says
+        why) or ``n/a``: never a bound or a missing number shown as a value, nor a value without its error shown as
+        if it had one."""
         if self.kind == "upper_bound":
             return f"< {self.bound:.{digits}g}"
         if self.kind == "lower_bound":
@@ -90,7 +92,7 @@ class Estimate:
             return "n/a"
         if math.isfinite(self.stderr):
             return f"{self.value:.{digits}g} ± {self.stderr:.2g}"
-        return f"{self.value:.{digits}g}"
+        return f"≈{self.value:.{digits}g}"
 
 
 def is_estimate(data: Any) -> bool:

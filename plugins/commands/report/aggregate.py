@@ -56,7 +56,8 @@ def combine(estimates: list[Estimate]) -> Estimate:
     scatter = float(np.std(x, ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
     stderr = float(np.nanmax([scatter, propagated])) if math.isfinite(scatter) or math.isfinite(propagated) else \
         float("nan")
-    cautions = sorted({e.note for e in values if e.note})
+    # Each replica's note joins its cautions with "; "; the same caution from two replicas is said once.
+    cautions = list(dict.fromkeys(c for e in values if e.note for c in e.note.split("; ")))
     note = "; ".join(([partial] if partial else []) + cautions)
     method = "max(replica scatter, propagated errors)" if len(x) > 1 else values[0].method
     return Estimate(float(x.mean()), stderr, note=note, method=method)
