@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from meltdyn.errors import StudyError
+from meltdyn.storage import describe as storage_fault
 from meltdyn.registry import PluginError, Registry, discover
 
 DESCRIPTION = """\
@@ -32,6 +34,10 @@ def parser(registry: Registry) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if hasattr(signal, "SIGXFSZ"):
+        # A file-size limit (RLIMIT_FSIZE) then fails the write with EFBIG, an ordinary error meltdyn records,
+        # instead of killing the process mid-write.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     registry = discover()
     args = parser(registry).parse_args(argv)
     args.registry = registry
@@ -44,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"meltdyn: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        fault = storage_fault(exc)
+        if args.debug or fault is None:
+            raise
+        print(f"meltdyn: error: {fault}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("meltdyn: interrupted; run the same command again to continue from the last checkpoint",

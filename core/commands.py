@@ -46,6 +46,10 @@ def _run(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         for run in runs:
             print(f"{run.id}: reanalysed  ({run.dir})")
+        failed = [line for line in skipped if "reanalysis failed" in line]
+        if failed:
+            print(f"meltdyn: error: {len(failed)} reanalysis(es) failed (above)", file=sys.stderr)
+            return 2
         return 0
     runs = study.run(progress=False if args.quiet else None, only=args.only)
     for run in runs:
@@ -70,28 +74,39 @@ def _summary_rows(run: Any) -> tuple[list[tuple[str, str, str]], list[str]]:
     """(quantity, value, unit) for each scalar of a completed run's summary (a bound as a bound, a missing number as
     n/a), then its notes: the reason for each bound or missing number, and the flags."""
     summary = run.summary()
-    rows, notes = [], []
+    rows, notes, said = [], [], set()
     for q in quantities(summary, run.results()):
         if q.name.startswith(f"{STATE_POINT}."):
             continue  # on the state point's own line, its flags below
-        rows.append((q.name, q.estimate.text(4), q.unit))
+        # A value with a caution says so on its own row, not only in the notes below the table.
+        rows.append((q.name, q.estimate.text(4), q.unit + ("  (see note)" if q.estimate.note else "")))
         if q.estimate.note:
             notes.append(f"{q.name.split('.', 1)[0]}: {q.name}: {q.estimate.note}")
-    notes += [f"{label}: {flag}" for label, flag in flags(summary)]
+            said.add(q.estimate.note)
+    # An observable's flag that repeats a quantity's note word for word ("MSD of O: apparent: ...") is said once.
+    notes += [f"{label}: {flag}" for label, flag in flags(summary) if flag.split(": ", 1)[-1] not in said]
     return rows, notes
 
 
-def _state_line(summary: dict[str, Any]) -> str:
-    """The state point a trajectory reached, in one line (summaries written before meltdyn recorded it have none)."""
+def _state_line(summary: dict[str, Any], where: Path, remedy: str) -> str:
+    """The state point a trajectory reached, in one line (summaries written before meltdyn recorded it have none);
+    one that is not what meltdyn writes is a :class:`StudyError` naming ``where`` (the summary) and ``remedy``."""
+    from meltdyn.errors import StudyError
+
     point = summary.get(STATE_POINT)
     if not isinstance(point, dict):
         return "  state point: not measured (analysed before meltdyn recorded it; `meltdyn run --reanalyse`)"
-    t = Estimate.from_json(point["temperature_K"])
-    energy = Estimate.from_json(point["potential_energy_eV_per_atom"])
-    target = point.get("target_temperature_K")
-    aim = f"target {target:g} K; " if target is not None else ""
-    return (f"  state point: T = {t.text(4)} K ({aim}from {point['temperature_source']}), E_pot = {energy.text(5)} "
-            f"eV/atom, density {point['density_g_cm3']:.4g} g/cm^3")
+    try:
+        t = Estimate.from_json(point["temperature_K"])
+        energy = Estimate.from_json(point["potential_energy_eV_per_atom"])
+        target = point.get("target_temperature_K")
+        aim = f"target {target:g} K; " if target is not None else ""
+        return (f"  state point: T = {t.text(4)} K ({aim}from {point['temperature_source']}), E_pot = "
+                f"{energy.text(5)} eV/atom, density {point['density_g_cm3']:.4g} g/cm^3")
+    except (KeyError, TypeError, ValueError) as exc:
+        reason = f"no {exc}" if isinstance(exc, KeyError) else str(exc)[:100]
+        raise StudyError(f"{where}: its {STATE_POINT!r} entry is not the one meltdyn writes ({reason}); {remedy}"
+                         ) from None
 
 
 def _results(args: argparse.Namespace) -> int:
@@ -109,7 +124,9 @@ def _results(args: argparse.Namespace) -> int:
             continue
         rows, notes = _summary_rows(run)
         print(f"{run.id}  completed  ({run.dir})")
-        print(_state_line(run.summary()))
+        print(_state_line(run.summary(), run.dir / "summary.json",
+                          "restore it, or `meltdyn run --reanalyse` the study to write it again from the run's "
+                          "trajectory"))
         width = max((len(q) for q, _, _ in rows), default=0)
         value_width = max((len(v) for _, v, _ in rows), default=0)
         for quantity, value, unit in rows:
@@ -121,18 +138,37 @@ def _results(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
+    from meltdyn.ownership import claim, inside
     from meltdyn.plots import plot_results
 
     study = _load(args)
+    observables = {label: study.registry.build("observable", o)
+                   for label, o in zip(study.spec.observable_labels, study.spec.observables)}
+    done = []
     for run in study.runs:
         if not run.completed:
             print(f"{run.id}: {run.status['state']}, nothing to plot")
             continue
-        observables = {label: study.registry.build("observable", o)
-                       for label, o in zip(study.spec.observable_labels, study.spec.observables)}
-        for path in plot_results(run.results(), observables, run.dir / "plots", run.id):
+        # Every run's results read (and refused if damaged) before any figure is drawn or directory made.
+        done.append((run, run.results()))
+    for run, results in done:
+        field = f"plots (run {run.id})"
+        # The run's own directory, never a symlink out of the study; its plots/ meltdyn's, never a user's.
+        run_dir = inside(study.output_dir, run.id, field=field, make=False)
+        inside(run_dir, "plots", field=field, make=False)
+        plots = claim(run_dir / "plots", "plots", field=field, within=run_dir,
+                      adopt=lambda d: _earlier_plots(d, observables))
+        for path in plot_results(results, observables, plots, run.id):
             print(path)
     return 0
+
+
+def _earlier_plots(directory: Path, observables: dict[str, Any]) -> bool:
+    """Figures an earlier meltdyn drew before it marked plots/: one PNG and PDF per observable, nothing else."""
+    from meltdyn.plots import FORMATS
+
+    drawn = {f"{label}.{fmt}" for label in observables for fmt in FORMATS}
+    return all(p.name in drawn and p.is_file() and not p.is_symlink() for p in directory.iterdir())
 
 
 def _analyse_arguments(parser: argparse.ArgumentParser) -> None:
@@ -148,8 +184,11 @@ def _analyse(args: argparse.Namespace) -> int:
     for label, arrays in results.items():
         print(f"{label}: {', '.join(sorted(arrays))}")
     print(f"analysis: {cost.seconds:.1f} s, {cost.block_atoms} atoms per block, peak memory {cost.peak_rss_MB:.0f} MB")
-    summary = json.loads((Path(spec.output_dir) / "summary.json").read_text())
-    print(_state_line(summary).strip())
+    from meltdyn.results import read_json
+
+    summary = read_json(Path(spec.output_dir) / "summary.json", "the analysis summary just written")
+    print(_state_line(summary, Path(spec.output_dir) / "summary.json",
+                      "analyse the trajectory again into a new output_dir").strip())
     for label, entry in summary.items():
         for flag in entry.get("flags", []):
             print(f"note ({label}): {flag}")

@@ -21,6 +21,27 @@ class InputError(ValueError):
     label, ...)."""
 
 
+MAX_SHOWN = 200
+"""Characters of a value an error shows; the rest is elided (a 100,000-character name, a 5,000-digit seed)."""
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, cut to :data:`MAX_SHOWN` characters; an integer too long to print is given by its digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 600:
+        digits = int((value.bit_length() - 1) * 0.30102999566398) + 1
+        digits += abs(value) >= 10**digits
+        return f"an integer of {digits:,} digits"
+    try:
+        text = repr(value)
+    except ValueError:  # a container holding such an integer
+        return f"a {type(value).__name__} holding an integer too long to print"
+    if len(text) <= MAX_SHOWN:
+        return text
+    size = len(value) if isinstance(value, (str, bytes, list, tuple, dict)) else len(text)
+    unit = "characters" if isinstance(value, (str, bytes)) else "items" if size != len(text) else "characters"
+    return f"{text[:MAX_SHOWN - 30]}... ({size:,} {unit})"
+
+
 def _members(annotation: Any) -> list[Any]:
     origin = get_origin(annotation)
     if origin is typing.Annotated:
@@ -71,6 +92,11 @@ def _unknown_tag(where: str, discriminator: str, tag: Any, expected: str) -> str
     return f"{where}: {tag!r} is not a known {what}; known: {known}"
 
 
+def _message(err: Any) -> str:
+    """pydantic's message, its number limits as they are written (9223372036854775807 is 2**63 - 1)."""
+    return str(err["msg"]).replace("9223372036854775807", "2**63 - 1 (9223372036854775807)")
+
+
 def describe(exc: ValidationError, root: type[BaseModel]) -> list[str]:
     """One readable line per error: ``path: problem (got value); allowed ...``."""
     lines = []
@@ -88,7 +114,7 @@ def describe(exc: ValidationError, root: type[BaseModel]) -> list[str]:
             key = str(err["loc"][-1])
             allowed = _allowed_keys(parent)
             hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
-            msg = f"{where}: unknown key (value {err['input']!r})"
+            msg = f"{where}: unknown key (value {shown(err['input'])})"
             if hint:
                 msg += f"; did you mean {hint[0]!r}?"
             if allowed:
@@ -101,10 +127,14 @@ def describe(exc: ValidationError, root: type[BaseModel]) -> list[str]:
         elif err["type"] == "literal_error" and err["loc"][-1] in _TAG_KINDS:
             where = where.rsplit(".", 1)[0]
             lines.append(_unknown_tag(where, str(err["loc"][-1]), err["input"], err.get("ctx", {}).get("expected", "")))
+        elif err["type"] == "invalid_key":
+            parent_path = ".".join(path[:-1]).replace(".[", "[") or "(top level)"
+            lines.append(f"{parent_path}: key {shown(err['input'])} is a {type(err['input']).__name__}, not a name; "
+                         "keys are names (strings)")
         elif err["type"] == "missing":
             lines.append(f"{where}: required field is missing")
         else:
             value = err.get("input")
-            shown = "" if isinstance(value, dict) else f" (got {value!r})"
-            lines.append(f"{where}: {err['msg']}{shown}")
+            got = "" if isinstance(value, dict) else f" (got {shown(value)})"
+            lines.append(f"{where}: {_message(err)}{got}")
     return lines

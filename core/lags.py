@@ -174,6 +174,11 @@ def bootstrap_bytes(n_lags: int, curves: int) -> int:
     return 8 * (BOOTSTRAP_CHUNK * (curves * n_lags + 2 * BOOTSTRAP_BLOCKS) + 4 * BOOTSTRAP_RESAMPLES)
 
 
+def independent_blocks(n_blocks: int) -> str:
+    """``"1 independent block"``, ``"3 independent blocks"``: what an error rests on, for a note."""
+    return f"{n_blocks} independent block{'s' if n_blocks != 1 else ''}"
+
+
 def bootstrap_std(samples: np.ndarray, n_blocks: int) -> float:
     """Standard deviation of bootstrap replicates of a statistic of ``n_blocks`` blocks, scaled by √(B/(B−1)): the
     bootstrap variance of a mean over B blocks is (B−1)/B of its unbiased estimate. NaN with fewer than two blocks

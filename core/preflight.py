@@ -112,12 +112,12 @@ def _analysis_memory(spec: Any, registry: Registry, study: StudyOutline) -> list
 def check_output_dir(path: Path, field: str = "output_dir") -> list[str]:
     """An output directory must be a directory meltdyn can write, or creatable; nothing is created here."""
     if path.exists() and not path.is_dir():
-        return [f"{field}: {str(path)!r} is a file, not a directory"]
+        return [f"{field}: {str(path)!r} is a file, not a directory; choose another {field}"]
     existing = path
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        return [f"{field}: {str(path)!r} cannot be made: {str(existing)!r} is a file"]
+        return [f"{field}: {str(path)!r} cannot be made: {str(existing)!r} is a file; choose another {field}"]
     if not os.access(existing, os.W_OK | os.X_OK):
         return [f"{field}: {str(existing)!r} is not writable, so {str(path)!r} cannot be written"]
     return []
@@ -129,6 +129,8 @@ def preflight(spec: Any, registry: Registry, output_dir: Path, local: bool = Tru
     sections: list[tuple[str, str, BaseModel]] = [("system", "system", spec.system), ("potential", "potential",
                                                  spec.potential), ("engine", "engine", spec.engine)]
     sections += [(f"observables[{i}]", "observable", o) for i, o in enumerate(spec.observables)]
+    # The executor last: its checks look at this machine (GPUs, a job scheduler's command, a scheduler's address).
+    sections.append(("executor", "executor", spec.executor))
     if not problems:
         potential_def = registry.get("potential", spec.potential.plugin).definition
         potential_params = registry.params_of("potential", spec.potential)

@@ -14,11 +14,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 from meltdyn.checkpoints import Checkpoint
 from meltdyn.contracts import RunContext
 from meltdyn.schedule import frame_steps
 from meltdyn.specs import ProductionStage
+from meltdyn.storage import reopen_cut_short
 from meltdyn.trajectory import H5MDWriter, TrajectoryHeader
 
 
@@ -35,6 +37,21 @@ def _token_of(path: Path) -> str | None:
         return None
 
 
+def _checked_cut_back(path: Path, ck: Checkpoint) -> str | None:
+    """The token of a trajectory made whole by :func:`reopen_cut_short`, if its checkpointed frames read back as
+    this run wrote them (steps increasing to the checkpoint's, finite positions); None if they do not."""
+    try:
+        with h5py.File(path, "r") as f:
+            steps = f["particles/all/position/step"][: ck.frames]
+            positions = f["particles/all/position/value"][ck.frames - 1]
+            token = str(f["parameters/meltdyn"].attrs["token"])
+    except Exception:  # still not readable: the caller's message says what to do
+        return None
+    intact = (len(steps) == ck.frames and int(steps[-1]) == ck.step and bool(np.all(np.diff(steps) > 0))
+              and bool(np.isfinite(positions).all()))
+    return token if intact else None
+
+
 def open_trajectory(run: RunContext, ck: Checkpoint, index: int, stage: ProductionStage, dt_ps: float,
                     interval: int) -> tuple[H5MDWriter, Checkpoint]:
     """Open (resume) or create this run's trajectory; return the writer and the checkpoint that owns it."""
@@ -42,6 +59,8 @@ def open_trajectory(run: RunContext, ck: Checkpoint, index: int, stage: Producti
     owned = ck.stage == index and ck.trajectory is not None
     if path.exists():
         token = _token_of(path)
+        if owned and token is None and ck.frames > 0 and reopen_cut_short(path):
+            token = _checked_cut_back(path, ck)  # a storage fault cut our own file short: back to the checkpoint
         if owned and token is None and ck.frames == 0:
             path.unlink()  # our own file, cut short while it was being created: it holds no frame
         elif owned and token is None:

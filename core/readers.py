@@ -480,12 +480,16 @@ class DCDFile:
             raise InputError(f"topology: {str(topology)!r} is not a file")
         self.path = path
         self.name = f"trajectory {str(path)!r}"
+        is_dcd, declared = _dcd_header(path)
+        if not is_dcd:  # refused here: MDAnalysis' reader, failing half-built, raises again when it is collected
+            raise InputError(f"{self.name}: not a DCD file (it does not begin with the 84-byte header record "
+                             "holding 'CORD'); check the file and its format")
         try:
             self.universe = mda.Universe(str(topology), str(path), format="DCD")
         except Exception as exc:  # MDAnalysis raises many kinds for unreadable files; all mean the same here
             raise InputError(f"{self.name} with topology {str(topology)!r}: MDAnalysis cannot read them as DCD "
                              f"({type(exc).__name__}: {str(exc)[:200]})") from None
-        declared, held = _dcd_declared_frames(path), len(self.universe.trajectory)
+        held = len(self.universe.trajectory)
         if declared is not None and declared > held:
             raise InputError(f"{self.name}: its header declares {declared} frames, the file holds {held} whole "
                              "ones; it was cut short (copy it again, or write its frames anew)")
@@ -514,20 +518,33 @@ class DCDFile:
                                 self.n_atoms)
 
 
-def _dcd_declared_frames(path: Path) -> int | None:
-    """The frame count a DCD header declares (NSET, after the 84-byte record marker and 'CORD'), in either byte
-    order; None where the writer left it 0, as some do while a run is going."""
+def _dcd_header(path: Path) -> tuple[bool, int | None]:
+    """Whether ``path`` begins as a DCD file does, and the frame count its header declares (NSET; None where the
+    writer left it 0, as some do while a run goes). The header is three Fortran records, each framed by its length:
+    84 bytes beginning 'CORD', the title lines (4 + 80 k bytes), the atom count (4 bytes); either byte order."""
     import struct
 
     with open(path, "rb") as f:
-        head = f.read(12)
-    if len(head) < 12:
-        return None
+        head = f.read(4096)
     for order in "<>":
-        marker, magic, declared = struct.unpack(f"{order}i4si", head)
-        if marker == 84 and magic == b"CORD":
-            return declared if declared > 0 else None
-    return None
+        def record(at: int) -> int | None:
+            if len(head) < at + 4:
+                return None
+            (size,) = struct.unpack_from(f"{order}i", head, at)
+            end = at + 4 + size
+            if size <= 0 or len(head) < end + 4 or struct.unpack_from(f"{order}i", head, end)[0] != size:
+                return None
+            return size
+
+        if record(0) != 84 or head[4:8] != b"CORD":
+            continue
+        title = record(92)
+        if title is None or (title - 4) % 80 or record(100 + title) != 4:
+            return False, None
+        (atoms,) = struct.unpack_from(f"{order}i", head, 104 + title)
+        (declared,) = struct.unpack_from(f"{order}i", head, 8)
+        return atoms > 0, declared if declared > 0 else None
+    return False, None
 
 
 def detect_format(path: Path, fmt: str) -> str:

@@ -19,10 +19,29 @@ Results = dict[str, dict[str, ResultArray]]
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write strict JSON (NaN and infinities become null) via a temporary file, so a crash never leaves a
-    half-written file behind."""
+    half-written file behind; a write that fails (a full disk, a size limit) removes its temporary file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(strict(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(strict(data), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path, what: str, remedy: str = "restore it, or remove it and run the command again") -> Any:
+    """A JSON state file meltdyn wrote, or a :class:`~meltdyn.errors.StudyError` that names the file, says what
+    is wrong and what to do (never a traceback): unreadable, not UTF-8, not JSON."""
+    from meltdyn.errors import StudyError
+
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise StudyError(f"{path} ({what}) cannot be read: {exc.strerror or exc}; {remedy}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        reason = "it is empty" if path.stat().st_size == 0 else f"it is not JSON ({str(exc)[:80]})"
+        raise StudyError(f"{path} ({what}) is damaged: {reason}; {remedy}") from None
 
 
 def strict(obj: Any) -> Any:
@@ -47,6 +66,15 @@ def strict(obj: Any) -> Any:
 def save_results(path: Path, results: Results, reference_frame: str) -> None:
     """Write results atomically; the file says in which frame of reference the displacements were taken."""
     tmp = path.with_suffix(".h5.tmp")
+    try:
+        _write_results(tmp, results, reference_frame)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_results(tmp: Path, results: Results, reference_frame: str) -> None:
     with h5py.File(tmp, "w") as f:
         f.attrs["reference_frame"] = reference_frame
         for label, arrays in results.items():
@@ -59,15 +87,28 @@ def save_results(path: Path, results: Results, reference_frame: str) -> None:
                 else:
                     ds = group.create_dataset(name, data=values)
                 ds.attrs.update({"unit": arr.unit, "dims": list(arr.dims), "description": arr.description})
-    os.replace(tmp, path)
 
 
-def load_results(path: Path) -> Results:
+def load_results(path: Path, remedy: str = "restore it, or analyse the trajectory again") -> Results:
+    """A results.h5 meltdyn wrote; a missing, empty, truncated or foreign file is a
+    :class:`~meltdyn.errors.StudyError` naming the file and what is wrong."""
+    from meltdyn.errors import StudyError
+
+    if not path.is_file():
+        raise StudyError(f"{path} is missing; {remedy}")
+    size = path.stat().st_size
     out: Results = {}
-    with h5py.File(path, "r") as f:
-        for label, group in f.items():
-            out[label] = {name: ResultArray(_read(ds), str(ds.attrs["unit"]), tuple(str(d) for d in ds.attrs["dims"]),
-                                            str(ds.attrs["description"])) for name, ds in group.items()}
+    try:
+        with h5py.File(path, "r") as f:
+            for label, group in f.items():
+                if not isinstance(group, h5py.Group):
+                    raise KeyError(f"{label!r} is not a group of arrays")
+                out[label] = {name: ResultArray(_read(ds), str(ds.attrs["unit"]),
+                                                tuple(str(d) for d in ds.attrs["dims"]), str(ds.attrs["description"]))
+                              for name, ds in group.items()}
+    except Exception as exc:  # OSError from HDF5 (not HDF5, truncated), a missing attribute, a foreign layout
+        reason = "it is empty (0 bytes)" if size == 0 else f"it cannot be read as meltdyn's results ({exc})"
+        raise StudyError(f"{path} is damaged: {reason}; {remedy}") from None
     return out
 
 

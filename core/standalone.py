@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,8 @@ from meltdyn.convert import ConversionReport, convert
 from meltdyn.errors import InputError, StudyError
 from meltdyn.readers import detect_format, open_frames
 from meltdyn.registry import Registry, discover
-from meltdyn.results import Results, save_results, write_json_atomic
+from meltdyn.ownership import MARK, claim, usable
+from meltdyn.results import Results, read_json, save_results, write_json_atomic
 from meltdyn.specs import AnalysisSettings, analysis_model
 from meltdyn.state_point import STATE_POINT
 from meltdyn.studyfile import read_study_file
@@ -44,16 +45,38 @@ def analyse_trajectory(source: str | Path | dict[str, Any], registry: Registry |
     results; ``cost``, if given, receives the time (conversion included), block size and peak memory.
     """
     spec, registry = load_analysis(source, registry)
-    out = Path(spec.output_dir)
-    if (out / "results.h5").exists():
-        raise StudyError(f"{out / 'results.h5'} exists; meltdyn never overwrites results. Choose another output_dir.")
-    path = Path(spec.trajectory)
+    out = usable(spec.output_dir, "output_dir")
+    path = Path(usable(spec.trajectory, "trajectory")) if "\0" in str(spec.trajectory) else Path(spec.trajectory)
     if not path.is_file():
         raise StudyError(f"trajectory: {str(path)!r} is not a file")
     observables = {label: registry.build("observable", o) for label, o in zip(spec.observable_labels, spec.observables)}
     cost = cost or AnalysisCost()
     flags: list[str] = []
     fmt = detect_format(path, spec.format)
+    made = not out.exists()
+    # Claimed once the analysis file, the trajectory and its format are checked: meltdyn's own analysis directory,
+    # new or empty, or one an earlier meltdyn left mid-conversion; never a directory with a user's files.
+    out = claim(out, "analysis", field="output_dir", adopt=_earlier_conversion)
+    if (out / "results.h5").exists():
+        raise StudyError(f"{out / 'results.h5'} exists; meltdyn never overwrites results. Choose another output_dir.")
+    try:
+        return _analyse_into(out, spec, path, fmt, observables, cost, flags)
+    except BaseException:
+        for leftover in [*out.glob("*.tmp"), out / "trajectory.h5.converted"]:
+            leftover.unlink(missing_ok=True)  # cut short: no record names them
+        if made and {p.name for p in out.iterdir()} <= {MARK}:
+            shutil.rmtree(out, ignore_errors=True)  # made by this call and holding nothing: leave no trace
+        raise
+
+
+def _earlier_conversion(directory: Path) -> bool:
+    """What an earlier meltdyn left in an analysis directory before it marked them: a conversion and its record."""
+    names = {p.name for p in directory.iterdir()}
+    return "conversion.json" in names and names <= {"conversion.json", "trajectory.h5", "trajectory.h5.converted"}
+
+
+def _analyse_into(out: Path, spec: BaseModel, path: Path, fmt: str, observables: dict, cost: AnalysisCost,
+                  flags: list[str]) -> Results:
     try:
         if fmt == "h5md":
             trajectory = path
@@ -70,7 +93,6 @@ def analyse_trajectory(source: str | Path | dict[str, Any], registry: Registry |
         named = message.split(":")[0].split(" ")[0] in {*type(spec).model_fields, *observables}
         raise StudyError(message if named else f"trajectory: {message}") from None
     cost.seconds += cost.conversion_seconds
-    out.mkdir(parents=True, exist_ok=True)
     save_results(out / "results.h5", results, settings.reference_frame)
     write_json_atomic(out / "cost.json", cost.as_dict())
     summary: dict[str, Any] = {label: observables[label].summary(r) for label, r in results.items()}
@@ -98,12 +120,12 @@ def _converted(spec: BaseModel, path: Path, fmt: str, out: Path) -> tuple[Path, 
     record = out / "conversion.json"
     identity = _source_identity(path)
     if target.exists():
-        previous = json.loads(record.read_text()) if record.exists() else {}
-        if previous.get("source") != identity:
+        previous = read_json(record, "the record of an earlier conversion") if record.exists() else {}
+        previous = previous if isinstance(previous, dict) else {}
+        if previous.get("source") != identity or not isinstance(previous.get("report"), dict):
             raise StudyError(f"output_dir: {str(target)!r} exists and was not converted from {identity}; meltdyn "
                              "never overwrites it. Choose another output_dir.")
         return target, ConversionReport(**previous["report"])
-    out.mkdir(parents=True, exist_ok=True)
     reader = open_frames(path, fmt, Path(spec.topology) if spec.topology else None, spec.type_elements)
     # The record is written before trajectory.h5 appears, so a conversion killed at any point leaves either no
     # trajectory.h5 (converted again next time) or one with its record, never one meltdyn must refuse as foreign.

@@ -19,14 +19,17 @@ from meltdyn import errors, state_point
 from meltdyn.analysis import AnalysisCost, analyse
 from meltdyn.checkpoints import Checkpoint
 from meltdyn.contracts import Engine, Observable, RunContext, StudyOutline
-from meltdyn.errors import StudyError
+from meltdyn.errors import InputError, StudyError
+from meltdyn.estimates import Estimate
 from meltdyn.locks import RunLock
+from meltdyn.ownership import MARK, claim, inside, kind_of, usable
 from meltdyn.preflight import preflight, run_id
 from meltdyn.progress import Progress
 from meltdyn.registry import Registry, discover
-from meltdyn.results import Results, load_results, save_results, write_json_atomic
+from meltdyn.results import Results, load_results, read_json, save_results, write_json_atomic
 from meltdyn.fingerprint import fingerprint, package_versions
 from meltdyn.seeds import SeedBook
+from meltdyn.storage import describe as storage_fault
 from meltdyn.specs import stage_temperature, study_model
 from meltdyn.state_point import STATE_POINT
 from meltdyn.studyfile import read_study_file
@@ -70,7 +73,10 @@ class Run:
         path = self.dir / "status.json"
         if not path.exists():
             return {"state": "pending"}
-        status = json.loads(path.read_text())
+        status = read_json(path, f"run {self.id}'s status", remedy=_REMEDY.format(run=self.dir))
+        if not isinstance(status, dict) or status.get("state") not in STATES:
+            raise StudyError(f"{path}: not a status meltdyn wrote (it holds {_brief(status)}; a status is an object "
+                             f"whose 'state' is one of {list(STATES)}). " + _REMEDY.format(run=self.dir))
         lock = RunLock(self.dir)
         if status["state"] == "running" and lock.holder_ended():
             return {**status, "state": "interrupted",
@@ -88,10 +94,13 @@ class Run:
     def results(self) -> Results:
         if not self.completed:
             raise StudyError(f"run {self.id} is {self.status['state']}, it has no results yet")
-        return load_results(self.dir / "results.h5")
+        return load_results(self.dir / "results.h5", remedy=_REANALYSE)
 
     def summary(self) -> dict[str, Any]:
-        return json.loads((self.dir / "summary.json").read_text())
+        path = self.dir / "summary.json"
+        if not path.is_file():
+            raise StudyError(f"{path} is missing, though run {self.id} is completed; " + _REANALYSE)
+        return _checked_summary(read_json(path, f"run {self.id}'s summary", remedy=_REANALYSE), path)
 
 
 class Study:
@@ -130,10 +139,9 @@ class Study:
         A run that fails is marked so and the others go on; a :class:`StudyError` then lists every failure.
         """
         runs = self.select(only)
-        try:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:  # what no check beforehand can foresee: /proc, a full disk, a lost mount
-            raise StudyError(f"output_dir: {str(self.output_dir)!r} cannot be made: {exc.strerror}") from None
+        # Claimed only now, the study validated: meltdyn's own study directory, new, empty, or one an earlier
+        # meltdyn made before directories were marked (it holds only run directories and a report).
+        claim(self.output_dir, "study", field="output_dir", adopt=_earlier_study)
         pending = [run for run in runs if self.claim(run)]
         failures = self.registry.build("executor", self.spec.executor).execute(self, pending, progress)
         if failures:
@@ -159,20 +167,31 @@ class Study:
         never adopted: nothing a user produced is overwritten.
         """
         resolved = run.resolved_spec()
+        claim(self.output_dir, "study", field="output_dir", adopt=_earlier_study)
+        directory = inside(self.output_dir, run.id, field=f"output_dir (run {run.id})", make=False)
+        if directory.exists() and not directory.is_dir():
+            raise StudyError(f"output_dir (run {run.id}): {str(directory)!r} exists and is not a directory; meltdyn "
+                             "did not make it and will not replace it. Move it away or choose another output_dir.")
         spec_path = run.dir / "spec.json"
         if spec_path.exists():
-            previous = json.loads(spec_path.read_text())
+            _no_links_out(run)
+            previous = read_json(spec_path, f"run {run.id}'s spec", remedy=_REMEDY.format(run=run.dir))
+            if not isinstance(previous, dict):
+                raise StudyError(f"{spec_path}: not a spec meltdyn wrote (it holds {_brief(previous)}, not an "
+                                 "object). " + _REMEDY.format(run=run.dir))
             if previous != resolved:
                 raise StudyError(
                     f"{run.dir} holds a run made from a different spec; meltdyn never overwrites it. "
                     f"Use another output_dir, or move that directory away yourself. "
                     f"Changed sections: {sorted(k for k in resolved if previous.get(k) != resolved[k])}")
+            _mark_run(run.dir)
             return not run.completed
         if run.dir.exists() and any(run.dir.iterdir()):
             found = sorted(p.name for p in run.dir.iterdir())
             raise StudyError(f"{run.dir} exists and holds {found[:5]} but no spec.json: meltdyn did not make it and "
                              "will not write into it. Move it away or choose another output_dir.")
-        run.dir.mkdir(parents=True, exist_ok=True)
+        inside(self.output_dir, run.id, field=f"output_dir (run {run.id})")
+        _mark_run(run.dir)
         write_json_atomic(spec_path, resolved)
         return True
 
@@ -253,9 +272,18 @@ class Study:
             if not run.completed:
                 skipped.append(f"run {run.id} is {run.status['state']}: `meltdyn run` finishes and analyses it")
                 continue
+            # The run's own directory, never a symlink out of the study: a reanalysis writes results there.
+            inside(self.output_dir, run.id, field=f"output_dir (run {run.id})", make=False)
             with RunLock(run.dir) as lock:
                 if not lock.acquire():
                     skipped.append(f"run {run.id} is held by {lock.describe_holder()}; left to it")
+                    continue
+                trajectory = run.dir / "trajectory.h5"
+                unusable = "is missing" if not trajectory.is_file() else _unreadable(trajectory)
+                if unusable:
+                    skipped.append(f"run {run.id}: reanalysis failed: its trajectory {str(trajectory)!r} {unusable}, "
+                                   "so there is nothing to analyse again; its previous results are kept. Restore "
+                                   "the file, or remove the run directory and `meltdyn run` it again")
                     continue
                 # Written aside first: a reanalysis that fails or is killed leaves the previous results in place.
                 staging = run.dir / ".reanalysis"
@@ -268,7 +296,11 @@ class Study:
                     skipped.append(f"run {run.id}: reanalysis failed ({type(exc).__name__}: {exc}); its previous "
                                    "results are kept")
                     continue
-                provenance = json.loads((run.dir / "provenance.json").read_text())
+                try:
+                    provenance = read_json(run.dir / "provenance.json", f"run {run.id}'s provenance")
+                except StudyError:
+                    provenance = {}
+                provenance = provenance if isinstance(provenance, dict) else {}
                 archive = _new_directory(run.dir / "superseded" / time.strftime("%Y%m%dT%H%M%S"))
                 provenance["analysis"] = {**cost.as_dict(), "packages": package_versions(),
                                           "superseded": str(archive.relative_to(run.dir))}
@@ -313,17 +345,112 @@ class Study:
         state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         lines = []
         for run in runs:
-            ck = run.checkpoint()
+            _remove_leftovers(run.dir)
+            try:
+                ck = run.checkpoint()
+            except StudyError:
+                ck = Checkpoint()
             kept = ""
             if ck.file:
                 kept = f"; its last checkpoint (stage {ck.stage}, step {ck.step}, {ck.frames} frames) is kept"
                 kept += ", and `meltdyn run` continues from it" if state == "interrupted" else ""
-            message = f"{type(exc).__name__}: {exc}"
-            write_json_atomic(run.dir / "status.json", {"state": state, "started": started, "message": message})
+            message = storage_fault(exc) or f"{type(exc).__name__}: {exc}"
+            try:
+                write_json_atomic(run.dir / "status.json", {"state": state, "started": started, "message": message})
+            except OSError as again:  # the disk is still full: say so, leave no half-written status behind
+                _remove_leftovers(run.dir)
+                message += f" (status.json could not be updated: {again.strerror or again})"
             lines.append(f"run {run.id} {state} ({run.dir}): {message}{kept}")
         if not isinstance(exc, Exception):
             raise exc
         return lines
+
+
+STATES = ("pending", "running", "interrupted", "failed", "completed")
+_REMEDY = ("It was changed or damaged outside meltdyn; restore it, or move {run} away and `meltdyn run` that run "
+           "again from the start.")
+_REANALYSE = ("restore it, or `meltdyn run --reanalyse` the study to write the run's results and summary again from "
+              "its trajectory.")
+
+
+def _brief(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _no_links_out(run: Run) -> None:
+    """Refuse a run directory holding a symlink (its checkpoints/, its trajectory, a state file): meltdyn writes
+    through those paths and never follows one out of the directory it made."""
+    for folder in (run.dir, run.dir / "checkpoints"):
+        if folder.is_dir() and not folder.is_symlink():
+            for entry in folder.iterdir():
+                inside(folder, entry.name, field=f"output_dir (run {run.id})", make=False)
+
+
+def _unreadable(trajectory: Path) -> str | None:
+    """Why a run's trajectory cannot be analysed again (not HDF5, cut short, not meltdyn's layout), or None."""
+    try:
+        with H5MDReader(trajectory) as reader:
+            reader.n_frames  # noqa: B018 (reads the frame index: a foreign layout fails here)
+    except (InputError, KeyError, OSError) as exc:
+        return f"cannot be read ({str(exc)[:200]})"
+    return None
+
+
+def _checked_summary(summary: Any, path: Path) -> dict[str, Any]:
+    """A run's summary.json as meltdyn wrote it: an object whose estimates (and state point) read back as such."""
+    problem = None
+    if not isinstance(summary, dict):
+        problem = f"it holds {_brief(summary)}, not an object"
+    else:
+        point = summary.get(STATE_POINT)
+        estimates = [(f"{label}.{name}", value) for label, entry in summary.items() if isinstance(entry, dict)
+                     for name, value in entry.items() if isinstance(value, dict) and "kind" in value]
+        if isinstance(point, dict):
+            estimates += [(f"{STATE_POINT}.{key}", point[key]) for key in ("temperature_K",
+                                                                            "potential_energy_eV_per_atom") if key in point]
+        elif point is not None:
+            problem = f"{STATE_POINT} is {_brief(point)}, not an object"
+        for where, value in estimates:
+            try:
+                Estimate.from_json(value)
+            except (KeyError, TypeError, ValueError) as exc:
+                problem = f"{where} is {_brief(value)}, not an estimate meltdyn writes ({exc})"
+                break
+    if problem:
+        raise StudyError(f"{path}: not a summary meltdyn wrote ({problem}); " + _REANALYSE)
+    return summary
+
+
+def _mark_run(directory: Path) -> None:
+    if kind_of(directory) != "run":
+        write_json_atomic(directory / MARK, {"kind": "run"})
+
+
+def _earlier_study(directory: Path) -> bool:
+    """A study directory an earlier meltdyn made before it marked them: only run directories (each with its
+    spec.json) and meltdyn's own report; adopted, so `meltdyn run` resumes it."""
+    found_run = False
+    for entry in directory.iterdir():
+        if entry.is_symlink():
+            return False
+        if entry.name == "report" and entry.is_dir():
+            continue
+        if not (entry.is_dir() and (entry / "spec.json").is_file()):
+            return False
+        found_run = True
+    return found_run
+
+
+def _remove_leftovers(run_dir: Path) -> None:
+    """Remove the temporary files a write cut short (a full disk, a size limit) left in a run directory."""
+    for folder in (run_dir, run_dir / "checkpoints"):
+        try:
+            for path in folder.glob("*.tmp"):
+                if path.is_file() and not path.is_symlink():
+                    path.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 ANALYSIS_OUTPUTS = ("results.h5", "summary.json", "provenance.json", "plots")
@@ -369,7 +496,7 @@ def load_study(source: str | Path | dict[str, Any], registry: Registry | None = 
     registry = registry or discover()
     data = dict(source) if isinstance(source, dict) else read_study_file(source)
     spec = validate_study(data, registry)
-    out = Path(output_dir or spec.output_dir).resolve()
+    out = usable(output_dir or spec.output_dir, "output_dir")
     executor = registry.get("executor", spec.executor.plugin).definition
     local = executor.outline(registry.params_of("executor", spec.executor)).local
     return Study(spec, registry, out, preflight(spec, registry, out, local))

@@ -7,6 +7,8 @@ anything walks it.
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +20,35 @@ from meltdyn.errors import StudyError
 MAX_FILE_BYTES = 5_000_000
 MAX_VALUES = 100_000
 MAX_DEPTH = 64
+MAX_INT_DIGITS = 10_000
+"""Longer integers are refused as written; shorter ones, even past Python's 4,300-digit limit, are read so that the
+field's own range check names the field and what it allows."""
+_DIGITS = re.compile(r"[0-9]")
 
 
 class _Loader(yaml.SafeLoader):
+    def construct_yaml_int(self, node: ScalarNode) -> int:
+        digits = len(_DIGITS.findall(str(node.value)))
+        if digits > MAX_INT_DIGITS:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"an integer of {digits:,} digits; no setting takes more than {MAX_INT_DIGITS:,}",
+                node.start_mark)
+        limit = sys.get_int_max_str_digits()
+        sys.set_int_max_str_digits(0)
+        try:
+            return super().construct_yaml_int(node)
+        finally:
+            sys.set_int_max_str_digits(limit)
+
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, Any] = {}
-        for key_node, _ in node.value:
+        for key_node, value_node in node.value:
+            for item in value_node.value if isinstance(value_node, SequenceNode) else [value_node]:
+                if isinstance(item, ScalarNode) and item.tag == "tag:yaml.org,2002:int" and \
+                        len(_DIGITS.findall(str(item.value))) > MAX_INT_DIGITS:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"{key_node.value}: an integer of {len(_DIGITS.findall(str(item.value))):,} "
+                        f"digits; no setting takes more than {MAX_INT_DIGITS:,}", item.start_mark)
             if isinstance(key_node, ScalarNode) and key_node.value != "<<":
                 key = self.construct_object(key_node)
                 if key in seen:
@@ -34,8 +59,23 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+
+
+PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "merge",
+                                                  "timestamp")}
+"""What a study file may hold: plain values, lists and mappings. Any other tag (!!python/..., !!binary, !!set,
+!!omap, a local !tag) is refused before anything is constructed, so a study file can never run code."""
+
+
 def _measure(node: Node, depth: int, memo: dict[int, int | None]) -> int:
-    """Values the document holds once aliases are expanded; raises on cycles and excessive depth."""
+    """Values the document holds once aliases are expanded; raises on cycles, excessive depth and tags that are not
+    plain data."""
+    if node.tag not in PLAIN_TAGS:
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        raise yaml.constructor.ConstructorError(
+            None, None, f"tag {tag} is not allowed: a study file holds plain values, lists and mappings only",
+            node.start_mark)
     if depth > MAX_DEPTH:
         raise ValueError(f"it nests deeper than {MAX_DEPTH} levels")
     key = id(node)

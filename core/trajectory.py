@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 
 from meltdyn.errors import InputError
+from meltdyn.storage import METADATA_MARGIN_BYTES, ensure_room
 from meltdyn.units import EV_TO_KJ_MOL, NM_TO_A
 from meltdyn.version import __version__
 
@@ -148,18 +149,45 @@ class H5MDWriter:
                   "observables/temperature": np.array([s.temperature_K for s in frames])}
         if "velocity" in f["particles/all"]:
             values["particles/all/velocity"] = np.stack([s.velocities_A_ps for s in frames]) / NM_TO_A
-        for group, arr in values.items():
-            for key, data in (("value", arr), ("step", steps), ("time", times)):
-                ds = f[f"{group}/{key}"]
-                ds.resize(start + k, axis=0)
-                ds[start:] = data
-        f.flush()
+        # Checked before writing: a write a full disk or a size limit cuts short leaves HDF5 unable to reopen the file.
+        ensure_room(self.path, sum(_chunk_bytes(f[f"{g}/{key}"], start, k) for g in values for key in ("value", "step",
+                                                                                                      "time"))
+                    + METADATA_MARGIN_BYTES)
+        try:
+            for group, arr in values.items():
+                for key, data in (("value", arr), ("step", steps), ("time", times)):
+                    ds = f[f"{group}/{key}"]
+                    ds.resize(start + k, axis=0)
+                    ds[start:] = data
+            f.flush()
+        except BaseException:
+            self._abandon()
+            raise
         self._buffer.clear()
         return start + k
 
+    def _abandon(self) -> None:
+        """Close a file a write failed on without writing more: HDF5 would otherwise retry its metadata at every
+        object it frees. The next run cuts the file back to its last checkpoint (see meltdyn.storage)."""
+        self._buffer.clear()
+        try:
+            self._file.close()
+        except Exception:  # the same write failure again; the file is left as the fault left it
+            pass
+
     def close(self) -> None:
+        if not self._file:  # abandoned after a failed write
+            return
         self.flush()
         self._file.close()
+
+
+def _chunk_bytes(ds: h5py.Dataset, start: int, k: int) -> int:
+    """Bytes of the chunks frames ``start`` to ``start + k`` of ``ds`` occupy: what writing them may allocate."""
+    chunks = ds.chunks or ds.shape
+    along_time = (start + k - 1) // chunks[0] - start // chunks[0] + 1
+    across = int(np.prod([-(-n // c) for n, c in zip(ds.shape[1:], chunks[1:])]))
+    return along_time * across * int(np.prod(chunks)) * ds.dtype.itemsize
 
 
 class H5MDReader:
@@ -167,7 +195,10 @@ class H5MDReader:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._file = h5py.File(self.path, "r")
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError as exc:  # not HDF5, truncated, unreadable: h5py's message names neither file nor remedy
+            raise InputError(f"trajectory {str(self.path)!r} cannot be read as HDF5 ({exc})") from None
         pos = self._file["particles/all/position"]
         self._pos = pos["value"]
         self._scale = {"nm": 10.0, "angstrom": 1.0, "Å": 1.0, "A": 1.0}[self._pos.attrs.get("unit", "nm")]

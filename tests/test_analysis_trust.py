@@ -318,7 +318,7 @@ def test_conversion_is_reused_for_the_same_file_and_never_overwrites_another(tmp
             "type_elements": TYPE_ELEMENTS, "observables": [{"plugin": "msd"}]}
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "trajectory.h5").write_bytes(b"a user's file")
-    with pytest.raises(StudyError, match="trajectory.h5' exists and was not converted from"):
+    with pytest.raises(StudyError, match=r"already holds \['trajectory.h5'\], which meltdyn did not make"):
         analyse_trajectory(spec)
     assert (tmp_path / "out" / "trajectory.h5").read_bytes() == b"a user's file"
     spec["output_dir"] = str(tmp_path / "again")
@@ -327,6 +327,11 @@ def test_conversion_is_reused_for_the_same_file_and_never_overwrites_another(tmp
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         analyse_trajectory(spec)  # converted once: the second analysis reads the same trajectory.h5
+    # In meltdyn's own analysis directory, a conversion of another file is refused, not written over this one.
+    (tmp_path / "again" / "results.h5").rename(tmp_path / "again" / "second.h5")
+    spec["trajectory"] = lammps_dump(tmp_path / "other.lammpstrj", melt(frames=20))
+    with pytest.raises(StudyError, match="trajectory.h5' exists and was not converted from"):
+        analyse_trajectory(spec)
 
 
 @pytest.mark.parametrize("killed_at", ["record", "rename"])

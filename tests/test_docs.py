@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from meltdyn.reference import reference_markdown
 from meltdyn.registry import Registry, discover
@@ -62,7 +65,19 @@ def example_studies(tmp_path: Path) -> list[tuple[Path, dict]]:
     return out
 
 
-def test_every_example_study_validates(tmp_path):
+@pytest.fixture
+def on_a_login_node(tmp_path, monkeypatch) -> None:
+    """A stand-in ``sbatch`` on PATH: a cluster study validates where its job scheduler's command exists, as on the
+    cluster's login node (the executor refuses it elsewhere, rather than hanging at submission)."""
+    bin_dir = tmp_path / "login-node-bin"
+    bin_dir.mkdir()
+    sbatch = bin_dir / "sbatch"
+    sbatch.write_text("#!/bin/sh\nexit 1\n")
+    sbatch.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_every_example_study_validates(tmp_path, on_a_login_node):
     from meltdyn.study import load_study
 
     registry = discover()
@@ -85,7 +100,7 @@ def test_every_example_training_file_validates():
         model.model_validate(read_study_file(path))
 
 
-def test_the_paper_studies_validate_as_written(tmp_path):
+def test_the_paper_studies_validate_as_written(tmp_path, on_a_login_node):
     """Both forms of the paper's study: the GPU cluster one (validated here, run elsewhere) and its CPU twin."""
     from meltdyn.study import load_study
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -206,8 +207,92 @@ def test_a_local_gpu_cluster_gives_each_worker_its_own_gpu(monkeypatch):
                                resources={"GPU": 1}, pure=False) for k in range(2)]
         assert sorted(t.result() for t in tasks) == ["5", "7"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5")
-    assert check(params, None) == ["workers: 2 with gpus_per_worker: 1 needs a GPU per worker, and 1 are visible "
-                                   "here (CUDA_VISIBLE_DEVICES, torch)"]
+    assert check(params, None) == ["gpus_per_worker: 1 with workers: 2 needs 2 GPU(s) here, and this machine has 1 "
+                                   "(CUDA_VISIBLE_DEVICES='5'); set gpus_per_worker: 0, fewer workers, or run where "
+                                   "the GPUs are"]
+
+
+# -- no hang: executor settings checked against this machine at validate (issue 20, item 6) ----------------------
+
+def _validate(study: dict, tmp_path, seconds: float = 30.0) -> tuple[int, str, float]:
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    start = time.monotonic()
+    out = subprocess.run([*MELTDYN, "validate", str(path)], capture_output=True, text=True, timeout=seconds,
+                         env={**os.environ, "PATH": str(tmp_path / "bin") + os.pathsep + os.environ["PATH"]})
+    return out.returncode, out.stderr, time.monotonic() - start
+
+
+def _without_gpus(monkeypatch, tmp_path):
+    """A PATH whose nvidia-smi lists no GPU, and no CUDA_VISIBLE_DEVICES: this machine as one without GPUs."""
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    smi = tmp_path / "bin" / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'No devices were found' >&2\nexit 6\n")
+    smi.chmod(0o755)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+
+@pytest.mark.parametrize("executor, needles", [
+    ({"plugin": "dask", "gpus_per_worker": 1}, ["executor.gpus_per_worker: 1", "this machine has 0"]),
+    ({"plugin": "dask", "cluster": "slurm"}, ["executor.cluster: 'slurm'", "'sbatch', which is not on PATH"]),
+    ({"plugin": "dask", "cluster": "pbs", "gpus_per_worker": 1}, ["executor.cluster: 'pbs'", "'qsub'"]),
+    ({"plugin": "dask", "scheduler_address": "tcp://127.0.0.1:1"}, ["executor.scheduler_address",
+                                                                    "'tcp://127.0.0.1:1'", "Connection refused"]),
+    ({"plugin": "dask", "scheduler_address": "localhost:8786"}, ["executor.scheduler_address", "'localhost:8786'",
+                                                                 "tcp://host:port"]),
+    ({"plugin": "dask", "scheduler_address": "tcp://host:0x50"}, ["scheduler_address", "'tcp://host:0x50'"]),
+    ({"plugin": "dask", "scheduler_address": "udp://host:8786"}, ["scheduler_address", "scheme 'udp'"]),
+])
+def test_executor_settings_this_machine_cannot_meet_are_refused_at_validate(executor, needles, tiny_study,
+                                                                              tmp_path, monkeypatch):
+    _without_gpus(monkeypatch, tmp_path)
+    if shutil.which("sbatch") or shutil.which("qsub"):
+        pytest.skip("this machine has a job scheduler")
+    rc, err, seconds = _validate({**tiny_study, "executor": executor}, tmp_path)
+    assert rc == 2, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err
+    assert seconds < 30
+
+
+def test_a_silent_port_is_no_scheduler_and_the_check_gives_up_in_seconds(tiny_study, tmp_path):
+    """A port that accepts connections but never speaks (a proxy, another service) is refused after the bounded wait:
+    a Dask scheduler sends its handshake at once."""
+    import socket
+
+    from meltdyn.plugins.executors import dask_executor
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    try:
+        start = time.monotonic()
+        why = dask_executor.reachable(f"tcp://127.0.0.1:{port}", timeout_s=1.0)
+        assert "no Dask scheduler's answer within 1 s" in why
+        assert time.monotonic() - start < 5
+    finally:
+        server.close()
+
+
+def test_a_running_scheduler_passes_the_check(tiny_study, tmp_path):
+    from distributed import LocalCluster
+
+    from meltdyn.plugins.executors.dask_executor import DaskParams, check
+
+    with LocalCluster(n_workers=0, dashboard_address=None) as cluster:
+        assert check(DaskParams(scheduler_address=cluster.scheduler_address), None) == []
+
+
+def test_a_gpu_cluster_without_gpus_is_refused_when_made_not_left_waiting(monkeypatch):
+    """Were validation skipped, making the cluster still refuses rather than wait forever for GPU workers."""
+    from meltdyn.errors import StudyError
+    from meltdyn.plugins.executors.dask_executor import DaskParams, make_cluster
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(StudyError, match=r"executor.gpus_per_worker: 1 .* this machine has 0"):
+        make_cluster(DaskParams(workers=1, gpus_per_worker=1))
 
 
 def test_a_worker_analyses_the_run_it_finished_before_it_starts_the_next(tiny_study, registry, tmp_path):
@@ -226,6 +311,7 @@ def test_simulations_start_on_workers_that_join_a_running_scheduler_later(tiny_s
     """A scheduler started elsewhere may have no workers yet when the study connects (a cluster still queueing its
     jobs): the study must not stay at one simulation at a time once workers arrive. Two workers join a second
     after the study starts; its two runs then simulate at the same time."""
+
     import threading
 
     from distributed import LocalCluster

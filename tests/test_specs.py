@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -131,3 +132,53 @@ def test_what_the_run_would_meet_is_found_before_it_starts(tiny_study, registry,
     tiny_study["potential"] = {"plugin": "shik", "short_range_cutoff_A": 5.5, "coulomb_cutoff_A": 6.0}
     tiny_study["output_dir"] = str(tmp_path / "file")
     assert f"output_dir: {str(tmp_path / 'file')!r} is a file, not a directory" in _error(tiny_study, registry)
+
+
+# -- issue 20: values wrongly accepted or unclearly refused ------------------------------------------------------
+
+@pytest.mark.parametrize("composition, needle", [(1e-300, "rounds to pure SiO2"), (0.999999, "rounds to pure Na2O"),
+                                                 ("NS1000000", "rounds to pure SiO2")])
+def test_a_composition_that_rounds_to_one_oxide_is_refused_with_the_allowed_range(composition, needle):
+    from meltdyn.plugins.systems.sodium_silicate import recipe
+
+    with pytest.raises(ValueError, match=rf"{needle} .*allowed: 0.02 to 0.98"):
+        recipe(composition, 150)
+    assert recipe(0.02, 150).n_na2o == 1  # the smallest fraction still has its Na2O
+
+
+def test_a_composition_whose_formula_unit_exceeds_the_atoms_is_refused():
+    from meltdyn.plugins.systems.sodium_silicate import recipe
+
+    with pytest.raises(ValueError, match=r"needs 3 Na2O \+ 7 SiO2 per formula unit, 30 atoms, and system.atoms is 12"):
+        recipe(0.3, 12)
+
+
+def test_integers_past_pythons_digit_limit_are_read_so_the_field_names_its_range(tmp_path):
+    from meltdyn.studyfile import parse_yaml
+
+    assert parse_yaml("seed: " + "7" * 5000, "f")["seed"] == 7 * (10**5000 - 1) // 9
+    with pytest.raises(StudyError, match=r"seed: an integer of 20,000 digits"):
+        parse_yaml("seed: " + "7" * 20000, "f")
+
+
+@pytest.mark.parametrize("text, tag", [
+    ("a: !!binary dGlueQ==", "!!binary"), ("a: !!set {x: null}", "!!set"),
+    ("a: !!python/object/apply:os.system ['touch PWNED']", "!!python/object/apply"), ("a: !local 1", "!local"),
+    ("a: !!omap [{b: 1}]", "!!omap")])
+def test_a_study_file_holds_plain_data_only(text, tag, tmp_path, monkeypatch):
+    from meltdyn.studyfile import parse_yaml
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StudyError, match=rf"tag {re.escape(tag)}\S* is not allowed"):
+        parse_yaml(text, "f")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_errors_show_long_values_cut_and_huge_integers_by_their_digits():
+    from meltdyn.errors import shown
+
+    assert shown(10**5000 - 1) == "an integer of 5,000 digits"
+    assert shown(10**5000) == "an integer of 5,001 digits"
+    assert shown("x" * 100_000).endswith("... (100,000 characters)")
+    assert len(shown("x" * 100_000)) < 250
+    assert shown(3000.0) == "3000.0"

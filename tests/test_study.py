@@ -12,6 +12,7 @@ import yaml
 
 import meltdyn
 from meltdyn.estimates import Estimate
+from meltdyn.summaries import quantities
 from meltdyn.errors import StudyError
 from meltdyn.trajectory import H5MDReader
 from conftest import MELTDYN, kill_during_production
@@ -87,6 +88,11 @@ def test_a_directory_meltdyn_did_not_make_is_never_adopted(tiny_study, registry)
     (run,) = study.runs
     run.dir.mkdir(parents=True)
     (run.dir / "trajectory.h5").write_bytes(b"precious")
+    # The study directory holds a directory meltdyn did not make: refused as a whole.
+    with pytest.raises(StudyError, match=r"output_dir: .* already holds \['NS2_T3000K_r0'\], which meltdyn did not"):
+        study.run(progress=False)
+    # Inside a directory meltdyn made, the foreign run directory is still refused, never adopted.
+    (study.output_dir / ".meltdyn").write_text('{"kind": "study"}')
     with pytest.raises(StudyError, match=r"holds \['trajectory.h5'\] but no spec.json: meltdyn did not make it"):
         study.run(progress=False)
     assert sorted(p.name for p in run.dir.iterdir()) == ["trajectory.h5"]
@@ -235,11 +241,18 @@ def test_results_are_a_table_with_units_flags_and_failure_reasons(tiny_study, re
     d_na = Estimate.from_json(done.summary()["msd"]["D_Na"])
     (row,) = [line.split() for line in out.splitlines() if line.strip().startswith("msd.D_Na")]
     # value ± standard error, then the unit: the number with its uncertainty, as the summary holds them
-    assert row[-1] == "angstrom^2/ps" and float(row[1]) == pytest.approx(d_na.value, rel=1e-3)
+    assert row[4] == "angstrom^2/ps" and float(row[1]) == pytest.approx(d_na.value, rel=1e-3)
     assert row[2:4] == ["±", f"{d_na.stderr:.2g}"]
     reached = Estimate.from_json(done.summary()["state_point"]["temperature_K"])
     assert f"state point: T = {reached.text(4)} K (target 3000 K" in out
     assert f"{broken.id}  failed: TrajectoryConflict: " in out and "trajectory.h5 exists" in out
+    # a value with a caution says so on its row; a caution is said once, not again as its observable's flag
+    for q in quantities(done.summary(), done.results()):
+        if not q.name.startswith("state_point."):
+            (line,) = [x for x in out.splitlines() if x.strip().startswith(f"{q.name} ")]
+            assert line.endswith("(see note)") == bool(q.estimate.note), line
+    said = [x.split(": ", 2)[-1] for x in out.splitlines() if x.strip().startswith("note (")]
+    assert said and len(said) == len(set(said)), said
     lines = [json.loads(line) for line in subprocess.run([*MELTDYN, "results", "--json", str(study_file)],
                                                          capture_output=True, text=True, check=True).stdout.splitlines()]
     assert [(r["run"], r["state"]) for r in lines] == [(done.id, "completed"), (broken.id, "failed")]

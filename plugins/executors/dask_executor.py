@@ -12,16 +12,85 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
+import shutil
+import socket
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from meltdyn.contracts import Executor, ExecutorOutline, StudyOutline
+from meltdyn.errors import StudyError
 from meltdyn.hookspecs import hookimpl
 from meltdyn.plugin import PluginDef, PluginParams
 from meltdyn.progress import StudyMonitor
+
+
+SUBMIT_COMMANDS = {"slurm": "sbatch", "pbs": "qsub"}
+"""The command dask-jobqueue starts each job with: without it on PATH a cluster waits forever for workers."""
+CONNECT_TIMEOUT_S = 3.0
+"""How long validation tries to reach a running scheduler before it says it cannot."""
+GPU_QUERY_TIMEOUT_S = 10.0
+SCHEMES = ("tcp", "tls", "ws", "wss")
+_ADDRESS_RE = re.compile(r"^(?P<scheme>[a-z]+)://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})):"
+                         r"(?P<port>\d{1,5})/?$")
+
+
+def parse_address(address: str) -> tuple[str, str, int]:
+    """``scheme://host:port`` of a Dask scheduler, or a ValueError saying what is wrong with it."""
+    m = _ADDRESS_RE.match(address)
+    if m is None:
+        raise ValueError(f"scheduler_address: {address!r} is not an address of the form tcp://host:port (schemes "
+                         f"{', '.join(SCHEMES)}; host a name or IP address, port 1-65535)")
+    scheme, host, port = m.group("scheme"), m.group("host").strip("[]"), int(m.group("port"))
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheduler_address: {address!r} has scheme {scheme!r}; allowed: {', '.join(SCHEMES)}")
+    if not 1 <= port <= 65535:
+        raise ValueError(f"scheduler_address: {address!r} has port {port}; a port is 1-65535")
+    return scheme, host, port
+
+
+def reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> str | None:
+    """None when a Dask scheduler answers at ``address`` within ``timeout_s``; else why not. A scheduler sends its
+    handshake as soon as a connection opens, so an open port that stays silent (a proxy, another service) is no
+    scheduler either. tls and ws addresses are checked up to the open connection only."""
+    scheme, host, port = parse_address(address)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as conn:
+            if scheme != "tcp":
+                return None
+            conn.settimeout(timeout_s)
+            if not conn.recv(1):
+                return "the connection was closed without a Dask handshake"
+            return None
+    except socket.timeout:
+        return f"no Dask scheduler's answer within {timeout_s:g} s"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+
+
+def count_gpus() -> tuple[int, str]:
+    """GPUs this machine lets workers use and how that was found, bounded in time: CUDA_VISIBLE_DEVICES when set,
+    else ``nvidia-smi -L`` (none without it); never an import of torch or CUDA that could wait on a driver."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        devices = [d.strip() for d in listed.split(",") if d.strip() and not d.strip().startswith("-")]
+        return len(devices), f"CUDA_VISIBLE_DEVICES={listed!r}"
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return 0, "no nvidia-smi on PATH, CUDA_VISIBLE_DEVICES unset"
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=GPU_QUERY_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return 0, f"nvidia-smi -L gave no answer in {GPU_QUERY_TIMEOUT_S:g} s"
+    except OSError as exc:
+        return 0, f"nvidia-smi could not be started ({exc.strerror})"
+    if out.returncode != 0:
+        return 0, f"nvidia-smi -L failed ({(out.stderr or out.stdout).strip()[:200]})"
+    return sum(line.startswith("GPU ") for line in out.stdout.splitlines()), "nvidia-smi -L"
 
 
 class DaskParams(PluginParams):
@@ -46,6 +115,13 @@ class DaskParams(PluginParams):
                                            "worker starts (e.g. module load, source venv/bin/activate).")
     monitor_interval_s: float = Field(60.0, gt=0, le=86400, description="Seconds between the study's progress lines.")
 
+    @field_validator("scheduler_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_address(value)
+        return value
+
 
 def simulate_task(source: dict[str, Any], output_dir: str, run_ids: list[str]) -> dict[str, Any]:
     """On a worker: simulate one batch of the study's runs."""
@@ -69,6 +145,9 @@ def make_cluster(params: DaskParams) -> Any:
     """A cluster object, or the address of a running scheduler."""
     if params.scheduler_address:
         return params.scheduler_address
+    problems = _machine_problems(params)
+    if problems:  # checked at validate; here too, since a cluster without its workers waits for them forever
+        raise StudyError("invalid executor:\n  " + "\n  ".join(f"executor.{p}" for p in problems))
     resources = {"GPU": params.gpus_per_worker} if params.gpus_per_worker else None
     if params.cluster == "local" and resources:
         return _local_gpu_cluster(params)
@@ -128,7 +207,8 @@ class DaskExecutor(Executor):
         with dask.config.set({"distributed.scheduler.allowed-failures": p.retries}):
             cluster = make_cluster(p)
             try:
-                with Client(cluster) as client:
+                # A scheduler that cannot be reached is an error after the timeout, not a wait without end.
+                with Client(cluster, timeout=f"{max(CONNECT_TIMEOUT_S, 30):g}s") as client:
                     return _Flow(client, study, p).run(list(study.batches(runs)), StudyMonitor(study, runs, progress))
             finally:
                 if not isinstance(cluster, str):
@@ -229,6 +309,24 @@ def outline(params: DaskParams) -> ExecutorOutline:
     return ExecutorOutline(local=params.cluster == "local" and params.scheduler_address is None)
 
 
+def _machine_problems(params: DaskParams) -> list[str]:
+    """What this machine lacks for the cluster the settings ask for (GPUs, the job scheduler's command)."""
+    problems = []
+    if params.scheduler_address is not None:
+        return problems
+    if params.cluster == "local" and params.gpus_per_worker:
+        gpus, how = count_gpus()
+        if gpus < params.workers:
+            problems.append(f"gpus_per_worker: {params.gpus_per_worker} with workers: {params.workers} needs "
+                            f"{params.workers} GPU(s) here, and this machine has {gpus} ({how}); set "
+                            "gpus_per_worker: 0, fewer workers, or run where the GPUs are")
+    if params.cluster in SUBMIT_COMMANDS and shutil.which(SUBMIT_COMMANDS[params.cluster]) is None:
+        problems.append(f"cluster: {params.cluster!r} submits each worker as a batch job with "
+                        f"{SUBMIT_COMMANDS[params.cluster]!r}, which is not on PATH here; run on the cluster's login "
+                        "node, or use cluster: local or a scheduler_address")
+    return problems
+
+
 def check(params: DaskParams, study: StudyOutline) -> list[str]:
     problems = []
     if importlib.util.find_spec("distributed") is None:
@@ -236,11 +334,12 @@ def check(params: DaskParams, study: StudyOutline) -> list[str]:
     if params.cluster != "local" and params.scheduler_address is None and \
             importlib.util.find_spec("dask_jobqueue") is None:
         problems.append(f'cluster: {params.cluster!r} needs dask-jobqueue: pip install -e ".[dask]"')
-    if params.cluster == "local" and params.gpus_per_worker and params.scheduler_address is None:
-        gpus = visible_gpus()
-        if len(gpus) < params.workers:
-            problems.append(f"workers: {params.workers} with gpus_per_worker: 1 needs a GPU per worker, and "
-                            f"{len(gpus)} are visible here (CUDA_VISIBLE_DEVICES, torch)")
+    problems += _machine_problems(params)
+    if params.scheduler_address is not None:
+        why = reachable(params.scheduler_address)
+        if why is not None:
+            problems.append(f"scheduler_address: no Dask scheduler reachable at {params.scheduler_address!r} ({why}); "
+                            "start it (dask scheduler) or correct the address")
     return problems
 
 

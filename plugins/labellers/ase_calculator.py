@@ -1,49 +1,107 @@
-"""Label the frames of another labeller with any ASE calculator (a DFT code, say): one setting to real labels."""
+"""Label the frames of another labeller with any ASE calculator (a DFT code, say): one setting to real labels.
+
+The calculator is named as ``module:Class`` and must be a subclass of ASE's ``Calculator`` (``BaseCalculator``).
+That is checked when the file is validated, before anything is instantiated or called: a study file names code
+to run, it does not run arbitrary code (``os:system`` or any other function is refused). Importing the module runs
+its top-level code, as ``import`` does; name only a module you have installed and trust.
+"""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import inspect
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from meltdyn.contracts import LabelledFrame, Labeller
 from meltdyn.hookspecs import hookimpl
 from meltdyn.plugin import PluginDef, PluginParams
+from meltdyn.plugins.labellers import check_labelled
+
+_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+
+
+def calculator_class(name: str) -> type:
+    """The ASE calculator class ``module:Class`` names; ValueError (saying why and what to do) for anything else.
+    Nothing but the module's import runs: the attribute is checked to be a Calculator subclass, never called."""
+    if not _NAME.match(name):
+        raise ValueError(f"{name!r} is not 'module:Class' (e.g. 'ase.calculators.lj:LennardJones')")
+    module_name, attribute = name.split(":")
+    try:
+        found = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError) as exc:
+        found, why = None, str(exc)
+    else:
+        why = "no such module is installed"
+    if found is None:
+        raise ValueError(f"{name!r}: module {module_name!r} cannot be found ({why}); install the package that "
+                         "provides the calculator, or correct the name (e.g. 'ase.calculators.lj:LennardJones')")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # a broken third-party module: its own error, said plainly
+        raise ValueError(f"{name!r}: importing module {module_name!r} failed: {type(exc).__name__}: {exc}") from None
+    try:
+        value = inspect.getattr_static(module, attribute)
+    except AttributeError:
+        raise ValueError(f"{name!r}: module {module_name!r} has no {attribute!r}") from None
+    from ase.calculators.calculator import BaseCalculator
+
+    if not inspect.isclass(value) or not issubclass(value, BaseCalculator):
+        what = "a class, but not an ASE Calculator" if inspect.isclass(value) else \
+            f"a {type(value).__name__}, not a class"
+        raise ValueError(f"{name!r} is {what}; a study file may name only a subclass of "
+                         "ase.calculators.calculator.Calculator (BaseCalculator), which meltdyn instantiates; "
+                         "nothing else is called")
+    return value
 
 
 class ASECalculatorParams(PluginParams):
-    calculator: str = Field(pattern=r"^[\w.]+:\w+$", description="'module:Class' of an ASE calculator.")
+    calculator: str = Field(max_length=300, description="'module:Class' of an ASE calculator: a subclass of "
+                            "ase.calculators.calculator.Calculator (checked before anything is called).")
     calculator_kwargs: dict[str, Any] = Field({}, description="Keyword arguments for the calculator.")
     frames_from: dict[str, Any] = Field(description="Another labeller section supplying the configurations.")
+
+    @field_validator("calculator")
+    @classmethod
+    def _a_calculator_class(cls, v: str) -> str:
+        calculator_class(v)
+        return v
 
 
 class ASECalculator(Labeller):
     def __init__(self, params: ASECalculatorParams):
         self.params = params
 
+    def _source(self, registry: Any) -> Any:
+        from meltdyn.specs import validate_section
+
+        section = validate_section(registry, "labeller", self.params.frames_from, "frames_from")
+        return registry.build("labeller", section)
+
+    def validate(self, registry: Any) -> int | None:
+        """Check the configurations' source before any calculation; the number of frames, if known."""
+        source = self._source(registry)
+        check = getattr(source, "validate", None)
+        return check(registry) if check is not None else None
+
     def batches(self, registry: Any, skip: int = 0) -> Iterator[list[LabelledFrame]]:
         """One batch per calculation, so an interrupted labelling never pays twice for one."""
         import ase
 
-        from meltdyn.specs import validate_section
-
-        module, name = self.params.calculator.split(":")
-        try:
-            calculator_class = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(f"reference_data.calculator: cannot import {self.params.calculator!r}: {exc}") from None
-        source = registry.build("labeller", validate_section(registry, "labeller", self.params.frames_from,
-                                                             "frames_from"))
-        configurations = (f for frames in source.batches(registry) for f in frames)
+        calculator = calculator_class(self.params.calculator)
+        configurations = (f for frames in self._source(registry).batches(registry) for f in frames)
         for k, f in enumerate(configurations):
             if k < skip:
                 continue
             atoms = ase.Atoms(f.symbols, positions=f.positions_A, cell=f.cell_A, pbc=True)
-            atoms.calc = calculator_class(**self.params.calculator_kwargs)
-            yield [LabelledFrame(f.symbols, f.positions_A, f.cell_A, float(atoms.get_potential_energy()),
-                                 atoms.get_forces(), atoms.get_stress(voigt=False))]
+            atoms.calc = calculator(**self.params.calculator_kwargs)
+            frame = LabelledFrame(f.symbols, f.positions_A, f.cell_A, float(atoms.get_potential_energy()),
+                                  atoms.get_forces(), atoms.get_stress(voigt=False))
+            yield [check_labelled(frame, f"reference_data ({self.params.calculator}): frame {k}")]
 
 
 def _example(workdir: Path) -> dict[str, Any]:

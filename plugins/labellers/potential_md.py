@@ -17,6 +17,7 @@ from pydantic import Field
 from meltdyn.contracts import AtomicSystem, LabelledFrame, Labeller
 from meltdyn.hookspecs import hookimpl
 from meltdyn.plugin import PluginDef, PluginParams
+from meltdyn.plugins.labellers import check_labelled
 from meltdyn.plugins.engines.openmm_engine.interface import OpenMMForces, evaluate, load_openmm, openmm_system
 from meltdyn.seeds import derive_seed
 from meltdyn.units import A_TO_NM, NM_TO_A
@@ -67,18 +68,32 @@ class PotentialMD(Labeller):
     def __init__(self, params: PotentialMDParams):
         self.params = params
 
-    def batches(self, registry: Any, skip: int = 0) -> Iterator[list[LabelledFrame]]:
-        """One batch per composition × temperature × density, each seeded on its own."""
+    def _potential_section(self, registry: Any) -> Any:
         from meltdyn.specs import validate_section
 
-        p = self.params
-        section = validate_section(registry, "potential", p.potential, "potential")
+        section = validate_section(registry, "potential", self.params.potential, "potential")
         offered = registry.get("potential", section.plugin).definition.outline(
             registry.params_of("potential", section)).interfaces
         if "openmm_forces" not in offered:
             raise ValueError(f"reference_data.potential: potential_md samples with OpenMM, and potential "
                              f"{section.plugin!r} gives no OpenMM forces (it provides {sorted(offered)})")
-        potential = registry.build("potential", section)
+        return section
+
+    def validate(self, registry: Any) -> int:
+        """Check the potential and system sections before any MD; the number of frames it will label."""
+        from meltdyn.specs import validate_section
+
+        p = self.params
+        self._potential_section(registry)
+        validate_section(registry, "system", p.system, "system")
+        return len(p.compositions) * len(p.temperatures_K) * len(p.densities_g_cm3 or [None]) * p.frames_per_state
+
+    def batches(self, registry: Any, skip: int = 0) -> Iterator[list[LabelledFrame]]:
+        """One batch per composition × temperature × density, each seeded on its own."""
+        from meltdyn.specs import validate_section
+
+        p = self.params
+        potential = registry.build("potential", self._potential_section(registry))
         densities = p.densities_g_cm3 or [None]
         states = list(product(p.compositions, p.temperatures_K, densities))
         for k, (composition, temperature, density) in enumerate(states):
@@ -90,6 +105,8 @@ class PotentialMD(Labeller):
             system = builder.build(composition, temperature, seed)
             frames = sample(system, potential, temperature, p.frames_per_state, p.every_steps, seed,
                             equilibration_steps=p.equilibration_steps)
+            frames = [check_labelled(f, f"reference_data: {composition} at {temperature:g} K, frame {i}")
+                      for i, f in enumerate(frames)]
             log.info("labelled %d frames of %s at %g K, %s (state %d of %d)", p.frames_per_state, composition,
                      temperature, f"{density:g} g/cm3" if density else "default density", k + 1, len(states))
             yield frames

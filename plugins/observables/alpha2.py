@@ -16,8 +16,8 @@ from pydantic import Field
 from meltdyn.contracts import AtomBlock, Observable, ResultArray, TrajectoryInfo
 from meltdyn.estimates import Estimate, estimate_arrays, estimates_from_arrays
 from meltdyn.hookspecs import hookimpl
-from meltdyn.lags import (BOOTSTRAP_BLOCKS, bootstrap_bytes, bootstrap_replicates, bootstrap_std, largest_sample,
-                          merge_blocks, origin_blocks, plan_lags, sample_lags, samples_bytes)
+from meltdyn.lags import (BOOTSTRAP_BLOCKS, bootstrap_bytes, bootstrap_replicates, bootstrap_std, independent_blocks,
+                          largest_sample, merge_blocks, origin_blocks, plan_lags, sample_lags, samples_bytes)
 
 PEAK_METHOD = "block bootstrap over time origins (blocks at least the peak time long)"
 from meltdyn.plugin import PluginDef, PluginParams
@@ -51,7 +51,7 @@ def peak(lag: np.ndarray, a2: np.ndarray, replicates: np.ndarray, n_blocks: int)
         note = (f"alpha2 is largest at the shortest lag ({lag[k]:g} ps): the peak may lie earlier, so its height is "
                 "a lower bound and its time an upper bound; sample shorter lags to see it")
         return Estimate.lower(a2[k], note), Estimate.upper(lag[k], note)
-    note = (f"the peak time rests on only {n_blocks} independent blocks of origins: its errors are rough"
+    note = (f"the peak time rests on only {independent_blocks(n_blocks)} of origins: its errors are rough"
             if n_blocks < 4 else "")
     return (Estimate(float(a2[k]), bootstrap_std(replicates[:, 0], n_blocks), note=note, method=PEAK_METHOD),
             Estimate(float(lag[k]), bootstrap_std(replicates[:, 1], n_blocks), note=note, method=PEAK_METHOD))

@@ -17,8 +17,9 @@ from meltdyn.contracts import AtomBlock, Observable, ResultArray, TrajectoryInfo
 from meltdyn.errors import InputError
 from meltdyn.estimates import Estimate, estimate_arrays, estimates_from_arrays
 from meltdyn.hookspecs import hookimpl
-from meltdyn.lags import (BOOTSTRAP_BLOCKS, LagSample, bootstrap_bytes, bootstrap_replicates, bootstrap_std,
-                          largest_sample, merge_blocks, origin_blocks, plan_lags, sample_lags, samples_bytes)
+from meltdyn.lags import (BOOTSTRAP_BLOCKS, bootstrap_bytes, bootstrap_replicates, bootstrap_std, independent_blocks,
+                          LagSample, largest_sample, merge_blocks, origin_blocks, plan_lags, sample_lags,
+                          samples_bytes)
 from meltdyn.plugin import PluginDef, PluginParams
 from pydantic import Field
 
@@ -92,8 +93,8 @@ def tau_alpha(t: np.ndarray, f: np.ndarray, crossings: np.ndarray, n_blocks: int
         notes.append(f"{100 * missed:.0f}% of bootstrap resamples put tau_alpha outside the sampled lags: the "
                      "standard error is from the others and too small")
     if n_blocks < 4:
-        notes.append(f"tau_alpha is long for the trajectory: its error rests on only {n_blocks} independent blocks "
-                     "of origins and is rough")
+        notes.append(f"tau_alpha is long for the trajectory: its error rests on only {independent_blocks(n_blocks)} of "
+                     "origins and is rough")
     return Estimate(value, stderr, note="; ".join(notes), method=TAU_METHOD)
 
 

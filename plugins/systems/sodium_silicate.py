@@ -86,12 +86,28 @@ class Recipe:
         return sum(n * elements.mass_u(s) for s, n in self.counts.items())
 
 
+MAX_UNIT = 50
+"""Oxide units per formula unit at most: Na2O fractions are realised to within 1/(2·50²) and lie in [1/50, 49/50]."""
+MAX_ATOMS_EXCESS = 1.5
+"""A composition whose one formula unit holds more atoms than this times ``atoms`` cannot be made at that size."""
+
+
 def recipe(composition: str | float, atoms: int) -> Recipe:
-    """Whole formula units closest to ``atoms`` atoms for the composition."""
+    """Whole formula units closest to ``atoms`` atoms for the composition; a composition that would lose one of its
+    oxides (x = 1e-300 rounds to pure SiO2) or cannot be made near ``atoms`` atoms is a ValueError saying why."""
     x = na2o_fraction(composition)
-    ratio = Fraction(x).limit_denominator(50)
+    ratio = Fraction(x).limit_denominator(MAX_UNIT)
     per_unit = (ratio.numerator, ratio.denominator - ratio.numerator)  # Na2O, SiO2 per formula unit
+    if min(per_unit) == 0:
+        raise ValueError(f"composition {composition!r}: a Na2O mole fraction of {x:.3g} rounds to pure "
+                         f"{'SiO2' if per_unit[0] == 0 else 'Na2O'} in formula units of at most {MAX_UNIT} oxides; "
+                         f"allowed: {1 / MAX_UNIT:g} to {1 - 1 / MAX_UNIT:g} (NSk with k from "
+                         f"{1 / (MAX_UNIT - 1):.3g} to {MAX_UNIT - 1})")
     unit_atoms = 3 * (per_unit[0] + per_unit[1])
+    if unit_atoms > MAX_ATOMS_EXCESS * atoms:
+        raise ValueError(f"composition {composition!r} needs {per_unit[0]} Na2O + {per_unit[1]} SiO2 per formula unit, "
+                         f"{unit_atoms} atoms, and system.atoms is {atoms}; give at least {unit_atoms} atoms or a "
+                         "composition with a smaller formula unit")
     units = max(1, round(atoms / unit_atoms))
     return Recipe(units * per_unit[0], units * per_unit[1], atoms, x)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,8 +39,93 @@ class PainnParams(PluginParams):
                           "peak memory at 3,000 atoms).")
 
 
+MAX_FEATURES = 4096
+MAX_INTERACTIONS = 32
+MAX_RADIAL_BASIS = 1024
+MAX_CUTOFF_A = 20.0
+MAX_PARAMETERS = 50_000_000
+"""Bounds on a PaiNN architecture, in training specs and model.json alike. Weights and their Adam moments take 16
+bytes a parameter: 50 million is 800 MB before any activation, and each MD step's pair tensors grow with features
+× interactions × pairs (pairs with the cube of the cutoff; 20 Å is four times any oxide cutoff)."""
+
+
+def parameter_estimate(features: int, interactions: int, radial_basis: int) -> int:
+    """PaiNN's weights, near enough to bound them: per interaction a context net (F→F→3F), a filter block
+    ((rbf+1)→3F) and a mixing block (F→2F, 2F→F→3F); an atomwise output (F→F/2→1)."""
+    f = features
+    return interactions * (4 * f * f + 3 * f * (radial_basis + 1) + 2 * f * f + 6 * f * f) + f * f // 2 + 100 * f
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)[:40]
+
+
+def architecture_problems(arch: Any, where: str) -> list[str]:
+    """What is wrong with an architecture mapping (from model.json or a training spec); empty if nothing. ``where``
+    prefixes each key (``"architecture."``; empty where the caller names the section itself)."""
+    if not isinstance(arch, dict):
+        return [f"{where}{type(arch).__name__} {str(arch)[:60]!r}, expected a mapping with cutoff_A, features, "
+                "interactions, radial_basis"]
+    problems = []
+    why = "weights and pair tensors grow with it, and more cannot be allocated on any machine meltdyn runs on"
+    for key, low, high in (("features", 1, MAX_FEATURES), ("interactions", 1, MAX_INTERACTIONS),
+                           ("radial_basis", 1, MAX_RADIAL_BASIS)):
+        value = arch.get(key)
+        if key not in arch:
+            problems.append(f"{where}{key}: missing")
+        elif isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            problems.append(f"{where}{key}: {_shown(value)}; expected an integer from {low} to {high} ({why})")
+    cutoff = arch.get("cutoff_A")
+    if "cutoff_A" not in arch:
+        problems.append(f"{where}cutoff_A: missing")
+    elif isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not 0 < cutoff <= MAX_CUTOFF_A:
+        problems.append(f"{where}cutoff_A: {_shown(cutoff)}; expected a number above 0 and at most "
+                        f"{MAX_CUTOFF_A:g} Å (pairs grow with its cube; 20 Å is four times any oxide cutoff)")
+    unknown = sorted(set(arch) - {"features", "interactions", "radial_basis", "cutoff_A"})
+    if unknown:
+        problems.append(f"{where.rstrip('.') or 'model'}: unknown keys {unknown[:5]}")
+    if not problems:
+        n = parameter_estimate(arch["features"], arch["interactions"], arch["radial_basis"])
+        if n > MAX_PARAMETERS:
+            problems.append(f"{where}features={arch['features']}, interactions={arch['interactions']} make about "
+                            f"{n:.3g} weights, more than {MAX_PARAMETERS:,} (16 bytes each in training with Adam: "
+                            f"{16 * n / 1e9:.3g} GB before any pair tensor); use fewer features or interactions")
+    return problems
+
+
+def _model_problems(meta: Any) -> list[str]:
+    from meltdyn import elements
+
+    if not isinstance(meta, dict):
+        return [f"holds a {type(meta).__name__}, not a mapping"]
+    problems = [f"{key}: missing" for key in ("architecture", "species", "offsets_eV") if key not in meta]
+    if "architecture" in meta:
+        problems += architecture_problems(meta["architecture"], "architecture.")
+    species = meta.get("species")
+    if "species" in meta:
+        if not isinstance(species, list) or not species or not all(isinstance(s, str) for s in species):
+            problems.append(f"species: {str(species)[:60]!r}; expected a non-empty list of element symbols")
+        else:
+            unknown = [s for s in species if not elements.is_element(s)]
+            if unknown:
+                problems.append(f"species: {unknown[:5]} are not element symbols")
+    offsets = meta.get("offsets_eV")
+    if "offsets_eV" in meta:
+        if not isinstance(offsets, dict):
+            problems.append(f"offsets_eV: {str(offsets)[:60]!r}; expected a mapping of atomic number to eV")
+        else:
+            for k, v in list(offsets.items())[:200]:
+                if not (isinstance(k, str) and k.isdigit() and 0 < int(k) < 119):
+                    problems.append(f"offsets_eV: key {k[:20]!r} is not an atomic number")
+                    break
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    problems.append(f"offsets_eV[{k}]: {str(v)[:40]!r} is not a finite number")
+                    break
+    return problems
+
+
 def read_model_meta(model_dir: Path) -> dict[str, Any]:
-    """A trained model's model.json; a clear error naming ``model_dir`` if there is no trained model there."""
+    """A trained model's model.json, checked; a clear error naming the file and key if it cannot be used."""
     path = model_dir / MODEL_JSON
     if not model_dir.is_dir():
         raise ValueError(f"model_dir: {str(model_dir)!r} does not exist; train a model first (meltdyn train "
@@ -49,13 +135,42 @@ def read_model_meta(model_dir: Path) -> dict[str, Any]:
         raise ValueError(f"model_dir: {str(model_dir)!r} holds no {' or '.join(missing)}; train a model first "
                          "(meltdyn train writes model.json and best.pt)")
     try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise ValueError(f"model_dir: {str(path)!r} is not valid JSON: {exc}") from None
+        if path.stat().st_size > 10_000_000:
+            raise ValueError(f"{path.stat().st_size:,} bytes; meltdyn writes a few kB")
+        meta = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ValueError(f"model_dir: {str(path)!r} cannot be read as JSON ({str(exc)[:200]}); restore the file, "
+                         "or train the model again (meltdyn train)") from None
+    problems = _model_problems(meta)
+    if problems:
+        raise ValueError(f"model_dir: {str(path)!r} is not a meltdyn model description: {'; '.join(problems[:5])}; "
+                         "restore the file, or train the model again (meltdyn train)")
+    return meta
+
+
+_CHECKED: dict[tuple[Any, ...], None] = {}
+
+
+def check_weights(model_dir: Path, meta: dict[str, Any]) -> None:
+    """Load best.pt as the potential will (tensors only, never pickled code) and fit it to model.json's
+    architecture; a clear error naming the file if it is garbage, cut short or of another model."""
+    path = model_dir / WEIGHTS
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, json.dumps(meta, sort_keys=True))
+    except OSError as exc:
+        raise ValueError(f"model_dir: {str(path)!r} cannot be read ({exc.strerror})") from None
+    if key in _CHECKED:
+        return
+    from meltdyn.plugins.potentials.painn.runtime import load_weights
+
+    load_weights(model_dir, meta)
+    _CHECKED[key] = None
 
 
 def outline(params: PainnParams) -> PotentialOutline:
     meta = read_model_meta(params.model_dir)
+    check_weights(params.model_dir, meta)
     return PotentialOutline(frozenset({"openmm_forces", "torch_model"}), frozenset(meta["species"]),
                             float(meta["architecture"]["cutoff_A"]))
 

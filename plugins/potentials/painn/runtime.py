@@ -79,13 +79,38 @@ def save_untrained(directory: Path, species: list[str], arch: Architecture = Arc
                                                "test_metrics": {}})
 
 
+def load_weights(model_dir: Path, meta: dict[str, Any]) -> torch.nn.Module:
+    """The model model.json describes with best.pt's weights; ValueError naming the file if they do not fit.
+    ``torch.load`` reads tensors only (``weights_only``): a best.pt cannot run code."""
+    path = model_dir / WEIGHTS
+    advice = "restore it, or train the model again (meltdyn train)"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds on garbage, a truncated zip, a pickle it will not run
+        raise ValueError(f"model_dir: {str(path)!r} cannot be read as torch weights ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); {advice}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"model_dir: {str(path)!r} holds a {type(state).__name__}, not a state dict of tensors; "
+                         f"{advice}")
+    model = build_model(Architecture(**meta["architecture"]), {int(k): v for k, v in meta["offsets_eV"].items()})
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise ValueError(f"model_dir: {str(path)!r} does not fit the architecture in model.json "
+                         f"{meta['architecture']} ({detail}); {advice}") from None
+    bad = [name for name, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"model_dir: {str(path)!r}: weights {bad[:3]} are not finite; {advice}")
+    return model
+
+
 class Painn(Potential):
     def __init__(self, params: PainnParams):
         self.params = params
         self.meta = read_model_meta(params.model_dir)
         self.arch = Architecture(**self.meta["architecture"])
-        self.model = build_model(self.arch, {int(k): v for k, v in self.meta["offsets_eV"].items()})
-        self.model.load_state_dict(torch.load(params.model_dir / WEIGHTS, map_location="cpu"))
+        self.model = load_weights(params.model_dir, self.meta)
         self.model.eval()
         self.backend = params.backend if params.backend != "auto" else (
             "torchscript" if torchforce_loads() else "python")

@@ -46,11 +46,29 @@ class TrainingOutcome:
     offsets_eV: dict[int, float] = field(default_factory=dict)
 
 
+def _split_sizes(n: int, validation: float, test: float) -> tuple[int, int]:
+    return max(1, round(n * test)), max(1, round(n * validation))
+
+
+def split_problem(n: int, validation: float, test: float) -> str | None:
+    """Why ``n`` frames cannot be split into training, validation and test sets, each non-empty; None if they can.
+    The validation and test sets get at least one frame each; the training set must get at least one frame by its
+    own share, 1 - validation - test, as well as what the others leave."""
+    n_test, n_val = _split_sizes(n, validation, test)
+    train_share = (1.0 - validation - test) * n
+    if n < 3 or n_test + n_val >= n or train_share < 1:
+        return (f"training.validation_fraction={validation:g}, training.test_fraction={test:g}: the reference data "
+                f"hold {n} frame(s), and the training set would get {max(n - n_test - n_val, 0)} by the split "
+                f"({train_share:.3g} by its share, 1 - validation - test), the validation set {n_val} and the test "
+                f"set {n_test}; each needs at least one frame: give more frames or smaller fractions")
+    return None
+
+
 def split_indices(n: int, validation: float, test: float, seed: int) -> dict[str, list[int]]:
     order = np.random.default_rng(seed).permutation(n)
-    n_test, n_val = max(1, round(n * test)), max(1, round(n * validation))
-    if n_test + n_val >= n:
-        raise ValueError(f"dataset: {n} frames are too few for a {validation}/{test} validation/test split")
+    n_test, n_val = _split_sizes(n, validation, test)
+    if problem := split_problem(n, validation, test):
+        raise ValueError(problem)
     return {"test": sorted(order[:n_test].tolist()), "validation": sorted(order[n_test:n_test + n_val].tolist()),
             "train": sorted(order[n_test + n_val:].tolist())}
 
@@ -120,6 +138,28 @@ def train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, w
         return _train(frames, arch, settings, workdir)
 
 
+class CheckpointError(ValueError):
+    """A training's own checkpoint.pt or best.pt cannot be used; the message says which and what to do."""
+
+
+_CHECKPOINT_ADVICE = ("output_dir: {path!r} is damaged; remove it (and best.pt) to train again from the labelled "
+                      "data, which are kept")
+
+
+def _read_checkpoint(path: Path, device: str) -> tuple[dict, TrainingOutcome]:
+    """The state an interrupted training left; tensors and plain values only (``weights_only``: no code runs)."""
+    try:
+        state = torch.load(path, weights_only=True, map_location=device)
+        outcome = TrainingOutcome(**state["outcome"])
+        outcome.offsets_eV = {int(k): float(v) for k, v in outcome.offsets_eV.items()}
+        if not isinstance(state["model"], dict) or set(outcome.split) != {"train", "validation", "test"}:
+            raise ValueError("unexpected contents")
+    except Exception as exc:  # torch raises many kinds on garbage or a truncated file
+        raise CheckpointError(f"{_CHECKPOINT_ADVICE.format(path=str(path))} ({type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())[:200]})") from None
+    return state, outcome
+
+
 def _train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, workdir: Path
            ) -> tuple[torch.nn.Module, TrainingOutcome]:
     workdir.mkdir(parents=True, exist_ok=True)
@@ -128,9 +168,7 @@ def _train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, 
     torch.manual_seed(settings.seed)
     device = settings.device
     if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False, map_location=device)
-        outcome = TrainingOutcome(**state["outcome"])
-        outcome.offsets_eV = {int(k): v for k, v in outcome.offsets_eV.items()}
+        state, outcome = _read_checkpoint(checkpoint, device)
     else:
         state = None
         split = split_indices(len(frames), settings.validation_fraction, settings.test_fraction, settings.seed)
@@ -144,11 +182,15 @@ def _train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, 
                                                            patience=settings.lr_patience_epochs)
     best_val, best_epoch, rng = float("inf"), -1, np.random.default_rng(settings.seed)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        scheduler.load_state_dict(state["scheduler"])
-        best_val, best_epoch = state["best_val"], state["best_epoch"]
-        rng.bit_generator.state = state["rng"]
+        try:
+            model.load_state_dict(state["model"])
+            optimiser.load_state_dict(state["optimiser"])
+            scheduler.load_state_dict(state["scheduler"])
+            best_val, best_epoch = float(state["best_val"]), int(state["best_epoch"])
+            rng.bit_generator.state = state["rng"]
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{_CHECKPOINT_ADVICE.format(path=str(checkpoint))} (it does not fit this training: "
+                             f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
     for epoch in range(len(outcome.history), settings.max_epochs):
         if epoch - best_epoch > settings.patience_epochs:
             break
@@ -179,7 +221,11 @@ def _train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, 
                     "scheduler": scheduler.state_dict(), "best_val": best_val, "best_epoch": best_epoch,
                     "rng": rng.bit_generator.state, "outcome": asdict(outcome)}, workdir / "checkpoint.pt.tmp")
         os.replace(workdir / "checkpoint.pt.tmp", checkpoint)
-    model.load_state_dict(torch.load(workdir / "best.pt", map_location=device))
+    try:
+        model.load_state_dict(torch.load(workdir / "best.pt", map_location=device, weights_only=True))
+    except Exception as exc:  # garbage, truncated, or of another model
+        raise CheckpointError(f"{_CHECKPOINT_ADVICE.format(path=str(workdir / 'best.pt'))} ({type(exc).__name__}: "
+                              f"{' '.join(str(exc).split())[:200]})") from None
     outcome.test_metrics = rmse_report(evaluate(model, subsets["test"], settings.batch_size, device))
     (workdir / "training.json").write_text(json.dumps({"architecture": asdict(arch), "settings": asdict(settings),
                                                        **asdict(outcome)}, indent=2))

@@ -11,15 +11,20 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from meltdyn import errors
-from meltdyn.errors import StudyError
+from meltdyn.errors import InputError, StudyError
 from meltdyn.fingerprint import fingerprint, package_versions
+from meltdyn.ownership import claim, kind_of
+from meltdyn.plugins.labellers import check_labelled
+from meltdyn.plugins.potentials.painn import (MAX_CUTOFF_A, MAX_FEATURES, MAX_INTERACTIONS, MAX_RADIAL_BASIS,
+                                              architecture_problems)
 from meltdyn.plugins.potentials.painn.dataset import append_batch, complete_batches, load_dataset
 from meltdyn.plugins.potentials.painn.model import Architecture, Frame, batch, training_frames
 from meltdyn.plugins.potentials.painn.runtime import save_model
-from meltdyn.plugins.potentials.painn.training import TrainingSettings, train
+from meltdyn.plugins.potentials.painn.training import (CheckpointError, TrainingSettings, split_problem,
+                                                                 train)
 from meltdyn.registry import Registry, discover
 from meltdyn.results import write_json_atomic
 from meltdyn.specs import Spec, plugin_union
@@ -30,10 +35,19 @@ log = logging.getLogger(__name__)
 
 
 class ArchitectureSpec(Spec):
-    cutoff_A: float = Field(5.0, gt=0, description="Neighbour cutoff; 5 Å suits oxides.")
-    features: int = Field(64, ge=1)
-    interactions: int = Field(3, ge=1)
-    radial_basis: int = Field(20, ge=1)
+    cutoff_A: float = Field(5.0, gt=0, description="Neighbour cutoff; 5 Å suits oxides (pairs, and memory, grow "
+                            f"with its cube; at most {MAX_CUTOFF_A:g} Å).")
+    features: int = Field(64, ge=1, description=f"Width of the atom features (at most {MAX_FEATURES}).")
+    interactions: int = Field(3, ge=1, description=f"Message-passing layers (at most {MAX_INTERACTIONS}).")
+    radial_basis: int = Field(20, ge=1, description=f"Gaussians of the distance expansion (at most "
+                              f"{MAX_RADIAL_BASIS}).")
+
+    @model_validator(mode="after")
+    def _allocatable(self) -> ArchitectureSpec:
+        problems = architecture_problems(self.model_dump(), "")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class TrainingSpec(Spec):
@@ -41,13 +55,15 @@ class TrainingSpec(Spec):
     weight_forces: float = Field(10.0, ge=0, description="Weight of MSE(force components).")
     weight_stress: float = Field(100.0, ge=0, description="Weight of MSE(stress components).")
     learning_rate: float = Field(5e-4, gt=0)
-    batch_size: int = Field(4, ge=1)
-    max_epochs: int = Field(200, ge=1)
-    patience_epochs: int = Field(20, ge=1, description="Early stopping on the validation loss.")
+    batch_size: int = Field(4, ge=1, le=100_000)
+    max_epochs: int = Field(200, ge=1, le=1_000_000)
+    patience_epochs: int = Field(20, ge=1, le=1_000_000, description="Early stopping on the validation loss.")
     lr_factor: float = Field(0.5, gt=0, lt=1)
-    lr_patience_epochs: int = Field(5, ge=1)
-    validation_fraction: float = Field(0.1, gt=0, lt=0.5)
-    test_fraction: float = Field(0.1, gt=0, lt=0.5)
+    lr_patience_epochs: int = Field(5, ge=1, le=1_000_000)
+    validation_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of the frames held out for early "
+                                       "stopping (at least one frame).")
+    test_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of the frames held out for the test "
+                                 "metrics and the parity plot (at least one frame).")
     seed: int = Field(0, ge=0, le=2**63 - 1, description="Root of the split, the weight initialisation and the "
                       "batch order.")
     deterministic: bool = Field(False, description="torch's deterministic algorithms (bit-identical retraining on "
@@ -124,6 +140,8 @@ def _label(labeller: Any, registry: Registry, out: Path, provenance: dict[str, A
     if done:
         log.info("reference data: keeping %d labelled batch(es) from %s", done, partial)
     for index, frames in enumerate(labeller.batches(registry, skip=done), start=done):
+        frames = [check_labelled(f, f"reference_data: batch {index}, frame {k}", allow_missing_stress=True)
+                  for k, f in enumerate(frames)]
         if frames:
             append_batch(partial, frames, index, provenance)
     if not partial.exists():
@@ -131,8 +149,54 @@ def _label(labeller: Any, registry: Registry, out: Path, provenance: dict[str, A
     os.replace(partial, dataset)
 
 
+TRAINING_FILES = {"spec.json", "dataset.db", "dataset.partial.db", "checkpoint.pt", "best.pt", "training.json",
+                  "model.json", "parity.png", "parity.pdf"}
+
+
+def _made_before_marks(directory: Path, resolved: dict[str, Any]) -> bool:
+    """A training of this same spec that meltdyn made before it marked its directories: only its own files, and
+    its spec.json the same spec."""
+    names = {p.name for p in directory.iterdir()}
+    if "spec.json" not in names or not names <= TRAINING_FILES | {n + ".tmp" for n in TRAINING_FILES}:
+        return False
+    try:
+        return _identity(json.loads((directory / "spec.json").read_text())) == _identity(resolved)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def _resumable(out: Path, resolved: dict[str, Any]) -> bool:
+    """Whether ``out`` holds meltdyn's training of this same spec (to resume); refuse a different one there."""
+    if kind_of(out) != "training":
+        return False
+    spec_path = out / "spec.json"
+    if not spec_path.exists():
+        return False
+    try:
+        held = json.loads(spec_path.read_text())
+        same = _identity(held) == _identity(resolved)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise StudyError(f"output_dir: {str(spec_path)!r} cannot be read ({type(exc).__name__}: {str(exc)[:100]}); "
+                         "it is meltdyn's record of what was trained there: restore it, or train into a new "
+                         "output_dir") from None
+    if not same:
+        raise StudyError(f"{out} holds a model trained from a different spec; meltdyn never overwrites it")
+    return True
+
+
 def train_from_spec(source: str | Path | dict[str, Any], registry: Registry | None = None) -> dict[str, Any]:
-    """Run a training spec; resume an interrupted one in the same output_dir; refuse a different one there."""
+    """Run a training spec; resume an interrupted one in the same output_dir; refuse a different one there.
+
+    Everything is checked before anything is written: the spec, the device, the reference data (every file and
+    frame, for labellers that can be checked before labelling), the split; then output_dir is claimed
+    (:func:`meltdyn.ownership.claim`: new, empty, or meltdyn's training directory)."""
+    try:
+        return _train_from_spec(source, registry)
+    except InputError as exc:
+        raise StudyError(str(exc)) from None
+
+
+def _train_from_spec(source: str | Path | dict[str, Any], registry: Registry | None) -> dict[str, Any]:
     registry = registry or discover()
     data = dict(source) if isinstance(source, dict) else read_study_file(source, "training file")
     model_cls = train_model_spec(registry)
@@ -142,23 +206,43 @@ def train_from_spec(source: str | Path | dict[str, Any], registry: Registry | No
         raise StudyError("invalid training spec:\n  " + "\n  ".join(errors.describe(exc, model_cls))) from None
     device = resolve_device(spec.training.device)
     out = Path(spec.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     resolved = spec.model_dump(mode="json")
-    spec_path = out / "spec.json"
-    if spec_path.exists() and _identity(json.loads(spec_path.read_text())) != _identity(resolved):
-        raise StudyError(f"{out} holds a model trained from a different spec; meltdyn never overwrites it")
-    write_json_atomic(spec_path, resolved)
     dataset = out / "dataset.db"
+    resuming = _resumable(out, resolved)
+    labeller = registry.build("labeller", spec.reference_data)
+    t = spec.training
+    if not (resuming and dataset.exists()):
+        check = getattr(labeller, "validate", None)
+        try:
+            count = check(registry) if check is not None else None
+        except ValueError as exc:
+            raise StudyError(str(exc)) from None
+        if count is not None and (problem := split_problem(count, t.validation_fraction, t.test_fraction)):
+            raise StudyError(problem)
+    out = claim(out, "training", field="output_dir", adopt=lambda d: _made_before_marks(d, resolved))
+    write_json_atomic(out / "spec.json", resolved)
     versions = package_versions()
     data_fingerprint = fingerprint({"reference_data": resolved["reference_data"]}, {}, versions)
     if not dataset.exists():
-        _label(registry.build("labeller", spec.reference_data), registry, out,
-               {"reference_data": resolved["reference_data"], "fingerprint": data_fingerprint, "packages": versions})
-    labelled, _ = load_dataset(dataset)
+        try:
+            _label(labeller, registry, out, {"reference_data": resolved["reference_data"],
+                                             "fingerprint": data_fingerprint, "packages": versions})
+        except ValueError as exc:
+            raise StudyError(str(exc)) from None
+    try:
+        labelled, _ = load_dataset(dataset)
+    except Exception as exc:  # sqlite, schnetpack and ASE raise their own kinds on a damaged database
+        raise StudyError(f"output_dir: {str(dataset)!r} cannot be read ({type(exc).__name__}: {str(exc)[:200]}); "
+                         "remove it to label the reference data again") from None
+    if problem := split_problem(len(labelled), t.validation_fraction, t.test_fraction):
+        raise StudyError(problem)
     frames = training_frames(labelled)
     arch = Architecture(**spec.model.model_dump())
     settings = TrainingSettings(**{**spec.training.model_dump(), "device": device})
-    model, outcome = train(frames, arch, settings, out)
+    try:
+        model, outcome = train(frames, arch, settings, out)
+    except CheckpointError as exc:
+        raise StudyError(str(exc)) from None
     recipe = _identity(resolved)
     del recipe["output_dir"], recipe["name"]  # where it goes and what it is called change no number
     save_model(out, arch, outcome, frames, provenance={

@@ -13,6 +13,7 @@ is imported until a study builds it.
 from __future__ import annotations
 
 import json
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +25,11 @@ from meltdyn.hookspecs import hookimpl
 from meltdyn.plugin import PluginDef, PluginParams
 
 DEFAULT_COULOMB_CUTOFF_A = {"authors": 10.0, "meltdyn_v1": 10.17}
+MIN_GAMMA_A = 0.01
+"""The narrowest smoothing besides 0 (none): five steps of the default OpenMM pair table."""
+FIRST_SHELL_A = 2.3
+"""Na-O, the farthest cation-oxygen bond of the melt (Si-O 1.6 Å); the smoothing must leave it as SHIK has it."""
+MAX_SHELL_DAMPING = 0.01
 PARAMETER_FILES = {"authors": "parameters.json", "meltdyn_v1": "parameters_meltdyn_v1.json"}
 
 
@@ -64,6 +70,25 @@ class ShikParams(PluginParams):
     def _cutoffs(self) -> ShikParams:
         if self.table_start_A >= min(self.short_range_cutoff_A, self.coulomb_cutoff_A):
             raise ValueError(f"table_start_A={self.table_start_A} must lie below both cutoffs")
+        if 0 < self.smoothing_gamma_A < MIN_GAMMA_A:
+            raise ValueError(f"smoothing_gamma_A={self.smoothing_gamma_A:g} Å: give 0 (a sharp cut) or at least "
+                             f"{MIN_GAMMA_A} Å; a narrower smoothing is a sharp cut in all but name, its force spike "
+                             "near the cutoff too narrow for OpenMM's pair table (0.002 Å steps) or a timestep to "
+                             "resolve")
+        smoothed = [("short_range_cutoff_A", self.short_range_cutoff_A)]
+        if self.form == "authors":
+            smoothed.append(("coulomb_cutoff_A", self.coulomb_cutoff_A))
+        for name, cutoff in smoothed:
+            least = FIRST_SHELL_A + self.smoothing_gamma_A / math.sqrt(-math.log(1 - MAX_SHELL_DAMPING))
+            if cutoff < least:
+                shifted = " after shifting it by its value at rc" if self.form == "authors" and \
+                    name.startswith("short") else ""
+                raise ValueError(
+                    f"{name}={cutoff:g} Å: form {self.form} smooths this term by exp(-γ²/(r - rc)²) (γ = "
+                    f"{self.smoothing_gamma_A:g} Å){shifted}; below {least:.2f} Å that damps the cation-oxygen bonds "
+                    f"(Na-O at {FIRST_SHELL_A} Å) by more than {MAX_SHELL_DAMPING:.0%} and it is no longer SHIK. "
+                    f"Allowed: {least:.2f} to 100 Å (published: 8 Å short range, 10 Å Coulomb), or a smaller "
+                    "smoothing_gamma_A")
         if self.form == "authors" and self.wolf_alpha_per_A > 0:
             raise ValueError("wolf_alpha_per_A: form authors has no damping (their shik/wolf is undamped); use "
                              "form: meltdyn_v1 for a damped shifted-force Wolf sum")
@@ -91,10 +116,21 @@ def outline(params: ShikParams) -> PotentialOutline:
     return PotentialOutline(frozenset(interfaces), species, max(params.short_range_cutoff_A, params.coulomb_cutoff_A))
 
 
+PME_ENGINES = ("openmm",)
+"""Engines whose encoding of SHIK has PME; the others (lammps, torchsim) carry the Wolf sum only."""
+
+
 def check(params: ShikParams, study: StudyOutline) -> list[str]:
+    problems = []
+    engine = getattr(getattr(study.spec, "engine", None), "plugin", None)
+    if params.coulomb == "pme" and engine is not None and engine not in PME_ENGINES:
+        problems.append(f"coulomb: 'pme' is not supported by engine {engine!r}, whose SHIK encoding has the Wolf "
+                        f"sum only; it supports coulomb: 'wolf'. PME runs on engine {' or '.join(PME_ENGINES)}")
     no_oxygen = [run.id for run in study.runs if "O" not in run.system.species]
-    return [f"coulomb: SHIK sets the oxygen charge by neutrality and needs oxygen; run(s) {no_oxygen[:3]} have none"
-            ] if no_oxygen else []
+    if no_oxygen:
+        problems.append(f"coulomb: SHIK sets the oxygen charge by neutrality and needs oxygen; run(s) {no_oxygen[:3]} "
+                        "have none")
+    return problems
 
 
 def _build(params: ShikParams) -> Any:

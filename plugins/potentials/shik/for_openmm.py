@@ -61,7 +61,12 @@ def _wolf(mm: Any, shik: Shik, charges: np.ndarray) -> list[Any]:
     kernel = "1/r" if a == 0 else f"erfc({a}*r)/r"
     smooth = ""
     if p.form == "authors" and p.smoothing_gamma_A > 0:
-        smooth = f"*exp(-{(p.smoothing_gamma_A * A_TO_NM) ** 2}/(r - {rc})^2)"
+        # exp(-γ²/(r - rc)²) with r - rc held at most -γ/8, where the factor is already e^-64 (1.6e-28): OpenMM's
+        # CPU, CUDA and OpenCL platforms evaluate it in single precision, where a pair inside the cutoff test can
+        # have r - rc round to exactly 0, and the factor's derivative 2γ²/(r - rc)³·exp(-γ²/(r - rc)²) is then
+        # ∞·0 = NaN (a 90-atom melt at 4.5 Å cutoffs met such a pair within one minimisation in 2 of 16 seeds).
+        gamma = p.smoothing_gamma_A * A_TO_NM
+        smooth = f"*exp(-{gamma ** 2}/min(r - {rc}, {-gamma / 8})^2)"
     coulomb = mm.CustomNonbondedForce(
         f"{COULOMB_EV_A * EV_TO_KJ_MOL * A_TO_NM}*q1*q2*({kernel} - {shift} + {slope}*(r - {rc})){smooth}")
     coulomb.addPerParticleParameter("q")
