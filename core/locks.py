@@ -24,6 +24,7 @@ class RunLock:
     def __init__(self, run_dir: Path):
         self.path = run_dir / LOCK_FILE
         self._fd: int | None = None
+        self.held = False
 
     def acquire(self) -> bool:
         """Take the lock without waiting; False if another process holds it."""
@@ -37,6 +38,7 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)
         self._fd = fd
+        self.held = True
         return True
 
     def holder(self) -> dict[str, Any]:
@@ -72,8 +74,12 @@ class RunLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+            self.held = False
 
     def __enter__(self) -> RunLock:
+        """``with RunLock(d) as lock:`` tries the lock on entry (without waiting); ``lock.held`` says whether this
+        process has it, and it is released on exit."""
+        self.held = self.acquire()
         return self
 
     def __exit__(self, *exc: object) -> None:

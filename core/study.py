@@ -23,7 +23,7 @@ from meltdyn.errors import InputError, StudyError
 from meltdyn.estimates import Estimate
 from meltdyn.locks import RunLock
 from meltdyn.ownership import MARK, claim, inside, kind_of, usable
-from meltdyn.preflight import preflight, run_id
+from meltdyn.preflight import outline_study, preflight, run_id
 from meltdyn.progress import Progress
 from meltdyn.registry import Registry, discover
 from meltdyn.results import Results, load_results, read_json, save_results, write_json_atomic
@@ -54,6 +54,11 @@ class Run:
     @property
     def dir(self) -> Path:
         return self.study.output_dir / self.id
+
+    @property
+    def trajectory(self) -> Path:
+        """The run's production trajectory (H5MD)."""
+        return self.dir / "trajectory.h5"
 
     def seeds(self) -> SeedBook:
         """This run's seeds, all derived from the study's seed and the run id."""
@@ -230,7 +235,9 @@ class Study:
             except BaseException as exc:
                 reporter.close()
                 return {}, self._failed(held, exc, started)
-            return {run.id: {**record, "started": started} for run, record in zip(held, facts)}, []
+            # What provenance needs of the system and potential, recorded now: the analysis builds neither.
+            return {run.id: {**record, "started": started, SIMULATED: _simulated(ctx)}
+                    for run, ctx, record in zip(held, contexts, facts)}, []
         finally:
             for lock in locks:
                 lock.release()
@@ -238,12 +245,12 @@ class Study:
     def analyse(self, run: Run, engine_facts: dict[str, Any]) -> list[str]:
         """Analyse a simulated run and write its results, summary and provenance; a line if it failed."""
         with RunLock(run.dir) as lock:
-            if not lock.acquire():
+            if not lock.held:
                 log.warning("run %s is being analysed by %s; left to it", run.id, lock.describe_holder())
                 return []
             started = engine_facts.get("started", time.time())
             try:
-                self._analyse(run, self._contexts([run], Progress(False))[0], engine_facts)
+                self._analyse(run, engine_facts)
             except BaseException as exc:
                 return self._failed([run], exc, started)
             write_json_atomic(run.dir / "status.json", {"state": "completed", "started": started,
@@ -275,10 +282,10 @@ class Study:
             # The run's own directory, never a symlink out of the study: a reanalysis writes results there.
             inside(self.output_dir, run.id, field=f"output_dir (run {run.id})", make=False)
             with RunLock(run.dir) as lock:
-                if not lock.acquire():
+                if not lock.held:
                     skipped.append(f"run {run.id} is held by {lock.describe_holder()}; left to it")
                     continue
-                trajectory = run.dir / "trajectory.h5"
+                trajectory = run.trajectory
                 unusable = "is missing" if not trajectory.is_file() else _unreadable(trajectory)
                 if unusable:
                     skipped.append(f"run {run.id}: reanalysis failed: its trajectory {str(trajectory)!r} {unusable}, "
@@ -290,7 +297,7 @@ class Study:
                 shutil.rmtree(staging, ignore_errors=True)  # meltdyn's own leftovers of an interrupted attempt
                 staging.mkdir()
                 try:
-                    cost = self._write_analysis(run.dir / "trajectory.h5", staging, self.production_target_K(run))
+                    cost = self._write_analysis(run.trajectory, staging, self.production_target_K(run))
                 except Exception as exc:
                     shutil.rmtree(staging)
                     skipped.append(f"run {run.id}: reanalysis failed ({type(exc).__name__}: {exc}); its previous "
@@ -314,9 +321,9 @@ class Study:
             done.append(run)
         return done, skipped
 
-    def _analyse(self, run: Run, ctx: RunContext, engine_facts: dict[str, Any]) -> None:
-        cost = self._write_analysis(ctx.trajectory_path, run.dir, self.production_target_K(run))
-        provenance = _provenance(run, ctx, engine_facts)
+    def _analyse(self, run: Run, engine_facts: dict[str, Any]) -> None:
+        cost = self._write_analysis(run.trajectory, run.dir, self.production_target_K(run))
+        provenance = _provenance(run, engine_facts)
         provenance["analysis"] = cost.as_dict()
         write_json_atomic(run.dir / "provenance.json", provenance)
 
@@ -469,15 +476,25 @@ def _new_directory(path: Path) -> Path:
             candidate = path.with_name(f"{path.name}-{k}")
 
 
-def _provenance(run: Run, ctx: RunContext, engine: dict[str, Any]) -> dict[str, Any]:
+SIMULATED = "simulated"
+"""The engine facts' entry for what the simulation recorded of its system, potential and seeds."""
+
+
+def _simulated(ctx: RunContext) -> dict[str, Any]:
+    return {"system": ctx.system.info, "potential": ctx.potential.describe(), "seeds": dict(ctx.seeds.used)}
+
+
+def _provenance(run: Run, engine_facts: dict[str, Any]) -> dict[str, Any]:
+    engine = {k: v for k, v in engine_facts.items() if k != SIMULATED}
+    simulated = engine_facts[SIMULATED]
     versions = package_versions()
-    seeds = {**ctx.seeds.used, **engine.get("seeds", {})}
+    seeds = {**simulated["seeds"], **engine.get("seeds", {})}
     return {"fingerprint": fingerprint(run.resolved_spec(), {"root": run.study.spec.seed, **seeds}, versions),
             "seed": run.study.spec.seed, "seeds": seeds, "python": sys.version,
             "platform": platform.platform(), "packages": versions, "deterministic": run.study.spec.deterministic,
             "plugins": {e.name: {"kind": e.kind, "distribution": e.distribution, "version": e.version}
                         for e in run.study.registry.all_entries()},
-            "system": ctx.system.info, "potential": ctx.potential.describe(), "engine": engine}
+            "system": simulated["system"], "potential": simulated["potential"], "engine": engine}
 
 
 def validate_study(data: dict[str, Any], registry: Registry) -> BaseModel:
@@ -491,14 +508,23 @@ def validate_study(data: dict[str, Any], registry: Registry) -> BaseModel:
 
 
 def load_study(source: str | Path | dict[str, Any], registry: Registry | None = None,
-               output_dir: str | Path | None = None) -> Study:
-    """Load and fully validate a study from a YAML file or a mapping; plugins are discovered unless given."""
+               output_dir: str | Path | None = None, *, check: bool = True) -> Study:
+    """Load and fully validate a study from a YAML file or a mapping; plugins are discovered unless given.
+
+    ``check=False`` validates the study's shape only, without the checks against this machine and the plugins
+    (:func:`~meltdyn.preflight.preflight`): for a worker handed a study its client has checked, to analyse runs.
+    """
     registry = registry or discover()
     data = dict(source) if isinstance(source, dict) else read_study_file(source)
     spec = validate_study(data, registry)
     out = usable(output_dir or spec.output_dir, "output_dir")
     executor = registry.get("executor", spec.executor.plugin).definition
     local = executor.outline(registry.params_of("executor", spec.executor)).local
+    if not check:
+        outline, problems = outline_study(spec, registry, local)
+        if problems:
+            raise StudyError("invalid study:\n  " + "\n  ".join(problems))
+        return Study(spec, registry, out, outline)
     return Study(spec, registry, out, preflight(spec, registry, out, local))
 
 

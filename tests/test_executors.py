@@ -157,6 +157,8 @@ def test_a_lock_is_free_again_when_its_holder_is_killed(tmp_path):
     assert holder.stdout.readline().strip() == "held"
     lock = RunLock(tmp_path)
     assert not lock.acquire()
+    with RunLock(tmp_path) as other:  # tried on entry, not taken from its holder
+        assert not other.held
     assert f"pid {holder.pid} on" in lock.describe_holder()
     assert not lock.holder_ended()
     os.kill(holder.pid, signal.SIGKILL)
@@ -166,6 +168,10 @@ def test_a_lock_is_free_again_when_its_holder_is_killed(tmp_path):
     while not lock.acquire():
         assert time.time() < deadline, "the lock of a killed process was not freed"
         time.sleep(0.05)
+    lock.release()
+    with RunLock(tmp_path) as mine:
+        assert mine.held and not RunLock(tmp_path).acquire()
+    assert not mine.held and lock.acquire()  # released on leaving the block
     lock.release()
 
 
@@ -325,3 +331,22 @@ def test_simulations_start_on_workers_that_join_a_running_scheduler_later(tiny_s
         runs = meltdyn.load_study(tiny_study, registry).run(progress=False)
     (start_a, end_a), (start_b, end_b) = sorted((r.status["started"], r.status["finished"]) for r in runs)
     assert start_b < end_a, "the second run waited for the first although a worker was free"
+
+
+def test_an_analysis_task_does_not_check_the_study_again(tiny_study, registry, monkeypatch):
+    """The client checked the study against its machine; a worker's analysis task validates its shape only (no
+    preflight: no potential built, no engines or GPUs probed) and analyses the trajectory."""
+    from meltdyn import study as study_module
+    from meltdyn.plugins.executors.dask_executor import analyse_task, simulate_task
+
+    study = meltdyn.load_study(tiny_study, registry)
+    (run,) = study.runs
+    assert study.claim(run)
+    result = simulate_task(study.source, str(study.output_dir), [run.id])
+
+    def no_preflight(*args, **kwargs):
+        raise AssertionError("the analysis task checked the study again")
+
+    monkeypatch.setattr(study_module, "preflight", no_preflight)
+    assert analyse_task(study.source, str(study.output_dir), run.id, result["facts"][run.id]) == []
+    assert run.completed and (run.dir / "summary.json").is_file()

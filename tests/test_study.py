@@ -259,6 +259,30 @@ def test_results_are_a_table_with_units_flags_and_failure_reasons(tiny_study, re
     assert Estimate.from_json(lines[0]["summary"]["msd"]["D_Na"]).value == d_na.value
 
 
+def test_analysing_a_run_builds_neither_its_potential_nor_its_system(tiny_study, registry, monkeypatch):
+    """What provenance needs of the system and potential is recorded when the run is simulated; the analysis that
+    follows (here, and as a Dask task on another worker) needs only the trajectory and the observables."""
+    study = meltdyn.load_study(tiny_study, registry)
+    (run,) = study.runs
+    assert study.claim(run)
+    facts, failures = study.simulate([run], progress=False)
+    assert failures == []
+    simulated_provenance = facts[run.id]["simulated"]
+    build = registry.build
+
+    def only_observables(kind, section):
+        assert kind == "observable", f"the analysis built a {kind}"
+        return build(kind, section)
+
+    monkeypatch.setattr(registry, "build", only_observables)
+    assert study.analyse(run, facts[run.id]) == []
+    provenance = json.loads((run.dir / "provenance.json").read_text())
+    assert provenance["potential"] == simulated_provenance["potential"] and provenance["potential"]["name"] == "shik"
+    assert provenance["system"] == simulated_provenance["system"] and provenance["system"]
+    assert "simulated" not in provenance["engine"]
+    assert set(simulated_provenance["seeds"]) <= set(provenance["seeds"])
+
+
 def test_reanalysis_repeats_no_md_and_keeps_the_previous_results(tiny_study, registry, monkeypatch):
     """`meltdyn run --reanalyse` after an upgrade that changed an observable (here: its summary gains a key): new
     results from the same trajectory, the previous ones moved to superseded/, and a failed reanalysis changes

@@ -192,6 +192,25 @@ def test_a_study_runs_md_with_the_trained_painn(model_dir, tiny_study, registry)
     assert prov["potential"]["name"] == "painn" and len(prov["potential"]["training_set_sha256"]) == 64
 
 
+def test_reanalysing_a_painn_run_does_not_load_its_model(model_dir, tiny_study, registry, monkeypatch):
+    from meltdyn.plugins.potentials.painn import runtime
+
+    tiny_study["potential"] = {"plugin": "painn", "model_dir": str(model_dir)}
+    tiny_study["engine"]["platform"] = "CPU"
+    tiny_study["system"] = {"plugin": "sodium_silicate", "atoms": 100, "density_g_cm3": 2.3}
+    tiny_study["seed"] = 2
+    study = meltdyn.load_study(tiny_study, registry)
+    (run,) = study.run(progress=False)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the reanalysis loaded the PaiNN model")
+
+    monkeypatch.setattr(runtime, "load_weights", no_model)
+    reanalysed, skipped = study.reanalyse()
+    assert [r.id for r in reanalysed] == [run.id] and skipped == []
+    assert json.loads((run.dir / "provenance.json").read_text())["potential"]["name"] == "painn"
+
+
 def test_dataset_round_trip_keeps_any_element_in_batch_order(tmp_path):
     from meltdyn.contracts import LabelledFrame
 
