@@ -49,7 +49,9 @@ def ensure_room(path: Path, nbytes: int) -> None:
                                    f"(it holds {size:,}, the next write needs about {nbytes:,} more)", str(path))
     stat = os.statvfs(path.parent)
     free = stat.f_bavail * stat.f_frsize
-    if nbytes > free:
+    # A file system that reports no size at all (f_blocks 0: some FUSE and network mounts) tells nothing about its
+    # room; only the write can.
+    if stat.f_blocks and nbytes > free:
         raise OSError(errno.ENOSPC, f"{free:,} bytes are free on its file system, the next write needs about "
                                     f"{nbytes:,}", str(path))
 

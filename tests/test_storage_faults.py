@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from conftest import MELTDYN, TINY_STUDY
-from meltdyn.storage import describe, reopen_cut_short
+from meltdyn.storage import describe, ensure_room, reopen_cut_short
 
 RUN = "NS2_T3000K_r0"
 
@@ -163,3 +163,19 @@ def test_a_file_that_was_not_cut_short_is_left_alone(tmp_path):
     other = tmp_path / "not-hdf5.h5"
     other.write_bytes(b"plain text, not HDF5" * 10)
     assert not reopen_cut_short(other)
+
+
+def test_room_is_checked_against_the_size_limit_and_the_free_space(tmp_path, monkeypatch):
+    path = tmp_path / "t.h5"
+    path.write_bytes(b"x" * 1000)
+    ensure_room(path, 10_000)  # this file system has room, and no limit is set
+    with pytest.raises(OSError, match="bytes are free") as full:
+        ensure_room(path, 10**18)
+    assert full.value.errno == errno.ENOSPC
+
+    class NoSize:  # what some FUSE and network mounts report: no blocks, none free
+        f_blocks = f_bavail = 0
+        f_frsize = 4096
+
+    monkeypatch.setattr("meltdyn.storage.os.statvfs", lambda _: NoSize())
+    ensure_room(path, 10**18)  # nothing known of its room: left to the write
