@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from meltdyn.base.units import EV_TO_KJ_MOL
 from meltdyn.plugins.engines.openmm_engine.interface import load_openmm, openmm_system
 from meltdyn.plugins.potentials.shik import ShikParams
 from meltdyn.plugins.potentials.shik.potential import Shik
 from meltdyn.plugins.systems.sodium_silicate import SodiumSilicate, SodiumSilicateParams
-from meltdyn.units import EV_TO_KJ_MOL
 
 mm = load_openmm()
 T_K, DT_PS, FRICTION = 2500.0, 0.001, 1.0

@@ -61,11 +61,11 @@ def case_meltdyn(path: Path, budget_MB: float) -> dict:
     import numpy.fft  # noqa: F401  (imported lazily by numpy on first use: libraries, not analysis)
     import numpy.ma  # noqa: F401
 
-    from meltdyn.analysis import AnalysisCost
-    from meltdyn.convert import convert  # noqa: F401
-    from meltdyn.readers import LammpsDump  # noqa: F401
-    from meltdyn.registry import discover
-    from meltdyn.standalone import analyse_trajectory
+    from meltdyn.analysis.streaming import AnalysisCost
+    from meltdyn.trajectory.convert import convert  # noqa: F401
+    from meltdyn.trajectory.readers import LammpsDump  # noqa: F401
+    from meltdyn.hooks.registry import discover
+    from meltdyn.analysis.standalone import analyse_trajectory
 
     discover()  # loads every plugin module, as the analysis will
 

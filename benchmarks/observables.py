@@ -24,7 +24,7 @@ D = {"Na": 0.5, "Si": 0.02, "O": 0.05}  # Å²/ps
 
 
 def make(path: Path, atoms: int, frames: int) -> None:
-    from meltdyn.trajectory import H5MDWriter, Snapshot, TrajectoryHeader
+    from meltdyn.trajectory.h5md import H5MDWriter, Snapshot, TrajectoryHeader
 
     n_na = n_si = round(atoms * 2 / 9)
     symbols = ["Na"] * n_na + ["Si"] * n_si + ["O"] * (atoms - n_na - n_si)
@@ -42,7 +42,7 @@ def make(path: Path, atoms: int, frames: int) -> None:
 
 
 def case_meltdyn(path: Path) -> dict:
-    from meltdyn.analysis import analyse
+    from meltdyn.analysis.streaming import analyse
     from meltdyn.plugins.observables.alpha2 import Alpha2, Alpha2Params
     from meltdyn.plugins.observables.isf import ISF, ISFParams
     from meltdyn.plugins.observables.msd import MSD, MSDParams

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from meltdyn.contracts import AtomicSystem
+from meltdyn.hooks.data import AtomicSystem
 from meltdyn.plugins.engines.openmm_engine.interface import OpenMMTarget, load_openmm, openmm_system
 from meltdyn.plugins.potentials.painn import PainnParams
 from meltdyn.plugins.potentials.painn.heap import keep_freed_memory
@@ -68,8 +68,8 @@ def torchsim_ms_per_step(potential: Painn, system: AtomicSystem, steps: int, bat
     """The torchsim engine's stage machine (what `meltdyn run` drives) on ``batch`` copies, Langevin NVT."""
     from meltdyn.plugins.engines.torchsim_engine import TorchSimParams
     from meltdyn.plugins.engines.torchsim_engine.machine import TorchSimMachine
-    from meltdyn.specs import NVTStage
-    from meltdyn.stage_driver import LaneStart
+    from meltdyn.spec.models import NVTStage
+    from meltdyn.engine.kit import LaneStart
 
     runs = [types.SimpleNamespace(system=system_of(system.n_atoms, seed=1 + k), potential=potential, id=f"copy{k}",
                                   protocol=types.SimpleNamespace(timestep_fs=1.0), deterministic=False)

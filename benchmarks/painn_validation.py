@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from meltdyn.plugins.potentials.painn.dataset import load_dataset
-from meltdyn.study import Study, load_study
+from meltdyn.study.runner import Study, load_study
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDIES = {"SHIK": ROOT / "examples/validation/ns2-3000K-shik.yaml",

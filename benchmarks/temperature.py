@@ -25,8 +25,8 @@ from pathlib import Path
 import yaml
 
 import meltdyn
-from meltdyn import state_point
-from meltdyn.trajectory import H5MDReader
+from meltdyn.analysis import state_point
+from meltdyn.trajectory.h5md import H5MDReader
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_K = 3000.0

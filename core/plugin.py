@@ -1,79 +1,86 @@
-"""What a plugin hands to meltdyn: plugin definitions, engine interfaces and commands.
+"""The public face for plugin authors: everything a plugin imports from meltdyn, and nothing else.
 
-A definition names a plugin, its parameter model (one section of a study file) and the factory that builds the
-working object, plus what validation needs to know *before* anything is built, so that ``meltdyn validate`` checks
-a study as the run would meet it:
-
-- a potential's ``outline(params)`` says which engine interfaces it implements, for which elements and with which
-  cutoff (a :class:`~meltdyn.contracts.PotentialOutline`);
-- an engine's ``requires`` is the :class:`Interface` it needs from a potential;
-- a system's ``outline(params, composition, temperature_K)`` says which atoms and cell a run will start from
-  (a :class:`~meltdyn.contracts.SystemOutline`) without building it;
-- an executor's ``outline(params)`` says whether runs execute on this machine (an
-  :class:`~meltdyn.contracts.ExecutorOutline`), so checks of this machine's hardware apply or not;
-- any plugin's ``check(params, study)`` returns the problems it finds in a whole study
-  (a :class:`~meltdyn.contracts.StudyOutline`), e.g. an observable asked for a species no run has;
-- ``example(workdir)`` returns parameters for a small working instance: the conformance kit
-  (:mod:`meltdyn.testing`) builds and checks every registered plugin from it.
+A plugin (ours under ``meltdyn.plugins`` or a third party's) imports only this module, its own package and other
+plugins' ``interface`` modules; ``tests/test_architecture.py`` enforces it. The layers behind it (``meltdyn.base``,
+``meltdyn.hooks``, ``meltdyn.engine``, ...) are internal and may move between releases; these names stay.
 """
 
-from __future__ import annotations
+from meltdyn.base import elements
 
-import argparse
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+# Hook specs and plugin definitions
+from meltdyn.hooks.hookspecs import hookimpl
+from meltdyn.hooks.definitions import PLUGIN_KINDS, Command, Interface, PluginDef, PluginKind, PluginParams
+from meltdyn.hooks.registry import Registry, discover
+from meltdyn.hooks.sections import plugin_union, validate_section
 
-from meltdyn.strict import StrictModel
+# Each kind's contract and the data that flows
+from meltdyn.hooks.contracts import (
+    BaseObservable, Engine, Executor, FrameObservable, Labeller, Observable, Potential, Reporter, RunContext,
+    RunHandle, StudyHandle, SystemBuilder,
+)
+from meltdyn.hooks.labelled import check_labelled, checked_frame
+from meltdyn.hooks.data import (
+    AtomBlock, AtomicSystem, ExecutorOutline, FrameBatch, LabelledFrame, PotentialOutline, ResultArray, RunOutline,
+    StudyOutline, SystemOutline, TrajectoryInfo, min_width_A,
+)
 
-if TYPE_CHECKING:
-    from meltdyn.contracts import AtomicSystem, LabelledFrame, StudyOutline
+# Study-file models an engine reads
+from meltdyn.spec.models import (
+    MinimiseStage, NPTStage, NVEStage, NVTStage, ProductionStage, ProtocolSpec, SamplingSpec, Spec, Stage,
+)
+from meltdyn.spec.studyfile import read_study_file
 
-PluginKind = Literal["potential", "engine", "observable", "labeller", "system", "executor"]
-PLUGIN_KINDS: tuple[PluginKind, ...] = get_args(PluginKind)
+# The engine kit
+from meltdyn.engine.kit import EngineSettings, Lane, LaneStart, SimulationBlewUp, StageMachine
+from meltdyn.engine.stage_driver import drive
+from meltdyn.trajectory.h5md import Snapshot
+from meltdyn.trajectory.readers import check_xyz_counts, is_xyz
 
+# Lag helpers, estimates, the state point and summaries, for observables and reports
+from meltdyn.analysis.lags import (
+    BOOTSTRAP_BLOCKS, LagPlan, LagSample, bootstrap_bytes, bootstrap_replicates, bootstrap_std, independent_blocks,
+    largest_sample, merge_blocks, origin_blocks, plan_lags, sample_lags, samples_bytes,
+)
+from meltdyn.analysis.estimates import Estimate, estimate_arrays, estimates_from_arrays
+from meltdyn.analysis.state_point import STATE_POINT, from_summary, kinetic_temperature_K
+from meltdyn.analysis.summaries import flags, quantities
 
-class PluginParams(StrictModel):
-    """Base class for a plugin's parameter model: unknown keys are errors, numbers finite, values immutable."""
+# Studies, for commands and executors' workers
+from meltdyn.study.runner import load_study
 
+# Units, elements, errors, seeds and the files meltdyn owns
+from meltdyn.base.units import (
+    A_TO_NM, AVOGADRO, BAR_TO_EV_A3, BOLTZMANN_EV_K, COULOMB_EV_A, EV_A3_TO_GPA, EV_TO_KJ_MOL, KJ_MOL_TO_EV, NM_TO_A,
+    U_A2_PS2_TO_EV,
+)
+from meltdyn.base.errors import InputError, StudyError, invalid
+from meltdyn.base.seeds import SeedBook, derive_seed
+from meltdyn.base.progress import Progress
+from meltdyn.base.jsonio import write_json_atomic
+from meltdyn.base.ownership import claim, inside, kind_of, usable
+from meltdyn.base.fingerprint import fingerprint, package_versions
 
-@dataclass(frozen=True)
-class Interface:
-    """What an engine needs from a potential, owned by that engine (its public ``interface`` module).
+# The conformance kit every plugin runs
+from meltdyn.testing import (
+    check_engine, check_executor, check_labeller, check_observable, check_plugin, check_potential, check_system,
+    probe_system, write_labelled_frames,
+)
 
-    ``protocol`` is the ``typing.Protocol`` a potential implements; a potential lists ``name`` in its outline.
-    ``evaluate(potential, system, stress)`` returns the potential's energy, forces and, if ``stress``, its stress
-    (NaN where not asked for or not available) through the interface, so the conformance kit can check any potential
-    through any interface.
-    """
-
-    name: str
-    summary: str
-    protocol: type
-    evaluate: Callable[[Any, AtomicSystem, bool], LabelledFrame]
-
-
-@dataclass(frozen=True)
-class PluginDef:
-    """One potential, engine, observable, labeller or system offered by a plugin (see the module docstring)."""
-
-    name: str
-    kind: PluginKind
-    params: type[PluginParams]
-    build: Callable[[Any], Any]
-    summary: str = ""
-    outline: Callable[..., Any] | None = None
-    requires: Interface | None = None
-    check: Callable[[Any, StudyOutline], list[str]] | None = None
-    example: Callable[[Path], dict[str, Any]] | None = None
-
-
-@dataclass(frozen=True)
-class Command:
-    """A ``meltdyn`` subcommand: ``add_arguments`` fills its argparse parser, ``run`` returns the exit status."""
-
-    name: str
-    help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
+__all__ = [
+    "AVOGADRO", "A_TO_NM", "AtomBlock", "AtomicSystem", "BAR_TO_EV_A3", "BOLTZMANN_EV_K", "BOOTSTRAP_BLOCKS",
+    "BaseObservable", "COULOMB_EV_A", "Command", "EV_A3_TO_GPA", "EV_TO_KJ_MOL", "Engine", "EngineSettings",
+    "Estimate", "Executor", "ExecutorOutline", "FrameBatch", "FrameObservable", "InputError", "Interface",
+    "KJ_MOL_TO_EV", "LabelledFrame", "Labeller", "LagPlan", "LagSample", "Lane", "LaneStart", "MinimiseStage",
+    "NM_TO_A", "NPTStage", "NVEStage", "NVTStage", "Observable", "PLUGIN_KINDS", "PluginDef", "PluginKind",
+    "PluginParams", "Potential", "PotentialOutline", "ProductionStage", "Progress", "ProtocolSpec", "Registry",
+    "Reporter", "ResultArray", "RunContext", "RunHandle", "RunOutline", "STATE_POINT", "SamplingSpec", "SeedBook",
+    "SimulationBlewUp", "Snapshot", "Spec", "Stage", "StageMachine", "StudyError", "StudyHandle", "StudyOutline",
+    "SystemBuilder", "SystemOutline", "TrajectoryInfo", "U_A2_PS2_TO_EV", "bootstrap_bytes", "bootstrap_replicates",
+    "bootstrap_std", "check_engine", "check_executor", "check_labelled", "check_labeller", "check_observable",
+    "check_plugin", "check_potential", "check_system", "check_xyz_counts", "checked_frame", "claim", "derive_seed",
+    "discover", "drive", "elements", "estimate_arrays", "estimates_from_arrays", "fingerprint", "flags",
+    "from_summary", "hookimpl", "independent_blocks", "inside", "invalid", "is_xyz", "kind_of",
+    "kinetic_temperature_K", "largest_sample", "load_study", "merge_blocks", "min_width_A", "origin_blocks",
+    "package_versions", "plan_lags", "plugin_union", "probe_system", "quantities", "read_study_file", "sample_lags",
+    "samples_bytes", "usable", "validate_section", "write_json_atomic", "write_labelled_frames",
+]

@@ -16,8 +16,9 @@ and dispatches to the check of its kind:
   differences), the energy is unchanged by a periodic translation, and all interfaces give the same energy (units);
 - :func:`check_engine`: a short study runs every stage kind; NVE conserves energy; NVT holds its temperature; a run
   killed during production resumes with every frame once and continues smoothly;
-- :func:`check_observable`: results carry units and axes, and are the same whatever the block size, the atom order
-  and a drift of the whole system;
+- :func:`check_observable`: results carry units and axes, and are the same whatever the block size (atom-major
+  observables) or the batch size, the storage (wrapped or not) and a merge of halves (whole-frame observables), the
+  atom order and a drift of the whole system; what prepare and process allocate, traced, stays within ``memory()``;
 - :func:`check_labeller`: batches hold well-formed frames and ``skip`` leaves out exactly the batches kept before;
 - :func:`check_executor`: a small study through the executor equals the same study run serially, frame for frame.
 
@@ -32,18 +33,21 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
-from meltdyn import elements
-from meltdyn.contracts import AtomicSystem, LabelledFrame, Observable, ResultArray
-from meltdyn.registry import PluginEntry, Registry, discover
-from meltdyn.specs import validate_section
-from meltdyn.trajectory import H5MDReader, H5MDWriter, Snapshot, TrajectoryHeader
-from meltdyn.units import BOLTZMANN_EV_K, KJ_MOL_TO_EV, U_A2_PS2_TO_EV
+from meltdyn.base import elements
+from meltdyn.base.units import BOLTZMANN_EV_K, KJ_MOL_TO_EV, U_A2_PS2_TO_EV
+from meltdyn.hooks.contracts import BaseObservable, FrameObservable, Observable
+from meltdyn.hooks.data import AtomBlock, AtomicSystem, FrameBatch, LabelledFrame, ResultArray, TrajectoryInfo
+from meltdyn.hooks.registry import PluginEntry, Registry, discover
+from meltdyn.hooks.sections import validate_section
+from meltdyn.trajectory.h5md import H5MDReader, H5MDWriter, Snapshot, TrajectoryHeader
 
 __all__ = ["check_engine", "check_executor", "check_labeller", "check_observable", "check_plugin", "check_potential",
            "check_system", "kill_at_production_start",
@@ -241,7 +245,7 @@ def tiny_study(registry: Registry, engine: Any, workdir: Path, potential: str | 
 def check_engine(registry: Registry, study: dict[str, Any], workdir: Path, max_drift: float = 2e-2) -> None:
     """Run ``study`` (one run; its production should be NVE with velocities written) whole, then killed during
     production and resumed; check energy conservation and the resumed trajectory."""
-    from meltdyn.study import load_study
+    from meltdyn.study.runner import load_study
 
     workdir = Path(workdir)
     engine = study["engine"]["plugin"]
@@ -330,7 +334,7 @@ def kill_at_production_start(study_file: Path, run_dir: Path, timeout_s: float =
 def check_executor(registry: Registry, section: Any, workdir: Path) -> None:
     """Two runs of a seconds-long study through the executor give what the serial executor gives, frame for frame
     (OpenMM's Reference platform is bitwise repeatable), and every run is complete."""
-    from meltdyn.study import load_study
+    from meltdyn.study.runner import load_study
 
     engine = validate_section(registry, "engine", {"plugin": "openmm", "platform": "Reference"}, "engine")
     study = tiny_study(registry, engine, workdir / "study", potential="shik", production_ps=0.05)
@@ -351,41 +355,20 @@ def check_executor(registry: Registry, section: Any, workdir: Path) -> None:
 
 # -- observables ----------------------------------------------------------------------------------------------------
 
-def _write(path: Path, symbols: list[str], steps: np.ndarray, x: np.ndarray, edge: float, dt: float, interval: int
-           ) -> Path:
-    writer = H5MDWriter(path, TrajectoryHeader(symbols, dt, interval), chunk_frames=16, velocities=False)
-    for step, pos in zip(steps, x):
-        writer.append(int(step), step * dt, Snapshot(pos, np.eye(3) * edge, 0.0, 0.0))
+def _write(path: Path, symbols: list[str], steps: np.ndarray, x: np.ndarray, cells_A: np.ndarray, dt: float,
+           interval: int, unwrapped: bool = True) -> Path:
+    writer = H5MDWriter(path, TrajectoryHeader(symbols, dt, interval, unwrapped), chunk_frames=16, velocities=False)
+    for step, pos, cell in zip(steps, x, cells_A):
+        writer.append(int(step), step * dt, Snapshot(pos, cell, 0.0, 0.0))
     writer.close()
     return path
 
 
-def check_observable(build: Any, workdir: Path) -> None:
-    """``build()`` makes a fresh observable; its results must not depend on how atoms are streamed to it."""
-    from meltdyn.analysis import analyse
-    from meltdyn.schedule import frame_steps
-    from meltdyn.specs import SamplingSpec
+MEMORY_SLACK_BYTES = 256 * 1024
+"""What tracing may count beyond an observable's declared memory: Python objects, small temporaries."""
 
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(5)
-    dt, edge = 0.002, 14.0
-    steps, interval = frame_steps(SamplingSpec(interval_ps=0.02, log_frames_per_interval=3), dt, 1.0)
-    symbols = ["Na"] * 12 + ["Si"] * 8 + ["O"] * 20
-    d = np.repeat([0.8, 0.05, 0.1], [12, 8, 20])
-    gaps = np.diff(steps, prepend=steps[0]) * dt
-    kicks = rng.normal(size=(len(steps), len(symbols), 3)) * np.sqrt(2 * d[None, :, None] * gaps[:, None, None])
-    x = rng.random((1, len(symbols), 3)) * edge + np.cumsum(kicks, axis=0)
-    order = rng.permutation(len(symbols))
-    drift = (steps * dt)[:, None, None] * np.array([3.0, -2.0, 1.0])
-    files = {"reference": _write(workdir / "ref.h5", symbols, steps, x, edge, dt, interval),
-             "permuted": _write(workdir / "perm.h5", [symbols[k] for k in order], steps, x[:, order], edge, dt,
-                                interval),
-             "drifting": _write(workdir / "drift.h5", symbols, steps, x + drift, edge, dt, interval)}
-    runs = {"whole": analyse(files["reference"], {"o": build()})["o"],
-            "streamed atom by atom": analyse(files["reference"], {"o": build()}, block_atoms=1)["o"],
-            "permuted": analyse(files["permuted"], {"o": build()})["o"],
-            "drifting": analyse(files["drifting"], {"o": build()})["o"]}
+
+def _assert_same_results(runs: dict[str, dict[str, ResultArray]]) -> None:
     reference = runs["whole"]
     assert reference, "the observable returned no results"
     for key, arr in reference.items():
@@ -400,8 +383,171 @@ def check_observable(build: Any, workdir: Path) -> None:
             else:
                 np.testing.assert_allclose(got[key].values, reference[key].values, rtol=1e-7, atol=1e-9,
                                            err_msg=message)
-    observable: Observable = build()
-    json.dumps(observable.summary(reference))
+
+
+def _traced_peak(work: Callable[[], None]) -> int:
+    tracemalloc.start()
+    try:
+        work()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _check_memory(build: Callable[[], BaseObservable], workdir: Path, steps: np.ndarray, dt: float,
+                  interval: int) -> None:
+    """What prepare and process allocate, traced, stays within what :meth:`memory` declares, on a system large enough
+    (600 atoms) that an observable's declared work, not the tracing slack, decides."""
+    rng = np.random.default_rng(11)
+    symbols = ["Na"] * 150 + ["Si"] * 150 + ["O"] * 300
+    edge = (len(symbols) / 0.07) ** (1 / 3)
+    x = rng.random((1, len(symbols), 3)) * edge + np.cumsum(rng.normal(scale=0.1, size=(len(steps), len(symbols), 3)),
+                                                            axis=0)
+    path = _write(workdir / "memory.h5", symbols, steps, x, np.broadcast_to(np.eye(3) * edge, (len(steps), 3, 3)), dt,
+                  interval)
+    observable = build()
+    frame_kind = isinstance(observable, FrameObservable)
+    with H5MDReader(path) as traj:
+        info = _info(traj)
+        chunk: AtomBlock | FrameBatch
+        if frame_kind:
+            from meltdyn.analysis.streaming import _frame_batches
+
+            chunk = next(_frame_batches(traj, 4, None))
+            _ = chunk.positions_A  # the wrapped copy belongs to the pass, not to the observable
+        else:
+            chunk = AtomBlock(np.arange(traj.n_atoms), traj.symbols, traj.positions_A())
+    units, unit = (len(chunk), "frame") if frame_kind else (len(symbols), "atom")
+    declared: list[tuple[int, int]] = []
+
+    def work() -> None:
+        observable.prepare(info)
+        declared.append(observable.memory())
+        observable.process(chunk)  # type: ignore[arg-type]
+
+    peak = _traced_peak(work)
+    held, per_unit = declared[0]
+    allowed = held + per_unit * units + MEMORY_SLACK_BYTES
+    assert peak <= allowed, (f"{type(observable).__name__}: prepare and process allocated {peak / 2**20:.2f} MB for "
+                             f"{units} {unit}s; memory() declares {held / 2**20:.2f} MB held and {per_unit / 2**20:.3f} "
+                             f"MB per {unit} ({allowed / 2**20:.2f} MB with {MEMORY_SLACK_BYTES // 1024} KiB slack)")
+
+
+def check_observable(build: Callable[[], BaseObservable], workdir: Path) -> None:
+    """``build()`` makes a fresh observable of either kind; its results must not depend on how the trajectory is
+    streamed to it, and its memory must stay within what it declares."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if isinstance(build(), FrameObservable):
+        _check_frame_observable(build, workdir)  # type: ignore[arg-type]
+    else:
+        _check_atom_observable(build, workdir)  # type: ignore[arg-type]
+
+
+def _check_atom_observable(build: Callable[[], Observable], workdir: Path) -> None:
+    """Results the same whatever the block size, the atom order and a drift of the whole system."""
+    from meltdyn.analysis.streaming import analyse
+    from meltdyn.engine.schedule import frame_steps
+    from meltdyn.spec.models import SamplingSpec
+
+    rng = np.random.default_rng(5)
+    dt, edge = 0.002, 14.0
+    steps, interval = frame_steps(SamplingSpec(interval_ps=0.02, log_frames_per_interval=3), dt, 1.0)
+    symbols = ["Na"] * 12 + ["Si"] * 8 + ["O"] * 20
+    d = np.repeat([0.8, 0.05, 0.1], [12, 8, 20])
+    gaps = np.diff(steps, prepend=steps[0]) * dt
+    kicks = rng.normal(size=(len(steps), len(symbols), 3)) * np.sqrt(2 * d[None, :, None] * gaps[:, None, None])
+    x = rng.random((1, len(symbols), 3)) * edge + np.cumsum(kicks, axis=0)
+    order = rng.permutation(len(symbols))
+    drift = (steps * dt)[:, None, None] * np.array([3.0, -2.0, 1.0])
+    cells = np.broadcast_to(np.eye(3) * edge, (len(steps), 3, 3))
+    files = {"reference": _write(workdir / "ref.h5", symbols, steps, x, cells, dt, interval),
+             "permuted": _write(workdir / "perm.h5", [symbols[k] for k in order], steps, x[:, order], cells, dt,
+                                interval),
+             "drifting": _write(workdir / "drift.h5", symbols, steps, x + drift, cells, dt, interval)}
+    runs = {"whole": analyse(files["reference"], {"o": build()})["o"],
+            "streamed atom by atom": analyse(files["reference"], {"o": build()}, block_atoms=1)["o"],
+            "permuted": analyse(files["permuted"], {"o": build()})["o"],
+            "drifting": analyse(files["drifting"], {"o": build()})["o"]}
+    _assert_same_results(runs)
+    json.dumps(build().summary(runs["whole"]))
+    _check_memory(build, workdir, steps, dt, interval)
+
+
+class _AtomCount(Observable):
+    """A trivial atom-major observable run beside a whole-frame one, so that the kit also exercises the pass that
+    cuts whole frames out of one block of every atom."""
+
+    def prepare(self, info: TrajectoryInfo) -> None:
+        self.atoms = 0
+
+    def process(self, block: AtomBlock) -> None:
+        self.atoms += len(block.indices)
+
+    def conclude(self) -> dict[str, ResultArray]:
+        return {"atoms": ResultArray(np.array(self.atoms), "1", ())}
+
+
+def _info(traj: H5MDReader) -> TrajectoryInfo:
+    return TrajectoryInfo(traj.n_atoms, traj.symbols, traj.steps, traj.times_ps, traj.linear_interval_steps,
+                          traj.timestep_ps, traj.boxes_A()[0])
+
+
+def _check_frame_observable(build: Callable[[], FrameObservable], workdir: Path) -> None:
+    """Results the same whatever the batch size (one frame, a few, all), whether frames are cut from a block of every
+    atom or read on their own, stored wrapped or unwrapped, the atom order, a drift of the whole system, and a
+    merge of two instances that saw half the frames each; memory within what the observable declares."""
+    from meltdyn.analysis.streaming import _frame_batches, analyse, com_drift
+    from meltdyn.engine.schedule import frame_steps
+    from meltdyn.spec.models import AnalysisSettings, SamplingSpec
+
+    rng = np.random.default_rng(7)
+    dt = 0.002
+    steps, interval = frame_steps(SamplingSpec(interval_ps=0.02, log_frames_per_interval=3), dt, 0.4)
+    symbols = ["Na"] * 12 + ["Si"] * 8 + ["O"] * 20
+    n = len(symbols)
+    # A triclinic cell that breathes, as under a barostat: observables must use each frame's own cell.
+    cells = np.array([[12.0, 0.0, 0.0], [2.0, 11.0, 0.0], [-1.5, 1.0, 13.0]]) * (
+        1 + 0.01 * np.sin(np.arange(len(steps))))[:, None, None]
+    kicks = rng.normal(scale=0.15, size=(len(steps), n, 3))
+    kicks[0] = rng.random((n, 3)) @ cells[0]  # the first frame inside its cell: unwrapping gives x back exactly
+    x = np.cumsum(kicks, axis=0)
+    frac = np.einsum("tai,tij->taj", x, np.linalg.inv(cells))
+    wrapped = np.einsum("taj,tjk->tak", frac - np.floor(frac), cells)
+    order = rng.permutation(n)
+    drift = (steps * dt)[:, None, None] * np.array([3.0, -2.0, 1.0])
+    files = {"reference": _write(workdir / "ref.h5", symbols, steps, x, cells, dt, interval),
+             "wrapped": _write(workdir / "wrapped.h5", symbols, steps, wrapped, cells, dt, interval, unwrapped=False),
+             "permuted": _write(workdir / "perm.h5", [symbols[k] for k in order], steps, x[:, order], cells, dt,
+                                interval),
+             "drifting": _write(workdir / "drift.h5", symbols, steps, x + drift, cells, dt, interval)}
+    ref = files["reference"]
+    runs = {"whole": analyse(ref, {"o": build()})["o"],
+            "streamed frame by frame": analyse(ref, {"o": build()}, batch_frames=1)["o"],
+            "streamed three frames at a time": analyse(ref, {"o": build()}, batch_frames=3)["o"],
+            "cut from one block of every atom": analyse(ref, {"o": build(), "n": _AtomCount()}, batch_frames=2)["o"],
+            "read beside blocks of atoms": analyse(ref, {"o": build(), "n": _AtomCount()}, block_atoms=7,
+                                                   batch_frames=2)["o"],
+            "stored wrapped (unwrapped frame by frame)": analyse(files["wrapped"], {"o": build()}, batch_frames=3)["o"],
+            "permuted": analyse(files["permuted"], {"o": build()})["o"],
+            "drifting": analyse(files["drifting"], {"o": build()})["o"]}
+    with H5MDReader(ref) as traj:
+        info = _info(traj)
+        centre_of_mass = AnalysisSettings().reference_frame == "centre_of_mass"  # what "whole" was analysed in
+        batches = list(_frame_batches(traj, 3, com_drift(traj, traj.n_atoms) if centre_of_mass else None))
+        first, second = build(), build()
+        first.prepare(info)
+        second.prepare(info)
+        half = len(batches) // 2
+        for batch in batches[:half]:
+            first.process(batch)
+        for batch in batches[half:]:
+            second.process(batch)
+    first.merge(second)
+    runs["merged from two halves"] = first.conclude()
+    _assert_same_results(runs)
+    json.dumps(build().summary(runs["whole"]))
+    _check_memory(build, workdir, steps, dt, interval)
 
 
 # -- labellers ------------------------------------------------------------------------------------------------------

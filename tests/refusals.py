@@ -9,7 +9,7 @@ import io
 import signal
 from pathlib import Path
 
-from meltdyn.cli import main
+from meltdyn.cli.dispatch import main
 
 SECONDS = 60
 """A command that has not answered by then hangs: the test fails instead of waiting for ever."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from meltdyn.trajectory import H5MDWriter, Snapshot, TrajectoryHeader
+from meltdyn.trajectory.h5md import H5MDWriter, Snapshot, TrajectoryHeader
 
 
 def brownian(rng: np.random.Generator, steps: np.ndarray, n_atoms: int, d_A2_ps: float, dt_ps: float) -> np.ndarray:
@@ -38,3 +38,14 @@ def assert_same_results(actual: dict, expected: dict, rtol: float, atol: float) 
                 np.testing.assert_array_equal(got, want, err_msg=f"{label}/{key}")
             else:
                 np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=f"{label}/{key}")
+
+
+def hopping(rng, n, frames, p_hop, a, sigma):
+    """Particles on a cubic lattice (spacing a) hopping to a random neighbour with probability p_hop per frame,
+    vibrating with Gaussian noise sigma per axis around their site."""
+    axis = rng.integers(0, 3, size=(frames, n))
+    sign = rng.choice([-1.0, 1.0], size=(frames, n))
+    jump = (rng.random((frames, n)) < p_hop)[..., None] * np.eye(3)[axis] * sign[..., None] * a
+    jump[0] = 0
+    sites = rng.integers(0, 10, size=(1, n, 3)) * a + np.cumsum(jump, axis=0)
+    return sites + rng.normal(scale=sigma, size=sites.shape)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from meltdyn.cli import parser
-from meltdyn.plugin import PLUGIN_KINDS
-from meltdyn.registry import discover
+from meltdyn.cli.dispatch import parser
+from meltdyn.hooks.definitions import PLUGIN_KINDS
+from meltdyn.hooks.registry import discover
 from meltdyn.testing import check_plugin
 
 REGISTRY = discover()
@@ -24,7 +24,13 @@ def test_every_kind_has_builtin_plugins_under_test():
     assert REGISTRY.problems == []
 
 
-@pytest.mark.parametrize("kind, name", CASES, ids=[f"{k}-{n}" for k, n in CASES])
+SLOW_KINDS = {"engine": (pytest.mark.slow, pytest.mark.subprocess), "executor": (pytest.mark.slow,),
+              "potential": (pytest.mark.slow,), "observable": (pytest.mark.slow,), "labeller": (pytest.mark.slow,)}
+"""Kinds whose check runs a study (engines: with a killed subprocess), differentiates a potential numerically, or
+analyses several trajectories (observables) or labels frames with a potential (labellers): a second or more each."""
+
+
+@pytest.mark.parametrize("kind, name", [pytest.param(k, n, marks=SLOW_KINDS.get(k, ()), id=f"{k}-{n}") for k, n in CASES])
 def test_plugin_conforms(kind, name, tmp_path):
     check_plugin(kind, name, tmp_path, REGISTRY, potential=ENGINE_POTENTIAL if kind == "engine" else None)
 

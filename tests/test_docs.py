@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from meltdyn.reference import reference_markdown
-from meltdyn.registry import Registry, discover
+from meltdyn.cli.reference import reference_markdown
+from meltdyn.hooks.registry import Registry, discover
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -31,6 +31,8 @@ def test_study_reference_in_readme_matches_the_models():
     assert section == reference_markdown(_builtin_registry()), "regenerate with: meltdyn schema --markdown"
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_readme_python_example_runs(tmp_path):
     code = re.search(r"## Python API\n\n```python\n(.*?)```", README, re.S).group(1)
     (tmp_path / "examples").mkdir()
@@ -51,7 +53,7 @@ def test_ci_runs_the_readme_test_command():
 def example_studies(tmp_path: Path) -> list[tuple[Path, dict]]:
     """Every example study file; a PaiNN one points at an untrained stand-in, since its model is trained by hand."""
     from meltdyn.plugins.potentials.painn.runtime import save_untrained
-    from meltdyn.studyfile import read_study_file
+    from meltdyn.spec.studyfile import read_study_file
 
     save_untrained(tmp_path / "model", ["Na", "Si", "O"])
     out = []
@@ -77,8 +79,10 @@ def on_a_login_node(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_every_example_study_validates(tmp_path, on_a_login_node):
-    from meltdyn.study import load_study
+    from meltdyn.study.runner import load_study
 
     registry = discover()
     studies = example_studies(tmp_path)
@@ -91,7 +95,7 @@ def test_every_example_study_validates(tmp_path, on_a_login_node):
 
 def test_every_example_training_file_validates():
     from meltdyn.plugins.potentials.painn.workflow import train_model_spec
-    from meltdyn.studyfile import read_study_file
+    from meltdyn.spec.studyfile import read_study_file
 
     model = train_model_spec(discover())
     files = sorted((ROOT / "examples").rglob("train*.yaml")) + sorted((ROOT / "examples" / "training").glob("*.yaml"))
@@ -100,9 +104,10 @@ def test_every_example_training_file_validates():
         model.model_validate(read_study_file(path))
 
 
+@pytest.mark.slow
 def test_the_paper_studies_validate_as_written(tmp_path, on_a_login_node):
     """Both forms of the paper's study: the GPU cluster one (validated here, run elsewhere) and its CPU twin."""
-    from meltdyn.study import load_study
+    from meltdyn.study.runner import load_study
 
     studies = dict((path.stem, data) for path, data in example_studies(tmp_path))
     gpu = load_study(studies["paper-gpu"], output_dir=tmp_path / "gpu")
@@ -115,7 +120,7 @@ def test_the_paper_studies_validate_as_written(tmp_path, on_a_login_node):
 
 
 def test_every_example_analysis_validates():
-    from meltdyn.standalone import load_analysis
+    from meltdyn.analysis.standalone import load_analysis
 
     for analysis in sorted((ROOT / "examples" / "analysis").glob("*.yaml")):
         spec, _ = load_analysis(analysis)

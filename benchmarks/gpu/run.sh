@@ -38,7 +38,7 @@ PY
 cat "$out/platforms.json"
 
 # 3. The GPU tests.
-"$python" -m pytest -m gpu -q -p no:cacheprovider tests/test_gpu.py --junitxml "$out/gpu-tests.xml" \
+"$python" -m pytest -m gpu -q -p no:cacheprovider tests/plugins/test_gpu.py --junitxml "$out/gpu-tests.xml" \
     2>&1 | tee "$out/gpu-tests.log"
 
 # 4. The benchmark: every path that runs here, per model, 3,000 atoms.

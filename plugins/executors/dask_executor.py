@@ -22,11 +22,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from meltdyn.contracts import Executor, ExecutorOutline, StudyOutline
-from meltdyn.errors import StudyError
-from meltdyn.hookspecs import hookimpl
-from meltdyn.plugin import PluginDef, PluginParams
-from meltdyn.progress import StudyMonitor
+from meltdyn.plugin import (
+    Executor, ExecutorOutline, PluginDef, PluginParams, Reporter, RunHandle, StudyError, StudyHandle, StudyOutline,
+    hookimpl,
+)
 
 
 SUBMIT_COMMANDS = {"slurm": "sbatch", "pbs": "qsub"}
@@ -125,7 +124,7 @@ class DaskParams(PluginParams):
 
 def simulate_task(source: dict[str, Any], output_dir: str, run_ids: list[str]) -> dict[str, Any]:
     """On a worker: simulate one batch of the study's runs."""
-    from meltdyn.study import load_study
+    from meltdyn.plugin import load_study
 
     study = load_study(source, output_dir=output_dir)
     facts, failures = study.simulate(study.select(run_ids), progress=False)
@@ -135,7 +134,7 @@ def simulate_task(source: dict[str, Any], output_dir: str, run_ids: list[str]) -
 def analyse_task(source: dict[str, Any], output_dir: str, run_id: str, engine_facts: dict[str, Any]) -> list[str]:
     """On a worker: analyse one run a simulation task simulated. The study was checked where it was submitted, and
     its analysis needs neither the potential nor the machine's engines: it is not checked again."""
-    from meltdyn.study import load_study
+    from meltdyn.plugin import load_study
 
     study = load_study(source, output_dir=output_dir, check=False)
     (run,) = study.select([run_id])
@@ -199,7 +198,7 @@ class DaskExecutor(Executor):
     def __init__(self, params: DaskParams):
         self.params = params
 
-    def execute(self, study: Any, runs: Sequence[Any], progress: bool | None) -> list[str]:
+    def execute(self, study: StudyHandle, runs: Sequence[RunHandle], progress: bool | None) -> list[str]:
         import dask
         from distributed import Client
 
@@ -210,7 +209,7 @@ class DaskExecutor(Executor):
             try:
                 # A scheduler that cannot be reached is an error after the timeout, not a wait without end.
                 with Client(cluster, timeout=f"{max(CONNECT_TIMEOUT_S, 30):g}s") as client:
-                    return _Flow(client, study, p).run(list(study.batches(runs)), StudyMonitor(study, runs, progress))
+                    return _Flow(client, study, p).run(list(study.batches(runs)), study.monitor(runs, progress))
             finally:
                 if not isinstance(cluster, str):
                     cluster.close()
@@ -227,7 +226,7 @@ class _Flow:
     next simulation comes after the analysis, which also carries the higher priority, on the worker that freed up.
     """
 
-    def __init__(self, client: Any, study: Any, params: DaskParams):
+    def __init__(self, client: Any, study: StudyHandle, params: DaskParams):
         self.client, self.params = client, params
         self.source, self.out = study.source, str(study.output_dir)
         self.gpu = {"GPU": 1} if params.gpus_per_worker else None
@@ -245,7 +244,7 @@ class _Flow:
             return max(1, sum(w["nthreads"] for w in workers))
         return p.workers * (1 if self.gpu else p.threads_per_worker)
 
-    def run(self, batches: list[list[Any]], monitor: StudyMonitor) -> list[str]:
+    def run(self, batches: list[list[RunHandle]], monitor: Reporter) -> list[str]:
         from distributed import wait
 
         self._fill(batches)

@@ -6,10 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from meltdyn.contracts import Executor, ExecutorOutline
-from meltdyn.hookspecs import hookimpl
-from meltdyn.plugin import PluginDef, PluginParams
-from meltdyn.progress import StudyMonitor
+from meltdyn.plugin import Executor, ExecutorOutline, PluginDef, PluginParams, RunHandle, StudyHandle, hookimpl
 
 
 class SerialParams(PluginParams):
@@ -20,8 +17,8 @@ class Serial(Executor):
     def __init__(self, params: SerialParams):
         self.params = params
 
-    def execute(self, study: Any, runs: Sequence[Any], progress: bool | None) -> list[str]:
-        monitor = StudyMonitor(study, runs, progress)
+    def execute(self, study: StudyHandle, runs: Sequence[RunHandle], progress: bool | None) -> list[str]:
+        monitor = study.monitor(runs, progress)
         failures = []
         for batch in study.batches(runs):
             failures += study.execute(batch, progress)

@@ -17,10 +17,7 @@ from typing import Any, Iterator
 
 from pydantic import Field, field_validator
 
-from meltdyn.contracts import LabelledFrame, Labeller
-from meltdyn.hookspecs import hookimpl
-from meltdyn.plugin import PluginDef, PluginParams
-from meltdyn.plugins.labellers import check_labelled
+from meltdyn.plugin import LabelledFrame, Labeller, PluginDef, PluginParams, Registry, check_labelled, hookimpl
 
 _NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
@@ -76,19 +73,19 @@ class ASECalculator(Labeller):
     def __init__(self, params: ASECalculatorParams):
         self.params = params
 
-    def _source(self, registry: Any) -> Any:
-        from meltdyn.specs import validate_section
+    def _source(self, registry: Registry) -> Any:
+        from meltdyn.plugin import validate_section
 
         section = validate_section(registry, "labeller", self.params.frames_from, "frames_from")
         return registry.build("labeller", section)
 
-    def validate(self, registry: Any) -> int | None:
+    def validate(self, registry: Registry) -> int | None:
         """Check the configurations' source before any calculation; the number of frames, if known."""
         source = self._source(registry)
         check = getattr(source, "validate", None)
         return check(registry) if check is not None else None
 
-    def batches(self, registry: Any, skip: int = 0) -> Iterator[list[LabelledFrame]]:
+    def batches(self, registry: Registry, skip: int = 0) -> Iterator[list[LabelledFrame]]:
         """One batch per calculation, so an interrupted labelling never pays twice for one."""
         import ase
 
@@ -105,7 +102,7 @@ class ASECalculator(Labeller):
 
 
 def _example(workdir: Path) -> dict[str, Any]:
-    from meltdyn.testing import write_labelled_frames
+    from meltdyn.plugin import write_labelled_frames
 
     return {"calculator": "ase.calculators.lj:LennardJones", "calculator_kwargs": {"sigma": 2.0, "epsilon": 0.01},
             "frames_from": {"plugin": "ase_file", "paths": [str(write_labelled_frames(workdir / "frames.extxyz"))]}}

@@ -1,6 +1,6 @@
 """Import reference data users already have: extxyz, VASP (vasprun.xml, OUTCAR) and anything ASE reads.
 
-Every file is checked as it is read, and every frame as it is kept (:func:`meltdyn.plugins.labellers.
+Every file is checked as it is read, and every frame as it is kept (:func:`meltdyn.plugin.
 checked_frame`): a pattern matching nothing, an empty file, a directory, a file ASE cannot parse, an extxyz frame
 declaring more atoms than the file holds, a frame without an energy or forces, with labels of the wrong shape, or
 with a NaN or infinite label is refused with the file, the frame and the field named.
@@ -15,11 +15,9 @@ from typing import Any, Iterator
 import numpy as np
 from pydantic import Field
 
-from meltdyn.contracts import LabelledFrame, Labeller
-from meltdyn.errors import InputError
-from meltdyn.hookspecs import hookimpl
-from meltdyn.plugin import PluginDef, PluginParams
-from meltdyn.plugins.labellers import checked_frame
+from meltdyn.plugin import (
+    InputError, LabelledFrame, Labeller, PluginDef, PluginParams, Registry, checked_frame, hookimpl,
+)
 
 MAX_FILES = 100_000
 
@@ -87,7 +85,7 @@ class ASEFile(Labeller):
         self._frames: list[LabelledFrame] | None = None
 
     def _read(self) -> list[LabelledFrame]:
-        from meltdyn.readers import check_xyz_counts, is_xyz
+        from meltdyn.plugin import check_xyz_counts, is_xyz
 
         if self._frames is not None:
             return self._frames
@@ -120,11 +118,11 @@ class ASEFile(Labeller):
         self._frames = out
         return out
 
-    def validate(self, registry: Any) -> int:
+    def validate(self, registry: Registry) -> int:
         """Read and check every file now; the number of frames."""
         return len(self._read())
 
-    def batches(self, registry: Any, skip: int = 0) -> Iterator[list[LabelledFrame]]:
+    def batches(self, registry: Registry, skip: int = 0) -> Iterator[list[LabelledFrame]]:
         """One batch: reading files is cheap, and all of them are checked before any frame is kept."""
         if skip:
             return
@@ -132,7 +130,7 @@ class ASEFile(Labeller):
 
 
 def _example(workdir: Path) -> dict[str, Any]:
-    from meltdyn.testing import write_labelled_frames
+    from meltdyn.plugin import write_labelled_frames
 
     return {"paths": [str(write_labelled_frames(workdir / "labelled.extxyz"))]}
 

@@ -14,13 +14,11 @@ from typing import Any, Iterator
 import numpy as np
 from pydantic import Field
 
-from meltdyn.contracts import AtomicSystem, LabelledFrame, Labeller
-from meltdyn.hookspecs import hookimpl
-from meltdyn.plugin import PluginDef, PluginParams
-from meltdyn.plugins.labellers import check_labelled
+from meltdyn.plugin import (
+    A_TO_NM, NM_TO_A, AtomicSystem, LabelledFrame, Labeller, PluginDef, PluginParams, Registry, check_labelled,
+    derive_seed, hookimpl,
+)
 from meltdyn.plugins.engines.openmm_engine.interface import OpenMMForces, evaluate, load_openmm, openmm_system
-from meltdyn.seeds import derive_seed
-from meltdyn.units import A_TO_NM, NM_TO_A
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +66,8 @@ class PotentialMD(Labeller):
     def __init__(self, params: PotentialMDParams):
         self.params = params
 
-    def _potential_section(self, registry: Any) -> Any:
-        from meltdyn.specs import validate_section
+    def _potential_section(self, registry: Registry) -> Any:
+        from meltdyn.plugin import validate_section
 
         section = validate_section(registry, "potential", self.params.potential, "potential")
         offered = registry.get("potential", section.plugin).definition.outline(
@@ -79,18 +77,18 @@ class PotentialMD(Labeller):
                              f"{section.plugin!r} gives no OpenMM forces (it provides {sorted(offered)})")
         return section
 
-    def validate(self, registry: Any) -> int:
+    def validate(self, registry: Registry) -> int:
         """Check the potential and system sections before any MD; the number of frames it will label."""
-        from meltdyn.specs import validate_section
+        from meltdyn.plugin import validate_section
 
         p = self.params
         self._potential_section(registry)
         validate_section(registry, "system", p.system, "system")
         return len(p.compositions) * len(p.temperatures_K) * len(p.densities_g_cm3 or [None]) * p.frames_per_state
 
-    def batches(self, registry: Any, skip: int = 0) -> Iterator[list[LabelledFrame]]:
+    def batches(self, registry: Registry, skip: int = 0) -> Iterator[list[LabelledFrame]]:
         """One batch per composition × temperature × density, each seeded on its own."""
-        from meltdyn.specs import validate_section
+        from meltdyn.plugin import validate_section
 
         p = self.params
         potential = registry.build("potential", self._potential_section(registry))

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from meltdyn.contracts import AtomBlock, Observable, ResultArray, TrajectoryInfo
-from meltdyn.estimates import Estimate, estimate_arrays, estimates_from_arrays
-from meltdyn.hookspecs import hookimpl
-from meltdyn.lags import (BOOTSTRAP_BLOCKS, bootstrap_bytes, bootstrap_replicates, bootstrap_std, independent_blocks,
-                          largest_sample, merge_blocks, origin_blocks, plan_lags, sample_lags, samples_bytes)
+from meltdyn.plugin import (
+    BOOTSTRAP_BLOCKS, AtomBlock, Estimate, Observable, ResultArray, TrajectoryInfo, bootstrap_bytes,
+    bootstrap_replicates, bootstrap_std, estimate_arrays, estimates_from_arrays, hookimpl, independent_blocks,
+    largest_sample, merge_blocks, origin_blocks, plan_lags, sample_lags, samples_bytes,
+)
 
 PEAK_METHOD = "block bootstrap over time origins (blocks at least the peak time long)"
 from meltdyn.plugin import PluginDef, PluginParams

@@ -13,14 +13,11 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 
-from meltdyn.contracts import AtomBlock, Observable, ResultArray, TrajectoryInfo
-from meltdyn.errors import InputError
-from meltdyn.estimates import Estimate, estimate_arrays, estimates_from_arrays
-from meltdyn.hookspecs import hookimpl
-from meltdyn.lags import (BOOTSTRAP_BLOCKS, bootstrap_bytes, bootstrap_replicates, bootstrap_std, independent_blocks,
-                          LagSample, largest_sample, merge_blocks, origin_blocks, plan_lags, sample_lags,
-                          samples_bytes)
-from meltdyn.plugin import PluginDef, PluginParams
+from meltdyn.plugin import (
+    BOOTSTRAP_BLOCKS, AtomBlock, Estimate, InputError, LagSample, Observable, PluginDef, PluginParams, ResultArray,
+    TrajectoryInfo, bootstrap_bytes, bootstrap_replicates, bootstrap_std, estimate_arrays, estimates_from_arrays,
+    hookimpl, independent_blocks, largest_sample, merge_blocks, origin_blocks, plan_lags, sample_lags, samples_bytes,
+)
 from pydantic import Field
 
 

@@ -19,11 +19,10 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field, model_validator
 
-from meltdyn.contracts import AtomBlock, Observable, ResultArray, StudyOutline, TrajectoryInfo
-from meltdyn.estimates import Estimate, estimate_arrays, estimates_from_arrays
-from meltdyn.hookspecs import hookimpl
-from meltdyn.lags import LagPlan, plan_lags
-from meltdyn.plugin import PluginDef, PluginParams
+from meltdyn.plugin import (
+    AtomBlock, Estimate, LagPlan, Observable, PluginDef, PluginParams, ResultArray, StudyOutline, TrajectoryInfo,
+    estimate_arrays, estimates_from_arrays, hookimpl, plan_lags,
+)
 
 D_METHOD = "spread over atoms of per-atom GLS fits (Brownian all-origin MSD covariance)"
 FIT_LAGS = 16

@@ -19,12 +19,10 @@ from pydantic import Field, field_validator, model_validator
 from scipy.ndimage import convolve1d
 from scipy.signal import find_peaks
 
-from meltdyn import elements
-from meltdyn.contracts import AtomBlock, Observable, ResultArray, StudyOutline, TrajectoryInfo
-from meltdyn.estimates import Estimate, estimate_arrays, estimates_from_arrays
-from meltdyn.hookspecs import hookimpl
-from meltdyn.lags import largest_sample, plan_lags, sample_lags, samples_bytes
-from meltdyn.plugin import PluginDef, PluginParams
+from meltdyn.plugin import (
+    AtomBlock, Estimate, Observable, PluginDef, PluginParams, ResultArray, StudyOutline, TrajectoryInfo, elements,
+    estimate_arrays, estimates_from_arrays, hookimpl, largest_sample, plan_lags, sample_lags, samples_bytes,
+)
 
 
 class VanHoveParams(PluginParams):

@@ -14,11 +14,9 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field, model_validator
 
-from meltdyn import elements
-from meltdyn.contracts import AtomicSystem, StudyOutline, SystemBuilder, SystemOutline
-from meltdyn.hookspecs import hookimpl
-from meltdyn.plugin import PluginDef, PluginParams
-from meltdyn.units import AVOGADRO
+from meltdyn.plugin import (
+    AVOGADRO, AtomicSystem, PluginDef, PluginParams, StudyOutline, SystemBuilder, SystemOutline, elements, hookimpl,
+)
 
 # Closest approach allowed when packing (Å), well inside the first-shell distances of the melt
 # (Si–O 1.6, Na–O 2.3, O–O 2.6, Si–Si 3.1 Å) so random packing stays feasible at melt density.

@@ -7,8 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
-from meltdyn.hookspecs import hookimpl
-from meltdyn.plugin import Command
+from meltdyn.plugin import Command, hookimpl
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,10 +17,10 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from meltdyn.errors import StudyError
-    from meltdyn.ownership import claim, inside, usable
+    from meltdyn.plugin import StudyError
+    from meltdyn.plugin import claim, inside, usable
     from meltdyn.plugins.commands.report.build import Report
-    from meltdyn.study import load_study
+    from meltdyn.plugin import load_study
 
     study = load_study(args.study, registry=getattr(args, "registry", None), output_dir=args.output_dir)
     report = Report(study)  # every run read (and refused if damaged) before anything is made

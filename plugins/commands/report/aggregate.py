@@ -1,7 +1,7 @@
 """A study's runs as numbers: every summary quantity per state point (replicas combined), Arrhenius fits.
 
 Generic over observables: whatever quantities an observable's ``summary`` gives are aggregated (read through
-:mod:`meltdyn.summaries`, so bounds stay bounds); list values (one per wavenumber, say) become one column each.
+:mod:`meltdyn.analysis.summaries`, so bounds stay bounds); list values (one per wavenumber, say) become one column each.
 Each state point also carries the temperature its runs reached, measured from their productions, which is what the
 fits use.
 """
@@ -15,11 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from meltdyn.estimates import Estimate
-from meltdyn.state_point import STATE_POINT, from_summary
-from meltdyn.summaries import flags as summary_flags
-from meltdyn.summaries import quantities
-from meltdyn.units import BOLTZMANN_EV_K, EV_TO_KJ_MOL
+from meltdyn.plugin import (
+    BOLTZMANN_EV_K, EV_TO_KJ_MOL, STATE_POINT, Estimate, flags as summary_flags, from_summary, quantities,
+)
 
 MIN_FIT_POINTS_FOR_ERROR = 3
 """A line through two points fits them exactly: its slope has no error that the points themselves can tell."""

@@ -32,7 +32,7 @@ from meltdyn.plugins.commands.report.aggregate import (  # noqa: E402
     collect,
     fit_points,
 )
-from meltdyn.results import write_json_atomic  # noqa: E402
+from meltdyn.plugin import write_json_atomic  # noqa: E402
 
 FIGURE_FORMATS = ("png", "pdf")
 SPECIES_ORDER = ("Na", "O", "Si")

@@ -12,11 +12,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from meltdyn.contracts import Engine, RunContext, StudyOutline
-from meltdyn.hookspecs import hookimpl
-from meltdyn.plugin import PluginDef
+from meltdyn.plugin import Engine, EngineSettings, PluginDef, RunContext, StudyOutline, drive, hookimpl
 from meltdyn.plugins.engines.lammps_engine.interface import LAMMPS_COMMANDS
-from meltdyn.stage_driver import EngineSettings, drive
 
 
 class LAMMPSParams(EngineSettings):

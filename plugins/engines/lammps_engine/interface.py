@@ -17,9 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from meltdyn.contracts import AtomicSystem, LabelledFrame
-from meltdyn.plugin import Interface
-from meltdyn.units import BAR_TO_EV_A3
+from meltdyn.plugin import BAR_TO_EV_A3, AtomicSystem, Interface, LabelledFrame
 
 
 @runtime_checkable

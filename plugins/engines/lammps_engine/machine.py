@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from meltdyn.contracts import RunContext
+from meltdyn.plugin import (
+    EV_TO_KJ_MOL, Lane, LaneStart, MinimiseStage, NPTStage, NVEStage, ProductionStage, RunContext, SimulationBlewUp,
+    Snapshot, Stage, StageMachine,
+)
 from meltdyn.plugins.engines.lammps_engine.interface import load_lammps, quote, write_data
-from meltdyn.specs import MinimiseStage, NPTStage, NVEStage, ProductionStage, Stage
-from meltdyn.stage_driver import Lane, LaneStart, SimulationBlewUp, Snapshot, StageMachine
-from meltdyn.units import EV_TO_KJ_MOL
 
 
 class LAMMPSLane(Lane):

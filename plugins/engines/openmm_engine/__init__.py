@@ -10,11 +10,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from meltdyn.contracts import Engine, RunContext, StudyOutline
-from meltdyn.hookspecs import hookimpl
-from meltdyn.plugin import PluginDef
+from meltdyn.plugin import Engine, EngineSettings, PluginDef, RunContext, StudyOutline, drive, hookimpl
 from meltdyn.plugins.engines.openmm_engine.interface import OPENMM_FORCES
-from meltdyn.stage_driver import EngineSettings, drive
 
 
 class OpenMMParams(EngineSettings):

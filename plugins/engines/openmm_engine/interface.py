@@ -17,9 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from meltdyn.contracts import AtomicSystem, LabelledFrame
-from meltdyn.plugin import Interface
-from meltdyn.units import A_TO_NM, KJ_MOL_TO_EV, NM_TO_A
+from meltdyn.plugin import A_TO_NM, KJ_MOL_TO_EV, NM_TO_A, AtomicSystem, Interface, LabelledFrame
 
 STRAIN_STEP = 1e-5
 

@@ -7,12 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from meltdyn.contracts import RunContext
+from meltdyn.plugin import (
+    A_TO_NM, KJ_MOL_TO_EV, NM_TO_A, U_A2_PS2_TO_EV, Lane, LaneStart, MinimiseStage, NPTStage, NVEStage,
+    ProductionStage, RunContext, SimulationBlewUp, Snapshot, Stage, StageMachine, kinetic_temperature_K,
+)
 from meltdyn.plugins.engines.openmm_engine.interface import OpenMMTarget, load_openmm, openmm_system
-from meltdyn.specs import MinimiseStage, NPTStage, NVEStage, ProductionStage, Stage
-from meltdyn.stage_driver import Lane, LaneStart, SimulationBlewUp, Snapshot, StageMachine
-from meltdyn.state_point import kinetic_temperature_K
-from meltdyn.units import A_TO_NM, KJ_MOL_TO_EV, NM_TO_A, U_A2_PS2_TO_EV
 
 PLATFORM_ORDER = ("CUDA", "OpenCL", "CPU", "Reference")
 

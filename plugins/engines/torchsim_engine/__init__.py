@@ -15,12 +15,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from meltdyn.contracts import Engine, RunContext, StudyOutline
-from meltdyn.hookspecs import hookimpl
-from meltdyn.plugin import PluginDef
+from meltdyn.plugin import Engine, EngineSettings, NPTStage, PluginDef, RunContext, StudyOutline, drive, hookimpl
 from meltdyn.plugins.engines.torchsim_engine.interface import TORCH_MODEL
-from meltdyn.specs import NPTStage
-from meltdyn.stage_driver import EngineSettings, drive
 
 
 class TorchSimParams(EngineSettings):

@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from meltdyn import elements
-from meltdyn.contracts import AtomicSystem, LabelledFrame
-from meltdyn.plugin import Interface
+from meltdyn.plugin import AtomicSystem, Interface, LabelledFrame, elements
 
 if TYPE_CHECKING:
     import torch

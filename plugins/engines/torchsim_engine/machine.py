@@ -20,13 +20,11 @@ from torch_sim.integrators.md import MDState, momentum_step, position_step
 from torch_sim.models.interface import ModelInterface
 from torch_sim.units import MetalUnits
 
-from meltdyn import elements
-from meltdyn.contracts import RunContext
+from meltdyn.plugin import (
+    BAR_TO_EV_A3, BOLTZMANN_EV_K, EV_TO_KJ_MOL, Lane, LaneStart, MinimiseStage, NPTStage, NVEStage, ProductionStage,
+    RunContext, SimulationBlewUp, Snapshot, Stage, StageMachine, elements, kinetic_temperature_K,
+)
 from meltdyn.plugins.engines.torchsim_engine.interface import energy_forces_stress
-from meltdyn.specs import MinimiseStage, NPTStage, NVEStage, ProductionStage, Stage
-from meltdyn.stage_driver import Lane, LaneStart, SimulationBlewUp, Snapshot, StageMachine
-from meltdyn.state_point import kinetic_temperature_K
-from meltdyn.units import BAR_TO_EV_A3, BOLTZMANN_EV_K, EV_TO_KJ_MOL
 
 TIME = float(MetalUnits.time)
 """TorchSim's unit of time (√(u·Å²/eV)) per picosecond: dt_internal = dt_ps · TIME."""

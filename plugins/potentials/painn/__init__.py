@@ -17,9 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from meltdyn.contracts import PotentialOutline, StudyOutline
-from meltdyn.hookspecs import hookimpl
-from meltdyn.plugin import Command, PluginDef, PluginParams
+from meltdyn.plugin import Command, PluginDef, PluginParams, PotentialOutline, StudyOutline, hookimpl
 
 MODEL_JSON = "model.json"
 WEIGHTS = "best.pt"
@@ -94,7 +92,7 @@ def architecture_problems(arch: Any, where: str) -> list[str]:
 
 
 def _model_problems(meta: Any) -> list[str]:
-    from meltdyn import elements
+    from meltdyn.plugin import elements
 
     if not isinstance(meta, dict):
         return [f"holds a {type(meta).__name__}, not a mapping"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from meltdyn.contracts import LabelledFrame
+from meltdyn.plugin import LabelledFrame
 
 UNITS = {"energy": "eV", "forces": "eV/Ang", "stress": "eV/Ang/Ang/Ang"}
 

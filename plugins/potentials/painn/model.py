@@ -14,7 +14,7 @@ import schnetpack.properties as props
 import torch
 from torch import nn
 
-from meltdyn.contracts import LabelledFrame
+from meltdyn.plugin import LabelledFrame
 
 
 class SpeciesOffsets(nn.Module):

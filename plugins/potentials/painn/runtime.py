@@ -13,14 +13,13 @@ import numpy as np
 import torch
 from ase.data import chemical_symbols
 
-from meltdyn.contracts import AtomicSystem, Potential
+from meltdyn.plugin import AtomicSystem, Potential, write_json_atomic
 from meltdyn.plugins.engines.openmm_engine.interface import OpenMMTarget, python_force
 from meltdyn.plugins.potentials.painn import MODEL_JSON, WEIGHTS, PainnParams, read_model_meta, torchforce_loads
 from meltdyn.plugins.potentials.painn.heap import keep_freed_memory
 from meltdyn.plugins.potentials.painn.md_module import BatchedPaiNN, OpenMMPaiNN
 from meltdyn.plugins.potentials.painn.model import ATOMIC_NUMBER, Architecture, Frame, build_model
 from meltdyn.plugins.potentials.painn.training import TrainingOutcome
-from meltdyn.results import write_json_atomic
 
 
 UNITS = {"inside": "angstrom, eV", "torchforce": "nm in, kJ/mol out"}

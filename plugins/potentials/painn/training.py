@@ -14,8 +14,8 @@ import numpy as np
 import schnetpack.properties as props
 import torch
 
+from meltdyn.plugin import EV_A3_TO_GPA
 from meltdyn.plugins.potentials.painn.model import Architecture, Frame, batch, build_model, fit_offsets
-from meltdyn.units import EV_A3_TO_GPA
 
 log = logging.getLogger(__name__)
 

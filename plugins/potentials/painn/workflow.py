@@ -13,23 +13,17 @@ import numpy as np
 import torch
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from meltdyn import errors
-from meltdyn.errors import InputError, StudyError
-from meltdyn.fingerprint import fingerprint, package_versions
-from meltdyn.ownership import claim, kind_of
-from meltdyn.plugins.labellers import check_labelled
-from meltdyn.plugins.potentials.painn import (MAX_CUTOFF_A, MAX_FEATURES, MAX_INTERACTIONS, MAX_RADIAL_BASIS,
-                                              architecture_problems)
+from meltdyn.plugin import (
+    EV_A3_TO_GPA, InputError, Registry, Spec, StudyError, check_labelled, claim, discover, fingerprint, invalid,
+    kind_of, package_versions, plugin_union, read_study_file, write_json_atomic,
+)
+from meltdyn.plugins.potentials.painn import (
+    MAX_CUTOFF_A, MAX_FEATURES, MAX_INTERACTIONS, MAX_RADIAL_BASIS, architecture_problems,
+)
 from meltdyn.plugins.potentials.painn.dataset import append_batch, complete_batches, load_dataset
 from meltdyn.plugins.potentials.painn.model import Architecture, Frame, batch, training_frames
 from meltdyn.plugins.potentials.painn.runtime import save_model
-from meltdyn.plugins.potentials.painn.training import (CheckpointError, TrainingSettings, split_problem,
-                                                                 train)
-from meltdyn.registry import Registry, discover
-from meltdyn.results import write_json_atomic
-from meltdyn.specs import Spec, plugin_union
-from meltdyn.studyfile import read_study_file
-from meltdyn.units import EV_A3_TO_GPA
+from meltdyn.plugins.potentials.painn.training import CheckpointError, TrainingSettings, split_problem, train
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +183,7 @@ def train_from_spec(source: str | Path | dict[str, Any], registry: Registry | No
 
     Everything is checked before anything is written: the spec, the device, the reference data (every file and
     frame, for labellers that can be checked before labelling), the split; then output_dir is claimed
-    (:func:`meltdyn.ownership.claim`: new, empty, or meltdyn's training directory)."""
+    (:func:`meltdyn.base.ownership.claim`: new, empty, or meltdyn's training directory)."""
     try:
         return _train_from_spec(source, registry)
     except InputError as exc:
@@ -203,7 +197,7 @@ def _train_from_spec(source: str | Path | dict[str, Any], registry: Registry | N
     try:
         spec = model_cls.model_validate(data)
     except ValidationError as exc:
-        raise StudyError("invalid training spec:\n  " + "\n  ".join(errors.describe(exc, model_cls))) from None
+        raise invalid(exc, model_cls, "training spec") from None
     device = resolve_device(spec.training.device)
     out = Path(spec.output_dir)
     resolved = spec.model_dump(mode="json")

@@ -20,9 +20,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from meltdyn.contracts import PotentialOutline, StudyOutline
-from meltdyn.hookspecs import hookimpl
-from meltdyn.plugin import PluginDef, PluginParams
+from meltdyn.plugin import PluginDef, PluginParams, PotentialOutline, StudyOutline, hookimpl
 
 DEFAULT_COULOMB_CUTOFF_A = {"authors": 10.0, "meltdyn_v1": 10.17}
 MIN_GAMMA_A = 0.01

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from meltdyn.contracts import AtomicSystem
+from meltdyn.plugin import COULOMB_EV_A, AtomicSystem
 from meltdyn.plugins.engines.lammps_engine.interface import quote
-from meltdyn.units import COULOMB_EV_A
 
 if TYPE_CHECKING:
     from meltdyn.plugins.potentials.shik.potential import Shik

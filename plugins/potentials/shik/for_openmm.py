@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from meltdyn.contracts import AtomicSystem
+from meltdyn.plugin import A_TO_NM, COULOMB_EV_A, EV_TO_KJ_MOL, AtomicSystem
 from meltdyn.plugins.engines.openmm_engine.interface import load_openmm
-from meltdyn.units import A_TO_NM, COULOMB_EV_A, EV_TO_KJ_MOL
 
 if TYPE_CHECKING:
     from meltdyn.plugins.potentials.shik.potential import Shik

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from meltdyn import elements
+from meltdyn.plugin import COULOMB_EV_A, elements
 from meltdyn.plugins.engines.torchsim_engine.interface import periodic_pairs
-from meltdyn.units import COULOMB_EV_A
 
 if TYPE_CHECKING:
     from meltdyn.plugins.potentials.shik.potential import Shik

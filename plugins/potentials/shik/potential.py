@@ -11,9 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from meltdyn.contracts import AtomicSystem, Potential
+from meltdyn.plugin import COULOMB_EV_A, AtomicSystem, Potential
 from meltdyn.plugins.potentials.shik import ShikParams, parameter_table
-from meltdyn.units import COULOMB_EV_A
 
 
 def pair_key(a: str, b: str) -> str:

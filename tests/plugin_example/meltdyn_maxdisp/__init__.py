@@ -8,9 +8,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from meltdyn.contracts import AtomBlock, Observable, ResultArray, TrajectoryInfo
-from meltdyn.hookspecs import hookimpl
-from meltdyn.plugin import PluginDef, PluginParams
+from meltdyn.plugin import AtomBlock, Observable, PluginDef, PluginParams, ResultArray, TrajectoryInfo, hookimpl
 
 
 class MaxDispParams(PluginParams):
@@ -24,6 +22,12 @@ class MaxDisplacement(Observable):
     def prepare(self, info: TrajectoryInfo) -> None:
         self.max = dict.fromkeys(info.species, 0.0)
         self.movers = dict.fromkeys(info.species, 0)
+        self.frames = len(info.steps)
+
+    def memory(self) -> tuple[int, int]:
+        # Per atom of a block, at every frame: its displacement from the first frame, the squares the norm takes,
+        # and the lengths (the conformance kit traces what process allocates against this).
+        return 0, self.frames * (3 + 3 + 2) * 8
 
     def process(self, block: AtomBlock) -> None:
         d = np.linalg.norm(block.positions_A - block.positions_A[:1], axis=-1).max(axis=0)

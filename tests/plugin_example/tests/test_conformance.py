@@ -1,6 +1,6 @@
 """The plugin's own test: meltdyn's conformance kit, as every plugin of its kind must pass it."""
 
-from meltdyn.testing import check_plugin
+from meltdyn.plugin import check_plugin
 
 
 def test_maxdisp_conforms(tmp_path):

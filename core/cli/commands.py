@@ -1,0 +1,254 @@
+"""meltdyn's own commands. They register through the ``meltdyn_commands`` hook and an entry point, exactly as a
+plugin's commands do; the command line only dispatches (:mod:`meltdyn.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from meltdyn.analysis.estimates import Estimate
+from meltdyn.analysis.state_point import STATE_POINT
+from meltdyn.analysis.streaming import AnalysisCost
+from meltdyn.analysis.summaries import flags, quantities
+from meltdyn.hooks.definitions import Command
+from meltdyn.hooks.hookspecs import hookimpl
+from meltdyn.hooks.registry import discover
+
+if TYPE_CHECKING:
+    from meltdyn.study.runner import Run
+
+
+def _study_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", help="study file (YAML)")
+    parser.add_argument("--output-dir", help="override the study's output_dir")
+
+
+def _load(args: argparse.Namespace):  # noqa: ANN202 - a Study
+    from meltdyn.study.runner import load_study
+
+    return load_study(args.study, registry=getattr(args, "registry", None), output_dir=args.output_dir)
+
+
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    _study_arguments(parser)
+    parser.add_argument("--only", nargs="+", metavar="RUN_ID", help="run only these run ids")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress reports")
+    parser.add_argument("--reanalyse", action="store_true",
+                        help="analyse completed runs again from their trajectories (no MD); the previous results "
+                        "move to the run's superseded/ directory")
+
+
+def _run(args: argparse.Namespace) -> int:
+    study = _load(args)
+    if args.reanalyse:
+        runs, skipped = study.reanalyse(only=args.only)
+        for line in skipped:
+            print(line, file=sys.stderr)
+        for run in runs:
+            print(f"{run.id}: reanalysed  ({run.dir})")
+        failed = [line for line in skipped if "reanalysis failed" in line]
+        if failed:
+            print(f"meltdyn: error: {len(failed)} reanalysis(es) failed (above)", file=sys.stderr)
+            return 2
+        return 0
+    runs = study.run(progress=False if args.quiet else None, only=args.only)
+    for run in runs:
+        print(f"{run.id}: {run.status['state']}  ({run.dir})")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    study = _load(args)
+    print(f"{args.study}: valid study {study.spec.name!r} with {len(study.runs)} run(s):")
+    for run in study.runs:
+        print(f"  {run.id}: {run.status['state']}")
+    return 0
+
+
+def _results_arguments(parser: argparse.ArgumentParser) -> None:
+    _study_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="one JSON object per line: run, state, summary")
+
+
+def _summary_rows(run: Run) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """(quantity, value, unit) for each scalar of a completed run's summary (a bound as a bound, a missing number as
+    n/a), then its notes: the reason for each bound or missing number, and the flags."""
+    summary = run.summary()
+    rows, notes, said = [], [], set()
+    for q in quantities(summary, run.results()):
+        if q.name.startswith(f"{STATE_POINT}."):
+            continue  # on the state point's own line, its flags below
+        # A value with a caution says so on its own row, not only in the notes below the table.
+        rows.append((q.name, q.estimate.text(4), q.unit + ("  (see note)" if q.estimate.note else "")))
+        if q.estimate.note:
+            notes.append(f"{q.name.split('.', 1)[0]}: {q.name}: {q.estimate.note}")
+            said.add(q.estimate.note)
+    # An observable's flag that repeats a quantity's note word for word ("MSD of O: apparent: ...") is said once.
+    notes += [f"{label}: {flag}" for label, flag in flags(summary) if flag.split(": ", 1)[-1] not in said]
+    return rows, notes
+
+
+def _state_line(summary: dict[str, Any], where: Path, remedy: str) -> str:
+    """The state point a trajectory reached, in one line (summaries written before meltdyn recorded it have none);
+    one that is not what meltdyn writes is a :class:`StudyError` naming ``where`` (the summary) and ``remedy``."""
+    from meltdyn.base.errors import StudyError
+
+    point = summary.get(STATE_POINT)
+    if not isinstance(point, dict):
+        return "  state point: not measured (analysed before meltdyn recorded it; `meltdyn run --reanalyse`)"
+    try:
+        t = Estimate.from_json(point["temperature_K"])
+        energy = Estimate.from_json(point["potential_energy_eV_per_atom"])
+        target = point.get("target_temperature_K")
+        aim = f"target {target:g} K; " if target is not None else ""
+        return (f"  state point: T = {t.text(4)} K ({aim}from {point['temperature_source']}), E_pot = "
+                f"{energy.text(5)} eV/atom, density {point['density_g_cm3']:.4g} g/cm^3")
+    except (KeyError, TypeError, ValueError) as exc:
+        reason = f"no {exc}" if isinstance(exc, KeyError) else str(exc)[:100]
+        raise StudyError(f"{where}: its {STATE_POINT!r} entry is not the one meltdyn writes ({reason}); {remedy}"
+                         ) from None
+
+
+def _results(args: argparse.Namespace) -> int:
+    study = _load(args)
+    for run in study.runs:
+        status = run.status
+        if args.json:
+            summary = run.summary() if run.completed else None
+            print(json.dumps({"run": run.id, "state": status["state"], "message": status.get("message"),
+                              "summary": summary}))
+            continue
+        if not run.completed:
+            reason = f": {status['message']}" if status.get("message") else ""
+            print(f"{run.id}  {status['state']}{reason}\n")
+            continue
+        rows, notes = _summary_rows(run)
+        print(f"{run.id}  completed  ({run.dir})")
+        print(_state_line(run.summary(), run.dir / "summary.json",
+                          "restore it, or `meltdyn run --reanalyse` the study to write it again from the run's "
+                          "trajectory"))
+        width = max((len(q) for q, _, _ in rows), default=0)
+        value_width = max((len(v) for _, v, _ in rows), default=0)
+        for quantity, value, unit in rows:
+            print(f"  {quantity:<{width}}  {value:>{value_width}}  {unit}")
+        for note in notes:
+            print(f"  note ({note.split(': ', 1)[0]}): {note.split(': ', 1)[1]}")
+        print()
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from meltdyn.base.ownership import claim, inside
+    from meltdyn.analysis.plots import plot_results
+
+    study = _load(args)
+    observables = {label: study.registry.build("observable", o)
+                   for label, o in zip(study.spec.observable_labels, study.spec.observables)}
+    done = []
+    for run in study.runs:
+        if not run.completed:
+            print(f"{run.id}: {run.status['state']}, nothing to plot")
+            continue
+        # Every run's results read (and refused if damaged) before any figure is drawn or directory made.
+        done.append((run, run.results()))
+    for run, results in done:
+        field = f"plots (run {run.id})"
+        # The run's own directory, never a symlink out of the study; its plots/ meltdyn's, never a user's.
+        run_dir = inside(study.output_dir, run.id, field=field, make=False)
+        inside(run_dir, "plots", field=field, make=False)
+        plots = claim(run_dir / "plots", "plots", field=field, within=run_dir,
+                      adopt=lambda d: _earlier_plots(d, observables))
+        for path in plot_results(results, observables, plots, run.id):
+            print(path)
+    return 0
+
+
+def _earlier_plots(directory: Path, observables: dict[str, Any]) -> bool:
+    """Figures an earlier meltdyn drew before it marked plots/: one PNG and PDF per observable, nothing else."""
+    from meltdyn.analysis.plots import FORMATS
+
+    drawn = {f"{label}.{fmt}" for label in observables for fmt in FORMATS}
+    return all(p.name in drawn and p.is_file() and not p.is_symlink() for p in directory.iterdir())
+
+
+def _analyse_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("analysis", help="analysis file (YAML): trajectory, format, observables, output_dir")
+
+
+def _analyse(args: argparse.Namespace) -> int:
+    from meltdyn.analysis.standalone import analyse_trajectory, load_analysis
+
+    cost = AnalysisCost()
+    spec, registry = load_analysis(args.analysis, getattr(args, "registry", None))
+    results = analyse_trajectory(spec.model_dump(mode="json"), registry=registry, cost=cost)
+    for label, arrays in results.items():
+        print(f"{label}: {', '.join(sorted(arrays))}")
+    print(f"analysis: {cost.seconds:.1f} s, {cost.block_atoms} atoms per block, peak memory {cost.peak_rss_MB:.0f} MB")
+    from meltdyn.base.jsonio import read_json
+
+    summary = read_json(Path(spec.output_dir) / "summary.json", "the analysis summary just written")
+    print(_state_line(summary, Path(spec.output_dir) / "summary.json",
+                      "analyse the trajectory again into a new output_dir").strip())
+    for label, entry in summary.items():
+        for flag in entry.get("flags", []):
+            print(f"note ({label}): {flag}")
+    return 0
+
+
+def _plugins_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true")
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    registry = getattr(args, "registry", None) or discover()
+    rows = [(e.name, e.kind, e.version, e.distribution, e.definition.summary) for e in registry.all_entries()]
+    rows += [(c.command.name, "command", "", c.distribution, c.command.help) for c in registry.commands.values()]
+    if args.json:
+        print(json.dumps({"plugins": [dict(zip(("name", "kind", "version", "distribution", "summary"), r))
+                                      for r in rows],
+                          "problems": [str(p) for p in registry.problems]}, indent=2))
+    else:
+        header = ("name", "kind", "version", "distribution", "summary")
+        widths = [max(len(str(r[i])) for r in [*rows, header]) for i in range(4)]
+        for row in [header, *rows]:
+            print("  ".join(str(c).ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4])
+        for problem in registry.problems:
+            print(f"error: {problem}", file=sys.stderr)
+    return 1 if registry.problems else 0
+
+
+def _schema_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--markdown", action="store_true", help="print the study-file reference as Markdown instead")
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from meltdyn.cli.reference import reference_markdown
+    from meltdyn.study.model import study_model
+
+    registry = getattr(args, "registry", None) or discover()
+    if args.markdown:
+        sys.stdout.write(reference_markdown(registry))
+    else:
+        print(json.dumps(study_model(registry).model_json_schema(), indent=2))
+    return 0
+
+
+@hookimpl
+def meltdyn_commands() -> list[Command]:
+    return [
+        Command("run", "run (or continue) every run of a study and analyse it", _run_arguments, _run),
+        Command("validate", "check a study file, plugins and hardware included, without running anything",
+                _study_arguments, _validate),
+        Command("results", "print each run's state and summary: a table with units, failure reasons and flags",
+                _results_arguments, _results),
+        Command("plot", "draw each observable's figure (PNG and PDF) into each run's plots/", _study_arguments, _plot),
+        Command("analyse", "run observables over an existing trajectory (H5MD, extxyz, LAMMPS dump, DCD)",
+                _analyse_arguments, _analyse),
+        Command("plugins", "list discovered plugins and commands (name, kind, version, distribution)",
+                _plugins_arguments, _plugins),
+        Command("schema", "print the JSON Schema of study files for the installed plugins", _schema_arguments,
+                _schema),
+    ]

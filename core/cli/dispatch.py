@@ -1,0 +1,64 @@
+"""The ``meltdyn`` command line: it dispatches to the commands plugins register (meltdyn's own included)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from meltdyn.base.errors import StudyError
+from meltdyn.base.storage import describe as storage_fault
+from meltdyn.hooks.registry import PluginError, Registry, discover
+
+DESCRIPTION = """\
+meltdyn runs a study: build melts, simulate them with a potential and an engine, and analyse the production
+trajectory with observables, for every composition x temperature x replica of the sweep. Runs go to
+OUTPUT_DIR/<run id>/ and a second 'meltdyn run' skips finished runs and continues unfinished ones from their last
+checkpoint.
+"""
+CORE_ORDER = ("run", "validate", "results", "plot", "analyse", "plugins", "schema")
+
+
+def parser(registry: Registry) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="meltdyn", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    names = sorted(registry.commands, key=lambda n: (CORE_ORDER.index(n) if n in CORE_ORDER else len(CORE_ORDER), n))
+    for name in names:
+        command = registry.commands[name].command
+        sp = sub.add_parser(name, help=command.help, description=command.help)
+        command.add_arguments(sp)
+        sp.set_defaults(run_command=command.run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    if hasattr(signal, "SIGXFSZ"):
+        # A file-size limit (RLIMIT_FSIZE) then fails the write with EFBIG, an ordinary error meltdyn records,
+        # instead of killing the process mid-write.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    registry = discover()
+    args = parser(registry).parse_args(argv)
+    args.registry = registry
+    if args.command != "plugins":
+        for problem in registry.problems:
+            print(f"meltdyn: warning: {problem} (it is left out; see 'meltdyn plugins')", file=sys.stderr)
+    try:
+        return args.run_command(args)
+    except (StudyError, PluginError) as exc:
+        if args.debug:
+            raise
+        print(f"meltdyn: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        fault = storage_fault(exc)
+        if args.debug or fault is None:
+            raise
+        print(f"meltdyn: error: {fault}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("meltdyn: interrupted; run the same command again to continue from the last checkpoint",
+              file=sys.stderr)
+        return 130
+

@@ -1,0 +1,133 @@
+"""The engine kit's stage driver: one implementation of a protocol for every engine.
+
+An engine supplies primitives: a :class:`StageMachine` that starts a stage for a batch of runs, minimises and
+advances them, and one :class:`Lane` per run that reports its energy, cell and frames and saves its state.
+:func:`drive` does the rest, the same way for every engine: the stage loop, each stage's temperature and seeds,
+dynamics in chunks with an energy guard, the NPT mean cell, checkpoints in the middle and at the end of every stage,
+the production trajectory with its no-frame-lost resume guarantee (:mod:`meltdyn.engine.production`), and the facts each
+run records. Most engines run one run at a time (a batch of one); a batched engine advances several together.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from meltdyn.base.units import AVOGADRO, EV_TO_KJ_MOL
+from meltdyn.engine.kit import EngineSettings, Lane, LaneStart, SimulationBlewUp, StageMachine
+from meltdyn.engine.checkpoints import Checkpoint, load_facts, save_facts
+from meltdyn.engine.production import produce
+from meltdyn.hooks.contracts import RunContext
+from meltdyn.spec.models import MinimiseStage, NPTStage, ProductionStage, Stage, stage_temperature
+
+
+def _same_position(checkpoints: Sequence[Checkpoint], runs: Sequence[RunContext]) -> Checkpoint:
+    positions = {ck.position for ck in checkpoints}
+    if len(positions) > 1:
+        raise ValueError(f"runs {[r.id for r in runs]} stand at different checkpoints {sorted(positions)}; "
+                         "only runs at the same one advance together")
+    return checkpoints[0]
+
+
+def drive(machine: StageMachine, runs: Sequence[RunContext], settings: EngineSettings) -> list[dict[str, Any]]:
+    """Carry out the protocol of ``runs`` (one batch, all at the same checkpoint) with ``machine``'s primitives."""
+    protocol = runs[0].protocol
+    dt_ps = protocol.timestep_fs * 1e-3
+    for run in runs:
+        run.checkpoint_dir.mkdir(exist_ok=True)
+    checkpoints = [Checkpoint.load(run.checkpoint_dir) for run in runs]
+    facts = [load_facts(run.checkpoint_dir) for run in runs]
+    session = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(), "batch": len(runs),
+               "from_stage": checkpoints[0].stage}
+    for run, record in zip(runs, facts):
+        record.setdefault("sessions", []).append(session)
+        save_facts(run.checkpoint_dir, record)
+
+    def check_energy(run: RunContext, energy_eV: float, step: int) -> None:
+        per_atom = energy_eV * EV_TO_KJ_MOL / run.system.n_atoms
+        if not math.isfinite(per_atom) or abs(per_atom) > settings.max_energy_kJ_mol_per_atom:
+            raise SimulationBlewUp(
+                f"run {run.id}: potential energy {energy_eV * EV_TO_KJ_MOL:.6g} kJ/mol ({per_atom:.3g} per atom) at "
+                f"step {step} of stage {index} ({stage.stage}). Check the timestep, the starting density or the "
+                "potential's cutoffs.")
+
+    for index in range(_same_position(checkpoints, runs).stage, len(protocol.stages)):
+        stage = protocol.stages[index]
+        ck = checkpoints[0]
+        resuming = ck.stage == index and ck.mid_stage
+        after_fresh_state = index == 0 or isinstance(protocol.stages[index - 1], MinimiseStage)
+        starts = [LaneStart(run, stage_temperature(stage, run.target_temperature_K),
+                            run.seeds.seed("stage", index, "resumed_at", c.step) if resuming else
+                            run.seeds.seed("stage", index),
+                            c.read_state(run.checkpoint_dir), resuming, not resuming and after_fresh_state)
+                  for run, c in zip(runs, checkpoints)]
+        lanes = machine.start_stage(stage, starts)
+        started = time.perf_counter()
+        if isinstance(stage, MinimiseStage):
+            machine.minimise(stage)
+        elif isinstance(stage, ProductionStage):
+            checkpoints = produce(runs, lanes, checkpoints, index, stage, dt_ps, machine.advance, check_energy)
+        else:
+            means = _dynamics(machine, runs, lanes, checkpoints, index, stage, dt_ps, settings, check_energy)
+            for run, record, (cell, n_cells) in zip(runs, facts, means):
+                if n_cells:
+                    volume = abs(float(np.linalg.det(cell)))
+                    record["measured"][f"{index}:npt"] = {
+                        "mean_box_A": cell.tolist(), "mean_volume_A3": volume, "cells_averaged": n_cells,
+                        "mean_density_g_cm3": run.system.masses_u.sum() / AVOGADRO / (volume * 1e-24)}
+        last = index + 1 == len(protocol.stages)
+        new = []
+        for run, lane, record, c in zip(runs, lanes, facts, checkpoints):
+            record["stage_seconds"][f"{index}:{stage.stage}"] = time.perf_counter() - started
+            record["seeds"] = run.seeds.used
+            save_facts(run.checkpoint_dir, record)
+            end = Checkpoint(index + 1, 0, c.frames if last else 0, trajectory=c.trajectory if last else None)
+            new.append(end.commit(run.checkpoint_dir, lane.save(exact=False)))
+        checkpoints = new
+    runs[0].progress.close()
+    return [{**machine.facts(), **record} for record in facts]
+
+
+def _dynamics(machine: StageMachine, runs: Sequence[RunContext], lanes: Sequence[Lane],
+              checkpoints: Sequence[Checkpoint], index: int, stage: Stage, dt_ps: float, settings: EngineSettings,
+              check_energy: Callable[[RunContext, float, int], None]) -> list[tuple[np.ndarray, int]]:
+    """Run an NVT/NPT/NVE stage in chunks; for NPT, move each run to the mean cell of the stage's second half and
+    return (mean cell, cells averaged) per run (counts 0 for other stages)."""
+    total = round(stage.duration_ps / dt_ps)
+    every = max(1, round(settings.checkpoint_interval_ps / dt_ps))
+    ck = checkpoints[0]
+    resuming = ck.stage == index and ck.mid_stage
+    done = ck.step if resuming else 0
+    npt = isinstance(stage, NPTStage)
+    sums = [np.array(c.carry["cell_sum"]) if resuming and npt else np.zeros((3, 3)) for c in checkpoints]
+    counts = [int(c.carry["cell_count"]) if resuming and npt else 0 for c in checkpoints]
+    progress = runs[0].progress
+    progress.stage(f"[{index}] {stage.stage}", total, dt_ps, done)
+    while done < total:
+        n = min(settings.report_interval_steps, total - done, every - done % every)
+        machine.advance(n)
+        done += n
+        for run, lane in zip(runs, lanes):
+            check_energy(run, lane.potential_energy_eV(), done)
+        if npt and done > total // 2:
+            for k, lane in enumerate(lanes):
+                sums[k] = sums[k] + lane.cell_A()
+                counts[k] += 1
+        progress.advance(n)
+        if done % every == 0 and done < total:
+            for run, lane, s, c in zip(runs, lanes, sums, counts):
+                Checkpoint(index, done, 0, carry={"cell_sum": s.tolist(), "cell_count": c} if npt else {}
+                           ).commit(run.checkpoint_dir, lane.save(exact=True))
+    out = []
+    for lane, s, c in zip(lanes, sums, counts):
+        mean = s / c if c else s
+        if c:
+            lane.rescale_to_cell(mean)
+        out.append((mean, c))
+    return out

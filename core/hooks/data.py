@@ -1,0 +1,220 @@
+"""The data that flows between meltdyn and its plugins: systems, outlines for preflight, labelled frames, result
+arrays, and what an observable is given."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from meltdyn.base import elements
+
+
+def min_width_A(cell_A: np.ndarray) -> float:
+    """Smallest distance between opposite faces of a (possibly triclinic) cell with rows a, b, c."""
+    a, b, c = np.asarray(cell_A, dtype=float)
+    volume = abs(float(np.linalg.det(np.array([a, b, c]))))
+    return volume / max(np.linalg.norm(np.cross(b, c)), np.linalg.norm(np.cross(c, a)), np.linalg.norm(np.cross(a, b)))
+
+
+@dataclass
+class AtomicSystem:
+    """A periodic configuration: element symbols, positions (Å) and cell rows a, b, c (Å)."""
+
+    symbols: list[str]
+    positions_A: np.ndarray
+    cell_A: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.positions_A = np.asarray(self.positions_A, dtype=float)
+        self.cell_A = np.asarray(self.cell_A, dtype=float)
+        if self.positions_A.shape != (len(self.symbols), 3):
+            raise ValueError(f"positions_A has shape {self.positions_A.shape}, expected ({len(self.symbols)}, 3)")
+        if self.cell_A.shape != (3, 3):
+            raise ValueError(f"cell_A has shape {self.cell_A.shape}, expected (3, 3)")
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.symbols)
+
+    @property
+    def species(self) -> list[str]:
+        """Distinct elements in order of first appearance."""
+        return list(dict.fromkeys(self.symbols))
+
+    @property
+    def masses_u(self) -> np.ndarray:
+        return elements.masses_u(self.symbols)
+
+    @property
+    def volume_A3(self) -> float:
+        return float(abs(np.linalg.det(self.cell_A)))
+
+    @property
+    def min_width_A(self) -> float:
+        return min_width_A(self.cell_A)
+
+    def require_width(self, cutoff_A: float) -> None:
+        """Minimum-image interactions need a cell at least twice the cutoff wide."""
+        if self.min_width_A < 2 * cutoff_A:
+            raise ValueError(f"potential: cutoff {cutoff_A} Å needs a box at least {2 * cutoff_A:.2f} Å wide, "
+                             f"the system's is {self.min_width_A:.2f} Å; use more atoms or smaller cutoffs")
+
+
+# -- what validation knows before anything is built ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SystemOutline:
+    """The atoms and cell a run will start from, known without building the configuration."""
+
+    species: tuple[str, ...]
+    n_atoms: int
+    cell_A: np.ndarray
+
+    @property
+    def min_width_A(self) -> float:
+        return min_width_A(self.cell_A)
+
+
+@dataclass(frozen=True)
+class PotentialOutline:
+    """What a potential offers: the engine interfaces it implements, its elements (None: any) and cutoff (Å)."""
+
+    interfaces: frozenset[str]
+    species: frozenset[str] | None = None
+    cutoff_A: float | None = None
+
+
+@dataclass(frozen=True)
+class ExecutorOutline:
+    """Whether an executor runs a study's runs on this machine (else its hardware checks do not apply here)."""
+
+    local: bool
+
+
+@dataclass(frozen=True)
+class RunOutline:
+    id: str
+    composition: str | float
+    temperature_K: float
+    replica: int
+    system: SystemOutline
+
+
+@dataclass(frozen=True)
+class StudyOutline:
+    """A validated study spec with each run's starting system outlined.
+
+    ``local`` is False when the runs execute elsewhere (a cluster), so checks of this machine's hardware do not
+    apply.
+    """
+
+    spec: Any
+    runs: tuple[RunOutline, ...]
+    local: bool = True
+
+    @property
+    def species(self) -> list[str]:
+        return sorted({s for run in self.runs for s in run.system.species})
+
+
+@dataclass
+class LabelledFrame:
+    """A reference configuration: Å, eV, eV/Å, and stress as ∂E/∂ε / V in eV/Å³ (ASE's convention; NaN if
+    unknown)."""
+
+    symbols: list[str]
+    positions_A: np.ndarray
+    cell_A: np.ndarray
+    energy_eV: float
+    forces_eV_A: np.ndarray
+    stress_eV_A3: np.ndarray
+
+
+@dataclass(frozen=True)
+class ResultArray:
+    """A named result: values with their unit and the names of their axes."""
+
+    values: np.ndarray
+    unit: str
+    dims: tuple[str, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TrajectoryInfo:
+    """What observables learn about a trajectory before its atoms are streamed to them."""
+
+    n_atoms: int
+    symbols: list[str]
+    steps: np.ndarray
+    times_ps: np.ndarray
+    linear_interval_steps: int
+    timestep_ps: float
+    cell_A: np.ndarray
+    """Cell of the first frame, rows a, b, c."""
+
+    @property
+    def species(self) -> list[str]:
+        return list(dict.fromkeys(self.symbols))
+
+
+@dataclass(frozen=True)
+class AtomBlock:
+    """A block of atoms over all frames: unwrapped positions (Å), shape (frames, atoms, 3), in the analysis' frame
+    of reference (centre-of-mass drift removed unless the analysis says otherwise)."""
+
+    indices: np.ndarray
+    symbols: list[str]
+    positions_A: np.ndarray
+
+    def displacements(self, origins: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """Displacement vectors (pairs, atoms, 3) between the given frame pairs. Not cached: an observable holds one
+        lag's displacements at a time, which is what keeps the analysis inside its memory budget."""
+        d = self.positions_A[targets]
+        d -= self.positions_A[origins]
+        return d
+
+    def mask(self, symbol: str) -> np.ndarray:
+        return np.asarray(self.symbols) == symbol
+
+
+@dataclass(frozen=True)
+class FrameBatch:
+    """Consecutive frames of the whole system, in frame order: what a whole-frame observable is given.
+
+    ``unwrapped_A`` (frames, atoms, 3) are the positions every observable sees (unwrapped, in the analysis' frame of
+    reference); ``positions_A`` are the same positions wrapped into each frame's cell, computed on first use. Both
+    are read-only: several observables are handed the same batch.
+    """
+
+    frames: np.ndarray
+    """Indices of these frames in the trajectory."""
+    steps: np.ndarray
+    times_ps: np.ndarray
+    symbols: list[str]
+    cell_A: np.ndarray
+    """Each frame's cell, (frames, 3, 3), rows a, b, c."""
+    unwrapped_A: np.ndarray
+
+    @cached_property
+    def positions_A(self) -> np.ndarray:
+        """Positions wrapped into each frame's cell: fractional coordinates in [0, 1)."""
+        frac = np.einsum("tai,tij->taj", self.unwrapped_A, np.linalg.inv(self.cell_A))
+        frac -= np.floor(frac)
+        wrapped = np.einsum("taj,tjk->tak", frac, self.cell_A)
+        wrapped.flags.writeable = False
+        return wrapped
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def species(self) -> list[str]:
+        return list(dict.fromkeys(self.symbols))
+
+    def mask(self, symbol: str) -> np.ndarray:
+        return np.asarray(self.symbols) == symbol
