@@ -102,10 +102,9 @@ class MemoryPlan:
         return (self.fixed_bytes + (blocks + batches if self.frames_from_block else max(blocks, batches))) / 2**20
 
 
-def _refusal(settings: AnalysisSettings, what: str, parts: list[str], needed: int) -> InputError:
+def _refusal(settings: AnalysisSettings, what: str, parts: list[str], needed: int, or_else: str) -> InputError:
     return InputError(f"memory_budget_MB: {settings.memory_budget_MB:g} MB cannot hold {what} ({'; '.join(parts)}); "
-                      f"it needs at least {needed / PLANNED_FRACTION / 2**20:.1f} MB, or fewer "
-                      "frames, origins (max_origins) or q vectors")
+                      f"it needs at least {needed / PLANNED_FRACTION / 2**20:.1f} MB, or {or_else}")
 
 
 def plan_memory(traj: TrajectorySource, observables: dict[str, BaseObservable],
@@ -139,7 +138,8 @@ def plan_memory(traj: TrajectorySource, observables: dict[str, BaseObservable],
         if largest is not None:
             parts.append(f"{largest!r} {needs[largest][1] / 2**20:.2f} MB per atom and {needs[largest][0] / 2**20:.2f} "
                          "MB held")
-        raise _refusal(settings, "one atom's analysis", parts, fixed + per_atom)
+        raise _refusal(settings, "one atom's analysis", parts, fixed + per_atom,
+                       "fewer frames, origins (max_origins) or q vectors")
     size = int(min(traj.n_atoms, (budget - fixed) // per_atom)) if per_atom else 0
     align = getattr(traj, "atom_chunk", 1)
     block = size - size % align if size >= align else size
@@ -160,7 +160,8 @@ def plan_memory(traj: TrajectorySource, observables: dict[str, BaseObservable],
         parts = [f"{traj.n_atoms} atoms' positions {3 * frame / 2**20:.2f} MB per frame (unwrapped, wrapped, "
                  "fractional)", f"{largest!r} {needs[largest][1] / 2**20:.2f} MB per frame and "
                  f"{needs[largest][0] / 2**20:.2f} MB held"]
-        raise _refusal(settings, "one frame's analysis", parts, fixed + per_frame)
+        raise _refusal(settings, "one frame's analysis", parts, fixed + per_frame,
+                       f"less work per frame from {largest!r}, or fewer atoms")
     return MemoryPlan(fixed, per_atom, block, per_frame, int(min(traj.n_frames, (budget - fixed) // per_frame)))
 
 

@@ -1,12 +1,14 @@
-"""Studies: a validated spec expanded into runs, each in its own restartable directory."""
+"""Studies: a validated spec expanded into runs (the sweep), carried out batch by batch by an executor and analysed.
+
+Each run's state lives in its :class:`~meltdyn.study.run_directory.RunDirectory` (claim, lock, status, archive);
+what its provenance records is :mod:`meltdyn.study.provenance`; executors see a study through
+:class:`~meltdyn.hooks.contracts.StudyHandle`.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
-import platform
 import shutil
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,28 +18,26 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from meltdyn.analysis import state_point
-from meltdyn.analysis.estimates import Estimate
-from meltdyn.analysis.results import Results, load_results, save_results
+from meltdyn.analysis.results import Results, save_results
 from meltdyn.analysis.state_point import STATE_POINT
 from meltdyn.analysis.streaming import AnalysisCost, analyse
 from meltdyn.base import errors
-from meltdyn.base.errors import InputError, StudyError
-from meltdyn.base.fingerprint import fingerprint, package_versions
-from meltdyn.base.jsonio import read_json, write_json_atomic
-from meltdyn.base.ownership import MARK, claim, inside, kind_of, usable
+from meltdyn.base.errors import StudyError
+from meltdyn.base.jsonio import write_json_atomic
+from meltdyn.base.ownership import claim, inside, usable
 from meltdyn.base.progress import Progress
 from meltdyn.base.seeds import SeedBook
-from meltdyn.base.storage import describe as storage_fault
 from meltdyn.engine.checkpoints import Checkpoint
 from meltdyn.hooks.contracts import BaseObservable, Engine, RunContext
 from meltdyn.hooks.data import StudyOutline
 from meltdyn.hooks.registry import Registry, discover
 from meltdyn.spec.models import stage_temperature
 from meltdyn.spec.studyfile import read_study_file
-from meltdyn.study.locks import RunLock
 from meltdyn.study.model import study_model
 from meltdyn.study.monitor import StudyMonitor
 from meltdyn.study.preflight import outline_study, preflight, run_id
+from meltdyn.study.provenance import SIMULATED, provenance, simulated
+from meltdyn.study.run_directory import RunDirectory, earlier_study
 from meltdyn.trajectory.h5md import H5MDReader
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Run:
-    """One point of the sweep and its directory."""
+    """One point of the sweep (composition, temperature, replica) and its directory."""
 
     study: Study
     composition: str | float
@@ -57,13 +57,36 @@ class Run:
         return run_id(self.composition, self.temperature_K, self.replica)
 
     @property
+    def directory(self) -> RunDirectory:
+        """Where the run's state lives: claim, lock, status, checkpoints, results, superseded analyses."""
+        return RunDirectory(self.study.output_dir, self.id)
+
+    @property
     def dir(self) -> Path:
-        return self.study.output_dir / self.id
+        return self.directory.path
 
     @property
     def trajectory(self) -> Path:
         """The run's production trajectory (H5MD)."""
-        return self.dir / "trajectory.h5"
+        return self.directory.trajectory
+
+    @property
+    def status(self) -> dict[str, Any]:
+        """The run's state: pending, running, interrupted, failed or completed (see :attr:`RunDirectory.status`)."""
+        return self.directory.status
+
+    @property
+    def completed(self) -> bool:
+        return self.directory.completed
+
+    def checkpoint(self) -> Checkpoint:
+        return self.directory.checkpoint()
+
+    def results(self) -> Results:
+        return self.directory.results()
+
+    def summary(self) -> dict[str, Any]:
+        return self.directory.summary()
 
     def seeds(self) -> SeedBook:
         """This run's seeds, all derived from the study's seed and the run id."""
@@ -75,42 +98,6 @@ class Run:
         spec["run"] = {"id": self.id, "composition": self.composition, "temperature_K": self.temperature_K,
                        "replica": self.replica}
         return spec
-
-    @property
-    def status(self) -> dict[str, Any]:
-        """What status.json says, except that a run left 'running' by a process that has since died (killed, or a
-        cluster worker lost) is 'interrupted': nobody is running it, and `meltdyn run` continues it."""
-        path = self.dir / "status.json"
-        if not path.exists():
-            return {"state": "pending"}
-        status = read_json(path, f"run {self.id}'s status", remedy=_REMEDY.format(run=self.dir))
-        if not isinstance(status, dict) or status.get("state") not in STATES:
-            raise StudyError(f"{path}: not a status meltdyn wrote (it holds {_brief(status)}; a status is an object "
-                             f"whose 'state' is one of {list(STATES)}). " + _REMEDY.format(run=self.dir))
-        lock = RunLock(self.dir)
-        if status["state"] == "running" and lock.holder_ended():
-            return {**status, "state": "interrupted",
-                    "message": f"the process running it ({lock.describe_holder()}) ended before it finished; "
-                               "`meltdyn run` continues from its last checkpoint"}
-        return status
-
-    @property
-    def completed(self) -> bool:
-        return self.status["state"] == "completed"
-
-    def checkpoint(self) -> Checkpoint:
-        return Checkpoint.load(self.dir / "checkpoints")
-
-    def results(self) -> Results:
-        if not self.completed:
-            raise StudyError(f"run {self.id} is {self.status['state']}, it has no results yet")
-        return load_results(self.dir / "results.h5", remedy=_REANALYSE)
-
-    def summary(self) -> dict[str, Any]:
-        path = self.dir / "summary.json"
-        if not path.is_file():
-            raise StudyError(f"{path} is missing, though run {self.id} is completed; " + _REANALYSE)
-        return _checked_summary(read_json(path, f"run {self.id}'s summary", remedy=_REANALYSE), path)
 
 
 class Study:
@@ -151,7 +138,7 @@ class Study:
         runs = self.select(only)
         # Claimed only now, the study validated: meltdyn's own study directory, new, empty, or one an earlier
         # meltdyn made before directories were marked (it holds only run directories and a report).
-        claim(self.output_dir, "study", field="output_dir", adopt=_earlier_study)
+        claim(self.output_dir, "study", field="output_dir", adopt=earlier_study)
         pending = [run for run in runs if self.claim(run)]
         failures = self.registry.build("executor", self.spec.executor).execute(self, pending, progress)
         if failures:
@@ -175,39 +162,10 @@ class Study:
         return [group[k:k + size] for group in groups.values() for k in range(0, len(group), size)]
 
     def claim(self, run: Run) -> bool:
-        """Make or re-enter the run directory; return False if the run is already complete.
-
-        A directory meltdyn did not make for this very run (no spec.json, or one from another spec) is refused,
-        never adopted: nothing a user produced is overwritten.
-        """
-        resolved = run.resolved_spec()
-        claim(self.output_dir, "study", field="output_dir", adopt=_earlier_study)
-        directory = inside(self.output_dir, run.id, field=f"output_dir (run {run.id})", make=False)
-        if directory.exists() and not directory.is_dir():
-            raise StudyError(f"output_dir (run {run.id}): {str(directory)!r} exists and is not a directory; meltdyn "
-                             "did not make it and will not replace it. Move it away or choose another output_dir.")
-        spec_path = run.dir / "spec.json"
-        if spec_path.exists():
-            _no_links_out(run)
-            previous = read_json(spec_path, f"run {run.id}'s spec", remedy=_REMEDY.format(run=run.dir))
-            if not isinstance(previous, dict):
-                raise StudyError(f"{spec_path}: not a spec meltdyn wrote (it holds {_brief(previous)}, not an "
-                                 "object). " + _REMEDY.format(run=run.dir))
-            if previous != resolved:
-                raise StudyError(
-                    f"{run.dir} holds a run made from a different spec; meltdyn never overwrites it. "
-                    f"Use another output_dir, or move that directory away yourself. "
-                    f"Changed sections: {sorted(k for k in resolved if previous.get(k) != resolved[k])}")
-            _mark_run(run.dir)
-            return not run.completed
-        if run.dir.exists() and any(run.dir.iterdir()):
-            found = sorted(p.name for p in run.dir.iterdir())
-            raise StudyError(f"{run.dir} exists and holds {found[:5]} but no spec.json: meltdyn did not make it and "
-                             "will not write into it. Move it away or choose another output_dir.")
-        inside(self.output_dir, run.id, field=f"output_dir (run {run.id})")
-        _mark_run(run.dir)
-        write_json_atomic(spec_path, resolved)
-        return True
+        """Make or re-enter the study's directory and the run's; return False if the run is already complete. A
+        directory meltdyn did not make for this very run is refused, never adopted (:meth:`RunDirectory.claim`)."""
+        claim(self.output_dir, "study", field="output_dir", adopt=earlier_study)
+        return run.directory.claim(run.resolved_spec())
 
     def execute(self, batch: Sequence[Run], progress: bool | None = None) -> list[str]:
         """Simulate a batch and analyse each of its runs here, in this process; one line per failed run."""
@@ -223,7 +181,7 @@ class Study:
         a line per run that failed. A run another process holds is left to it (and said so)."""
         locks, held = [], []
         for run in batch:
-            lock = RunLock(run.dir)
+            lock = run.directory.lock()
             if lock.acquire():
                 locks.append(lock)
                 held.append(run)
@@ -236,7 +194,7 @@ class Study:
             reporter = Progress(progress, prefix=f"{label} ")
             started = time.time()
             for run in held:
-                write_json_atomic(run.dir / "status.json", {"state": "running", "started": started})
+                run.directory.set_running(started)
             try:
                 contexts = self._contexts(held, reporter)
                 engine: Engine = self.registry.build("engine", self.spec.engine)
@@ -245,7 +203,7 @@ class Study:
                 reporter.close()
                 return {}, self._failed(held, exc, started)
             # What provenance needs of the system and potential, recorded now: the analysis builds neither.
-            return {run.id: {**record, "started": started, SIMULATED: _simulated(ctx)}
+            return {run.id: {**record, "started": started, SIMULATED: simulated(ctx)}
                     for run, ctx, record in zip(held, contexts, facts)}, []
         finally:
             for lock in locks:
@@ -253,7 +211,7 @@ class Study:
 
     def analyse(self, run: Run, engine_facts: dict[str, Any]) -> list[str]:
         """Analyse a simulated run and write its results, summary and provenance; a line if it failed."""
-        with RunLock(run.dir) as lock:
+        with run.directory.lock() as lock:
             if not lock.held:
                 log.warning("run %s is being analysed by %s; left to it", run.id, lock.describe_holder())
                 return []
@@ -262,8 +220,7 @@ class Study:
                 self._analyse(run, engine_facts)
             except BaseException as exc:
                 return self._failed([run], exc, started)
-            write_json_atomic(run.dir / "status.json", {"state": "completed", "started": started,
-                                                        "finished": time.time()})
+            run.directory.set_completed(started)
             return []
 
     def _contexts(self, batch: Sequence[Run], progress: Progress) -> list[RunContext]:
@@ -290,21 +247,18 @@ class Study:
                 continue
             # The run's own directory, never a symlink out of the study: a reanalysis writes results there.
             inside(self.output_dir, run.id, field=f"output_dir (run {run.id})", make=False)
-            with RunLock(run.dir) as lock:
+            with run.directory.lock() as lock:
                 if not lock.held:
                     skipped.append(f"run {run.id} is held by {lock.describe_holder()}; left to it")
                     continue
-                trajectory = run.trajectory
-                unusable = "is missing" if not trajectory.is_file() else _unreadable(trajectory)
+                unusable = run.directory.unusable_trajectory()
                 if unusable:
-                    skipped.append(f"run {run.id}: reanalysis failed: its trajectory {str(trajectory)!r} {unusable}, "
-                                   "so there is nothing to analyse again; its previous results are kept. Restore "
-                                   "the file, or remove the run directory and `meltdyn run` it again")
+                    skipped.append(f"run {run.id}: reanalysis failed: its trajectory {str(run.trajectory)!r} "
+                                   f"{unusable}, so there is nothing to analyse again; its previous results are kept. "
+                                   "Restore the file, or remove the run directory and `meltdyn run` it again")
                     continue
                 # Written aside first: a reanalysis that fails or is killed leaves the previous results in place.
-                staging = run.dir / ".reanalysis"
-                shutil.rmtree(staging, ignore_errors=True)  # meltdyn's own leftovers of an interrupted attempt
-                staging.mkdir()
+                staging = run.directory.staging()
                 try:
                     cost = self._write_analysis(run.trajectory, staging, self.production_target_K(run))
                 except Exception as exc:
@@ -312,29 +266,15 @@ class Study:
                     skipped.append(f"run {run.id}: reanalysis failed ({type(exc).__name__}: {exc}); its previous "
                                    "results are kept")
                     continue
-                try:
-                    provenance = read_json(run.dir / "provenance.json", f"run {run.id}'s provenance")
-                except StudyError:
-                    provenance = {}
-                provenance = provenance if isinstance(provenance, dict) else {}
-                archive = _new_directory(run.dir / "superseded" / time.strftime("%Y%m%dT%H%M%S"))
-                provenance["analysis"] = {**cost.as_dict(), "packages": package_versions(),
-                                          "superseded": str(archive.relative_to(run.dir))}
-                write_json_atomic(staging / "provenance.json", provenance)
-                for name in ANALYSIS_OUTPUTS:
-                    if (run.dir / name).exists():
-                        (run.dir / name).rename(archive / name)
-                for path in staging.iterdir():
-                    path.rename(run.dir / path.name)
-                staging.rmdir()
+                run.directory.supersede(staging, cost.as_dict())
             done.append(run)
         return done, skipped
 
     def _analyse(self, run: Run, engine_facts: dict[str, Any]) -> None:
         cost = self._write_analysis(run.trajectory, run.dir, self.production_target_K(run))
-        provenance = _provenance(run, engine_facts)
-        provenance["analysis"] = cost.as_dict()
-        write_json_atomic(run.dir / "provenance.json", provenance)
+        record = provenance(run.resolved_spec(), self.spec, self.registry, engine_facts)
+        record["analysis"] = cost.as_dict()
+        write_json_atomic(run.dir / "provenance.json", record)
 
     def production_target_K(self, run: Run) -> float:
         """The temperature a run's production was asked for (its own, or the sweep's)."""
@@ -358,152 +298,10 @@ class Study:
         return cost
 
     def _failed(self, runs: Sequence[Run], exc: BaseException, started: float) -> list[str]:
-        state = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        lines = []
-        for run in runs:
-            _remove_leftovers(run.dir)
-            try:
-                ck = run.checkpoint()
-            except StudyError:
-                ck = Checkpoint()
-            kept = ""
-            if ck.file:
-                kept = f"; its last checkpoint (stage {ck.stage}, step {ck.step}, {ck.frames} frames) is kept"
-                kept += ", and `meltdyn run` continues from it" if state == "interrupted" else ""
-            message = storage_fault(exc) or f"{type(exc).__name__}: {exc}"
-            try:
-                write_json_atomic(run.dir / "status.json", {"state": state, "started": started, "message": message})
-            except OSError as again:  # the disk is still full: say so, leave no half-written status behind
-                _remove_leftovers(run.dir)
-                message += f" (status.json could not be updated: {again.strerror or again})"
-            lines.append(f"run {run.id} {state} ({run.dir}): {message}{kept}")
+        lines = [run.directory.set_failed(exc, started) for run in runs]
         if not isinstance(exc, Exception):
             raise exc
         return lines
-
-
-STATES = ("pending", "running", "interrupted", "failed", "completed")
-_REMEDY = ("It was changed or damaged outside meltdyn; restore it, or move {run} away and `meltdyn run` that run "
-           "again from the start.")
-_REANALYSE = ("restore it, or `meltdyn run --reanalyse` the study to write the run's results and summary again from "
-              "its trajectory.")
-
-
-def _brief(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _no_links_out(run: Run) -> None:
-    """Refuse a run directory holding a symlink (its checkpoints/, its trajectory, a state file): meltdyn writes
-    through those paths and never follows one out of the directory it made."""
-    for folder in (run.dir, run.dir / "checkpoints"):
-        if folder.is_dir() and not folder.is_symlink():
-            for entry in folder.iterdir():
-                inside(folder, entry.name, field=f"output_dir (run {run.id})", make=False)
-
-
-def _unreadable(trajectory: Path) -> str | None:
-    """Why a run's trajectory cannot be analysed again (not HDF5, cut short, not meltdyn's layout), or None."""
-    try:
-        with H5MDReader(trajectory) as reader:
-            reader.n_frames  # noqa: B018 (reads the frame index: a foreign layout fails here)
-    except (InputError, KeyError, OSError) as exc:
-        return f"cannot be read ({str(exc)[:200]})"
-    return None
-
-
-def _checked_summary(summary: Any, path: Path) -> dict[str, Any]:
-    """A run's summary.json as meltdyn wrote it: an object whose estimates (and state point) read back as such."""
-    problem = None
-    if not isinstance(summary, dict):
-        problem = f"it holds {_brief(summary)}, not an object"
-    else:
-        point = summary.get(STATE_POINT)
-        estimates = [(f"{label}.{name}", value) for label, entry in summary.items() if isinstance(entry, dict)
-                     for name, value in entry.items() if isinstance(value, dict) and "kind" in value]
-        if isinstance(point, dict):
-            estimates += [(f"{STATE_POINT}.{key}", point[key]) for key in ("temperature_K",
-                                                                            "potential_energy_eV_per_atom") if key in point]
-        elif point is not None:
-            problem = f"{STATE_POINT} is {_brief(point)}, not an object"
-        for where, value in estimates:
-            try:
-                Estimate.from_json(value)
-            except (KeyError, TypeError, ValueError) as exc:
-                problem = f"{where} is {_brief(value)}, not an estimate meltdyn writes ({exc})"
-                break
-    if problem:
-        raise StudyError(f"{path}: not a summary meltdyn wrote ({problem}); " + _REANALYSE)
-    return summary
-
-
-def _mark_run(directory: Path) -> None:
-    if kind_of(directory) != "run":
-        write_json_atomic(directory / MARK, {"kind": "run"})
-
-
-def _earlier_study(directory: Path) -> bool:
-    """A study directory an earlier meltdyn made before it marked them: only run directories (each with its
-    spec.json) and meltdyn's own report; adopted, so `meltdyn run` resumes it."""
-    found_run = False
-    for entry in directory.iterdir():
-        if entry.is_symlink():
-            return False
-        if entry.name == "report" and entry.is_dir():
-            continue
-        if not (entry.is_dir() and (entry / "spec.json").is_file()):
-            return False
-        found_run = True
-    return found_run
-
-
-def _remove_leftovers(run_dir: Path) -> None:
-    """Remove the temporary files a write cut short (a full disk, a size limit) left in a run directory."""
-    for folder in (run_dir, run_dir / "checkpoints"):
-        try:
-            for path in folder.glob("*.tmp"):
-                if path.is_file() and not path.is_symlink():
-                    path.unlink(missing_ok=True)
-        except OSError:
-            pass
-
-
-ANALYSIS_OUTPUTS = ("results.h5", "summary.json", "provenance.json", "plots")
-"""What a run's analysis writes (plots by ``meltdyn plot``): moved aside, never overwritten, by a reanalysis."""
-
-
-def _new_directory(path: Path) -> Path:
-    """``path``, or ``path-1``, ``path-2``, ... if it exists: made, empty, never one that was there."""
-    candidate, k = path, 0
-    while True:
-        try:
-            candidate.mkdir(parents=True)
-            return candidate
-        except FileExistsError:
-            k += 1
-            candidate = path.with_name(f"{path.name}-{k}")
-
-
-SIMULATED = "simulated"
-"""The engine facts' entry for what the simulation recorded of its system, potential and seeds."""
-
-
-def _simulated(ctx: RunContext) -> dict[str, Any]:
-    return {"system": ctx.system.info, "potential": ctx.potential.describe(), "seeds": dict(ctx.seeds.used)}
-
-
-def _provenance(run: Run, engine_facts: dict[str, Any]) -> dict[str, Any]:
-    engine = {k: v for k, v in engine_facts.items() if k != SIMULATED}
-    simulated = engine_facts[SIMULATED]
-    versions = package_versions()
-    seeds = {**simulated["seeds"], **engine.get("seeds", {})}
-    return {"fingerprint": fingerprint(run.resolved_spec(), {"root": run.study.spec.seed, **seeds}, versions),
-            "seed": run.study.spec.seed, "seeds": seeds, "python": sys.version,
-            "platform": platform.platform(), "packages": versions, "deterministic": run.study.spec.deterministic,
-            "plugins": {e.name: {"kind": e.kind, "distribution": e.distribution, "version": e.version}
-                        for e in run.study.registry.all_entries()},
-            "system": simulated["system"], "potential": simulated["potential"], "engine": engine}
 
 
 def validate_study(data: dict[str, Any], registry: Registry) -> BaseModel:
