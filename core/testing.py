@@ -411,9 +411,9 @@ def _check_memory(build: Callable[[], BaseObservable], workdir: Path, steps: np.
         info = _info(traj)
         chunk: AtomBlock | FrameBatch
         if frame_kind:
-            from meltdyn.analysis.streaming import _frame_batches
+            from meltdyn.analysis.streaming import frame_batches
 
-            chunk = next(_frame_batches(traj, 4, None))
+            chunk = next(frame_batches(traj, 4, None))
             _ = chunk.positions_A  # the wrapped copy belongs to the pass, not to the observable
         else:
             chunk = AtomBlock(np.arange(traj.n_atoms), traj.symbols, traj.positions_A())
@@ -497,7 +497,7 @@ def _check_frame_observable(build: Callable[[], FrameObservable], workdir: Path)
     """Results the same whatever the batch size (one frame, a few, all), whether frames are cut from a block of every
     atom or read on their own, stored wrapped or unwrapped, the atom order, a drift of the whole system, and a
     merge of two instances that saw half the frames each; memory within what the observable declares."""
-    from meltdyn.analysis.streaming import _frame_batches, analyse, com_drift
+    from meltdyn.analysis.streaming import frame_batches, analyse, com_drift
     from meltdyn.engine.schedule import frame_steps
     from meltdyn.spec.models import AnalysisSettings, SamplingSpec
 
@@ -534,7 +534,7 @@ def _check_frame_observable(build: Callable[[], FrameObservable], workdir: Path)
     with H5MDReader(ref) as traj:
         info = _info(traj)
         centre_of_mass = AnalysisSettings().reference_frame == "centre_of_mass"  # what "whole" was analysed in
-        batches = list(_frame_batches(traj, 3, com_drift(traj, traj.n_atoms) if centre_of_mass else None))
+        batches = list(frame_batches(traj, 3, com_drift(traj, traj.n_atoms) if centre_of_mass else None))
         first, second = build(), build()
         first.prepare(info)
         second.prepare(info)

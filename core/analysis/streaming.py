@@ -251,7 +251,7 @@ def _batch(traj: H5MDReader, start: int, unwrapped_A: np.ndarray, boxes_A: np.nd
                       boxes_A[start:stop], _read_only(unwrapped_A))
 
 
-def _frame_batches(traj: H5MDReader, batch_frames: int, drift_A: np.ndarray | None) -> Iterator[FrameBatch]:
+def frame_batches(traj: H5MDReader, batch_frames: int, drift_A: np.ndarray | None) -> Iterator[FrameBatch]:
     """Batches of consecutive whole frames read on their own, unwrapped across batch boundaries."""
     boxes = traj.boxes_A()
     previous = None  # the batch before's last frame, unwrapped: where unwrapping this batch continues from
@@ -286,7 +286,7 @@ def _stream(traj: H5MDReader, plan: MemoryPlan, drift: np.ndarray | None,
                     del batch
             del block  # before the next block is read
     if frame_kind and boxes is None:
-        for batch in _frame_batches(traj, plan.batch_frames, drift):
+        for batch in frame_batches(traj, plan.batch_frames, drift):
             for frame_obs in frame_kind:
                 frame_obs.process(batch)
             del batch
