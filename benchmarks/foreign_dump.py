@@ -62,6 +62,7 @@ def case_meltdyn(path: Path, budget_MB: float) -> dict:
     import numpy.ma  # noqa: F401
 
     from meltdyn.analysis.streaming import AnalysisCost
+    from meltdyn.plugin import select
     from meltdyn.trajectory.convert import convert  # noqa: F401
     from meltdyn.trajectory.readers import LammpsDump  # noqa: F401
     from meltdyn.hooks.registry import discover
@@ -84,15 +85,17 @@ def case_meltdyn(path: Path, budget_MB: float) -> dict:
             "estimate_MB": cost.estimate_MB, "baseline_rss_MB": baseline,
             "unwrapped_by": conversion["report"]["unwrapped_by"],
             "msd_last": _all_atom_msd_last(res["msd"], path),
-            "D_Na": float(res["msd"]["D_Na"].values)}
+            "D_Na": float(select(res["msd"], "D", species="Na"))}
 
 
 def _all_atom_msd_last(msd: dict, path: Path) -> float:
     """The per-species MSDs at the longest lag, weighted by atom counts: MDAnalysis' all-atom figure."""
+    from meltdyn.plugin import select
+
     atoms = int(path.name.split("_")[1].split("x")[0])
     n_na = n_si = round(atoms * 2 / 9)
     counts = {"Na": n_na, "Si": n_si, "O": atoms - n_na - n_si}
-    return sum(counts[s] * float(msd[f"msd_{s}"].values[-1]) for s in counts) / atoms
+    return sum(counts[s] * float(select(msd, "msd", species=s)[-1]) for s in counts) / atoms
 
 
 def case_mdanalysis(path: Path, budget_MB: float) -> dict:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from meltdyn.plugin import estimate_at, select
 from meltdyn.plugins.potentials.painn.dataset import load_dataset
 from meltdyn.study.runner import Study, load_study
 
@@ -32,15 +33,16 @@ def run_quantities(study: Study) -> list[dict[str, float]]:
     """One row per replica: density from the NPT stage, then D, τ_α, α2 peak per species."""
     rows = []
     for run in study.runs:
-        summary = run.summary()
+        results = run.results()
         provenance = json.loads((run.dir / "provenance.json").read_text())
         (npt,) = [v for k, v in provenance["engine"]["measured"].items() if k.endswith(":npt")]
         row = {"density_g_cm3": npt["mean_density_g_cm3"]}
         for s in SPECIES:
-            row[f"D_{s}_A2_per_ps"] = summary["msd"][f"D_{s}"]
-            row[f"diffusive_exponent_{s}"] = summary["msd"][f"diffusive_exponent_{s}"]
-            row[f"tau_alpha_{s}_ps"] = summary["isf"][f"tau_alpha_{s}"][0]
-            row[f"alpha2_peak_{s}"] = summary["alpha2"][f"peak_height_{s}"]
+            row[f"D_{s}_A2_per_ps"] = estimate_at(results["msd"], "D", species=s).value
+            row[f"diffusive_exponent_{s}"] = float(select(results["msd"], "diffusive_exponent", species=s))
+            q = float(results["isf"]["q"].values[0])
+            row[f"tau_alpha_{s}_ps"] = estimate_at(results["isf"], "tau_alpha", species=s, q=q).value
+            row[f"alpha2_peak_{s}"] = estimate_at(results["alpha2"], "peak_height", species=s).value
         rows.append(row)
     return rows
 

@@ -20,13 +20,14 @@ from meltdyn.hooks.contracts import (
 )
 from meltdyn.hooks.labelled import check_labelled, checked_frame
 from meltdyn.hooks.data import (
-    AtomBlock, AtomicSystem, ExecutorOutline, FrameBatch, LabelledFrame, PotentialOutline, ResultArray, RunOutline,
-    StudyOutline, SystemOutline, TrajectoryInfo, min_width_A,
+    AtomBlock, AtomicSystem, ExecutorOutline, FrameBatch, LabelledFrame, PotentialOutline, Reported, ResultArray,
+    RunOutline, StudyOutline, Summary, SystemOutline, TrajectoryInfo, Trend, min_width_A,
 )
 
 # Study-file models an engine reads
 from meltdyn.spec.models import (
-    MinimiseStage, NPTStage, NVEStage, NVTStage, ProductionStage, ProtocolSpec, SamplingSpec, Spec, Stage,
+    Dynamics, MinimiseStage, NPTStage, NVEStage, NVTStage, ProductionStage, ProtocolSpec, SamplingSpec, Spec, Stage,
+    stage_dynamics,
 )
 from meltdyn.spec.studyfile import read_study_file
 
@@ -43,7 +44,10 @@ from meltdyn.analysis.lags import (
 )
 from meltdyn.analysis.estimates import Estimate, estimate_arrays, estimates_from_arrays
 from meltdyn.analysis.state_point import STATE_POINT, from_summary, kinetic_temperature_K
-from meltdyn.analysis.summaries import flags, quantities
+from meltdyn.analysis.dimensions import (
+    coordinate, coordinates, estimate_at, estimates_of, select, species_coordinate,
+)
+from meltdyn.analysis.summaries import Quantity, flags, label_text, quantities, summary_entry
 
 # Studies, for commands and executors' workers
 from meltdyn.study.runner import load_study
@@ -68,19 +72,21 @@ from meltdyn.testing import (
 
 __all__ = [
     "AVOGADRO", "A_TO_NM", "AtomBlock", "AtomicSystem", "BAR_TO_EV_A3", "BOLTZMANN_EV_K", "BOOTSTRAP_BLOCKS",
-    "BaseObservable", "COULOMB_EV_A", "Command", "EV_A3_TO_GPA", "EV_TO_KJ_MOL", "Engine", "EngineSettings",
-    "Estimate", "Executor", "ExecutorOutline", "FrameBatch", "FrameObservable", "InputError", "Interface",
-    "KJ_MOL_TO_EV", "LabelledFrame", "Labeller", "LagPlan", "LagSample", "Lane", "LaneStart", "MinimiseStage",
-    "NM_TO_A", "NPTStage", "NVEStage", "NVTStage", "Observable", "PLUGIN_KINDS", "PluginDef", "PluginKind",
-    "PluginParams", "Potential", "PotentialOutline", "ProductionStage", "Progress", "ProtocolSpec", "Registry",
-    "Reporter", "ResultArray", "RunContext", "RunHandle", "RunOutline", "STATE_POINT", "SamplingSpec", "SeedBook",
-    "SimulationBlewUp", "Snapshot", "Spec", "Stage", "StageMachine", "StudyError", "StudyHandle", "StudyOutline",
-    "SystemBuilder", "SystemOutline", "TrajectoryInfo", "U_A2_PS2_TO_EV", "bootstrap_bytes", "bootstrap_replicates",
-    "bootstrap_std", "check_engine", "check_executor", "check_labelled", "check_labeller", "check_observable",
-    "check_plugin", "check_potential", "check_system", "check_xyz_counts", "checked_frame", "claim", "derive_seed",
-    "discover", "drive", "elements", "estimate_arrays", "estimates_from_arrays", "fingerprint", "flags",
-    "from_summary", "hookimpl", "independent_blocks", "inside", "invalid", "is_xyz", "kind_of",
-    "kinetic_temperature_K", "largest_sample", "load_study", "merge_blocks", "min_width_A", "origin_blocks",
-    "package_versions", "plan_lags", "plugin_union", "probe_system", "quantities", "read_study_file", "sample_lags",
-    "samples_bytes", "usable", "validate_section", "write_json_atomic", "write_labelled_frames",
+    "BaseObservable", "COULOMB_EV_A", "Command", "Dynamics", "EV_A3_TO_GPA", "EV_TO_KJ_MOL", "Engine",
+    "EngineSettings", "Estimate", "Executor", "ExecutorOutline", "FrameBatch", "FrameObservable", "InputError",
+    "Interface", "KJ_MOL_TO_EV", "LabelledFrame", "Labeller", "LagPlan", "LagSample", "Lane", "LaneStart",
+    "MinimiseStage", "NM_TO_A", "NPTStage", "NVEStage", "NVTStage", "Observable", "PLUGIN_KINDS", "PluginDef",
+    "PluginKind", "PluginParams", "Potential", "PotentialOutline", "ProductionStage", "Progress", "ProtocolSpec",
+    "Quantity", "Registry", "Reported", "Reporter", "ResultArray", "RunContext", "RunHandle", "RunOutline",
+    "STATE_POINT", "SamplingSpec", "SeedBook", "SimulationBlewUp", "Snapshot", "Spec", "Stage", "StageMachine",
+    "StudyError", "StudyHandle", "StudyOutline", "Summary", "SystemBuilder", "SystemOutline", "TrajectoryInfo",
+    "Trend", "U_A2_PS2_TO_EV", "bootstrap_bytes", "bootstrap_replicates", "bootstrap_std", "check_engine",
+    "check_executor", "check_labelled", "check_labeller", "check_observable", "check_plugin", "check_potential",
+    "check_system", "check_xyz_counts", "checked_frame", "claim", "coordinate", "coordinates", "derive_seed",
+    "discover", "drive", "elements", "estimate_arrays", "estimate_at", "estimates_from_arrays", "estimates_of",
+    "fingerprint", "flags", "from_summary", "hookimpl", "independent_blocks", "inside", "invalid", "is_xyz", "kind_of",
+    "kinetic_temperature_K", "label_text", "largest_sample", "load_study", "merge_blocks", "min_width_A",
+    "origin_blocks", "package_versions", "plan_lags", "plugin_union", "probe_system", "quantities", "read_study_file",
+    "sample_lags", "samples_bytes", "select", "species_coordinate", "stage_dynamics", "summary_entry", "usable",
+    "validate_section", "write_json_atomic", "write_labelled_frames",
 ]

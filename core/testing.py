@@ -34,13 +34,15 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
+from meltdyn.analysis.dimensions import check_dimensions, coordinates
+from meltdyn.analysis.summaries import summary_entry
 from meltdyn.base import elements
 from meltdyn.base.units import BOLTZMANN_EV_K, KJ_MOL_TO_EV, U_A2_PS2_TO_EV
 from meltdyn.hooks.contracts import BaseObservable, FrameObservable, Observable
@@ -63,9 +65,10 @@ def _section(registry: Registry, kind: str, name: str, workdir: Path) -> Any:
 
 
 def check_plugin(kind: str, name: str, workdir: Path, registry: Registry | None = None,
-                 potential: str | None = None) -> None:
-    """Build the plugin from its example and run its kind's conformance check (an engine with ``potential``, by
-    default the first registered one it can run)."""
+                 potential: str | None = None, engine: str | None = None) -> None:
+    """Build the plugin from its example and run its kind's conformance check (an engine or executor with
+    ``potential``, by default the first registered one that can run; an executor on ``engine``, by default the first
+    registered engine that can run a study)."""
     registry = registry or discover()
     workdir = Path(workdir)
     section = _section(registry, kind, name, workdir / "example")
@@ -80,7 +83,7 @@ def check_plugin(kind: str, name: str, workdir: Path, registry: Registry | None 
     elif kind == "labeller":
         check_labeller(registry, section)
     elif kind == "executor":
-        check_executor(registry, section, workdir)
+        check_executor(registry, section, workdir, engine, potential)
     else:
         raise AssertionError(f"no conformance check for plugin kind {kind!r}")
 
@@ -208,9 +211,10 @@ def _check_frame(frame: LabelledFrame, system: AtomicSystem, where: str) -> None
 # -- engines --------------------------------------------------------------------------------------------------------
 
 def tiny_study(registry: Registry, engine: Any, workdir: Path, potential: str | None = None,
-               production_ps: float = 0.5) -> dict[str, Any]:
+               production_ps: float = 0.5, observables: Sequence[str] = ()) -> dict[str, Any]:
     """A seconds-long study for ``engine`` from the plugins' examples: ``potential`` (default the first registered
-    potential, by name, that gives the engine's interface) and the first system plugin it covers."""
+    potential, by name, that gives the engine's interface), the first system plugin it covers, and ``observables``
+    (plugin names, from their examples; none by default: an engine's check reads the trajectory)."""
     needs = registry.get("engine", engine.plugin).definition.requires.name
     for potential_name in [potential] if potential else registry.names("potential"):
         section = _section(registry, "potential", potential_name, workdir / potential_name)
@@ -236,8 +240,8 @@ def tiny_study(registry: Registry, engine: Any, workdir: Path, potential: str | 
                             {"stage": "production", "duration_ps": production_ps, "ensemble": "nve",
                              "sampling": {"interval_ps": 0.01, "log_frames_per_interval": 2, "chunk_frames": 4,
                                           "velocities": True}}]},
-                        "observables": [{"plugin": name} for name in registry.names("observable")
-                                        if name in ("msd",)]}
+                        "observables": [_section(registry, "observable", name, workdir / name).model_dump(mode="json")
+                                        for name in observables]}
     raise AssertionError(f"no registered potential ({potential or 'any'}) and system can run on engine "
                          f"{engine.plugin!r}")
 
@@ -331,13 +335,27 @@ def kill_at_production_start(study_file: Path, run_dir: Path, timeout_s: float =
 
 # -- executors ------------------------------------------------------------------------------------------------------
 
-def check_executor(registry: Registry, section: Any, workdir: Path) -> None:
+def check_executor(registry: Registry, section: Any, workdir: Path, engine: str | None = None,
+                   potential: str | None = None) -> None:
     """Two runs of a seconds-long study through the executor give what the serial executor gives, frame for frame
-    (OpenMM's Reference platform is bitwise repeatable), and every run is complete."""
+    (with ``deterministic: true``), and every run is complete. ``engine`` names the engine plugin (its example
+    section; by default the first registered one for which a potential and system plugin make a study) and
+    ``potential`` the potential plugin (as for :func:`tiny_study`)."""
     from meltdyn.study.runner import load_study
 
-    engine = validate_section(registry, "engine", {"plugin": "openmm", "platform": "Reference"}, "engine")
-    study = tiny_study(registry, engine, workdir / "study", potential="shik", production_ps=0.05)
+    study = None
+    for name in [engine] if engine else registry.names("engine"):
+        try:
+            study = tiny_study(registry, _section(registry, "engine", name, workdir / name), workdir / "study",
+                               potential, production_ps=0.05)
+            break
+        except AssertionError:
+            if engine:
+                raise
+    if study is None:
+        raise AssertionError(f"executor {section.plugin!r}: no registered engine can run a study from the plugins' "
+                             "examples")
+    study["deterministic"] = True
     study["sweep"]["temperatures_K"] = [2000.0, 2500.0]
     trajectories = {}
     for name, executor in (("serial", {"plugin": "serial"}), ("checked", section.model_dump(mode="json"))):
@@ -368,14 +386,34 @@ MEMORY_SLACK_BYTES = 256 * 1024
 """What tracing may count beyond an observable's declared memory: Python objects, small temporaries."""
 
 
+def _aligned(results: dict[str, ResultArray], reference: dict[str, ResultArray]) -> dict[str, ResultArray]:
+    """``results`` with each labelled axis put in ``reference``'s order: species in order of first appearance follow
+    the atom order, and a labelled result is the same whatever order its labels come in."""
+    order = {}
+    for dim, coord in coordinates(reference).items():
+        mine = np.asarray(results[dim].values) if dim in results else None
+        if mine is not None and mine.dtype.kind in "US" and sorted(mine.tolist()) == sorted(coord.values.tolist()):
+            order[dim] = np.array([mine.tolist().index(v) for v in coord.values.tolist()])
+    out = {}
+    for key, arr in results.items():
+        values = np.asarray(arr.values)
+        for axis, dim in enumerate(arr.dims):
+            if dim in order:
+                values = np.take(values, order[dim], axis=axis)
+        out[key] = ResultArray(values, arr.unit, arr.dims, arr.description)
+    return out
+
+
 def _assert_same_results(runs: dict[str, dict[str, ResultArray]]) -> None:
     reference = runs["whole"]
     assert reference, "the observable returned no results"
     for key, arr in reference.items():
         assert isinstance(arr, ResultArray) and isinstance(arr.unit, str), f"result {key!r} is not a ResultArray"
         assert len(arr.dims) == np.ndim(arr.values), f"result {key!r}: dims {arr.dims} for shape {arr.values.shape}"
+    check_dimensions(reference, "the observable")
     for name, got in runs.items():
         assert got.keys() == reference.keys(), f"{name}: result names differ"
+        got = _aligned(got, reference)
         for key in reference:
             message = f"result {key!r} differs when the trajectory is {name}"
             if np.asarray(reference[key].values).dtype.kind in "US":  # what an estimate is: its kind, its note
@@ -470,8 +508,15 @@ def _check_atom_observable(build: Callable[[], Observable], workdir: Path) -> No
             "permuted": analyse(files["permuted"], {"o": build()})["o"],
             "drifting": analyse(files["drifting"], {"o": build()})["o"]}
     _assert_same_results(runs)
-    json.dumps(build().summary(runs["whole"]))
+    _check_summary(build, runs["whole"])
     _check_memory(build, workdir, steps, dt, interval)
+
+
+def _check_summary(build: Callable[[], BaseObservable], results: dict[str, ResultArray]) -> None:
+    """Axes consistent across the results, every declared quantity among them with each axis labelled by a
+    coordinate, and its summary.json entry JSON (raises with the observable's words otherwise)."""
+    entry = summary_entry(results, build().summary(results), "observable")
+    json.dumps(entry, allow_nan=True)
 
 
 class _AtomCount(Observable):
@@ -546,7 +591,7 @@ def _check_frame_observable(build: Callable[[], FrameObservable], workdir: Path)
     first.merge(second)
     runs["merged from two halves"] = first.conclude()
     _assert_same_results(runs)
-    json.dumps(build().summary(runs["whole"]))
+    _check_summary(build, runs["whole"])
     _check_memory(build, workdir, steps, dt, interval)
 
 

@@ -15,6 +15,7 @@ from meltdyn.testing import check_plugin
 
 REGISTRY = discover()
 ENGINE_POTENTIAL = "shik"  # stable dynamics on every engine here; PaiNN's own conformance is its derivative check
+EXECUTOR_ENGINE = "openmm"  # the executors' check compares trajectories: OpenMM's Reference platform is the quickest
 CASES = [(e.kind, e.name) for e in sorted(REGISTRY.all_entries(), key=lambda e: (e.kind, e.name))
          if e.distribution == "meltdyn"]
 
@@ -32,7 +33,8 @@ analyses several trajectories (observables) or labels frames with a potential (l
 
 @pytest.mark.parametrize("kind, name", [pytest.param(k, n, marks=SLOW_KINDS.get(k, ()), id=f"{k}-{n}") for k, n in CASES])
 def test_plugin_conforms(kind, name, tmp_path):
-    check_plugin(kind, name, tmp_path, REGISTRY, potential=ENGINE_POTENTIAL if kind == "engine" else None)
+    check_plugin(kind, name, tmp_path, REGISTRY, potential=ENGINE_POTENTIAL if kind in ("engine", "executor") else None,
+                 engine=EXECUTOR_ENGINE if kind == "executor" else None)
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY.commands))

@@ -100,23 +100,32 @@ def is_estimate(data: Any) -> bool:
     return isinstance(data, Mapping) and "kind" in data and "value" in data
 
 
-def estimate_arrays(name: str, estimates: list[Estimate] | Estimate, unit: str, dims: tuple[str, ...],
+def estimate_arrays(name: str, estimates: Any, unit: str, dims: tuple[str, ...],
                     description: str) -> dict[str, Any]:
     """The result arrays that store estimates under ``name`` in results.h5: the value and, beside it, the standard
-    error, kind, bound and note of each entry. Returns name → :class:`meltdyn.hooks.data.ResultArray`."""
+    error, kind, bound and note of each entry. ``estimates`` is one :class:`Estimate`, or a (nested) list or object
+    array of them shaped like ``dims``. Returns name → :class:`meltdyn.hooks.data.ResultArray`."""
     from meltdyn.hooks.data import ResultArray  # contracts imports nothing of this module; keep it so
 
-    many = isinstance(estimates, list)
-    items = estimates if many else [estimates]
+    grid = np.empty((), dtype=object)
+    if isinstance(estimates, Estimate):
+        grid[()] = estimates
+    else:
+        grid = np.array(estimates, dtype=object)
+    if grid.ndim != len(dims):
+        raise ValueError(f"{name}: {grid.ndim}-dimensional estimates for dims {dims}")
+    items = list(grid.flat)
+    if not all(isinstance(e, Estimate) for e in items):
+        raise TypeError(f"{name}: estimate_arrays takes Estimates, got {sorted({type(e).__name__ for e in items})}")
 
     def shaped(values: list[Any], dtype: Any) -> np.ndarray:
-        arr = np.array(values, dtype=dtype)
-        return arr if many else arr.reshape(())
+        return np.array(values, dtype=dtype).reshape(grid.shape)
 
+    method = next((e.method for e in items if e.method), "")
     return {
         name: ResultArray(shaped([e.value for e in items], float), unit, dims, description),
         f"{name}_stderr": ResultArray(shaped([e.stderr for e in items], float), unit, dims,
-                                      f"standard error of {name} ({items[0].method or 'see the summary'})"),
+                                      f"standard error of {name} ({method or 'see the summary'})"),
         f"{name}_kind": ResultArray(shaped([e.kind for e in items], str), "", dims,
                                     f"what {name} is: {', '.join(KINDS)}"),
         f"{name}_bound": ResultArray(shaped([e.bound for e in items], float), unit, dims,
@@ -128,9 +137,9 @@ def estimate_arrays(name: str, estimates: list[Estimate] | Estimate, unit: str, 
 
 def estimates_from_arrays(results: Mapping[str, Any], name: str, method: str = "") -> list[Estimate]:
     """The estimates :func:`estimate_arrays` stored under ``name``, read back from the result arrays (one per entry,
-    a scalar as a list of one); ``method`` is not stored per entry, so the observable that wrote them passes it."""
+    in C order, a scalar as a list of one); ``method`` is not stored per entry, so the observable that wrote them passes it."""
     suffixes = ("", "_stderr", "_kind", "_bound", "_note")
-    arrays = [np.atleast_1d(results[f"{name}{suffix}"].values) for suffix in suffixes]
+    arrays = [np.ravel(results[f"{name}{suffix}"].values) for suffix in suffixes]
     return [Estimate(float(v), float(e), str(k), float(b), str(n), method if str(k) == "value" else "")
             for v, e, k, b, n in zip(*arrays)]
 

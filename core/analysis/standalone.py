@@ -13,8 +13,8 @@ from pydantic import BaseModel, ValidationError
 from meltdyn.analysis import state_point
 from meltdyn.analysis.model import analysis_model
 from meltdyn.analysis.results import Results, save_results
-from meltdyn.analysis.state_point import STATE_POINT
 from meltdyn.analysis.streaming import AnalysisCost, analyse
+from meltdyn.analysis.summaries import run_summary
 from meltdyn.base import errors
 from meltdyn.base.errors import InputError, StudyError
 from meltdyn.base.jsonio import read_json, write_json_atomic
@@ -98,9 +98,8 @@ def _analyse_into(out: Path, spec: BaseModel, path: Path, fmt: str, observables:
     cost.seconds += cost.conversion_seconds
     save_results(out / "results.h5", results, settings.reference_frame)
     write_json_atomic(out / "cost.json", cost.as_dict())
-    summary: dict[str, Any] = {label: observables[label].summary(r) for label, r in results.items()}
     with H5MDReader(trajectory) as reader:
-        summary[STATE_POINT] = state_point.measure(reader, None).as_json()
+        summary = run_summary(observables, results, state_point.measure(reader, None).as_json())
     if flags:
         summary["trajectory"] = {"flags": flags}
     write_json_atomic(out / "summary.json", summary)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from meltdyn.analysis.dimensions import ESTIMATE_PARTS
 from meltdyn.analysis.estimates import Estimate
 from meltdyn.analysis.state_point import STATE_POINT
 from meltdyn.analysis.streaming import AnalysisCost
@@ -77,14 +78,15 @@ def _summary_rows(run: Run) -> tuple[list[tuple[str, str, str]], list[str]]:
     """(quantity, value, unit) for each scalar of a completed run's summary (a bound as a bound, a missing number as
     n/a), then its notes: the reason for each bound or missing number, and the flags."""
     summary = run.summary()
+    run.results()  # read too, so that a damaged results.h5 is named here, not first met by a later reader
     rows, notes, said = [], [], set()
-    for q in quantities(summary, run.results()):
-        if q.name.startswith(f"{STATE_POINT}."):
+    for q in quantities(summary):
+        if q.observable == STATE_POINT:
             continue  # on the state point's own line, its flags below
         # A value with a caution says so on its own row, not only in the notes below the table.
-        rows.append((q.name, q.estimate.text(4), q.unit + ("  (see note)" if q.estimate.note else "")))
+        rows.append((q.key, q.estimate.text(4), q.unit + ("  (see note)" if q.estimate.note else "")))
         if q.estimate.note:
-            notes.append(f"{q.name.split('.', 1)[0]}: {q.name}: {q.estimate.note}")
+            notes.append(f"{q.observable}: {q.key}: {q.estimate.note}")
             said.add(q.estimate.note)
     # An observable's flag that repeats a quantity's note word for word ("MSD of O: apparent: ...") is said once.
     notes += [f"{label}: {flag}" for label, flag in flags(summary) if flag.split(": ", 1)[-1] not in said]
@@ -185,16 +187,17 @@ def _analyse(args: argparse.Namespace) -> int:
     spec, registry = load_analysis(args.analysis, getattr(args, "registry", None))
     results = analyse_trajectory(spec.model_dump(mode="json"), registry=registry, cost=cost)
     for label, arrays in results.items():
-        print(f"{label}: {', '.join(sorted(arrays))}")
+        # Each array with its axes; an estimate's error, kind, bound and note arrays go without saying.
+        shown = [n for n in arrays if not any(n == f"{base}{part}" for base in arrays for part in ESTIMATE_PARTS)]
+        print(f"{label}: " + ", ".join(f"{n}({', '.join(arrays[n].dims)})" for n in shown))
     print(f"analysis: {cost.seconds:.1f} s, {cost.block_atoms} atoms per block, peak memory {cost.peak_rss_MB:.0f} MB")
     from meltdyn.base.jsonio import read_json
 
     summary = read_json(Path(spec.output_dir) / "summary.json", "the analysis summary just written")
     print(_state_line(summary, Path(spec.output_dir) / "summary.json",
                       "analyse the trajectory again into a new output_dir").strip())
-    for label, entry in summary.items():
-        for flag in entry.get("flags", []):
-            print(f"note ({label}): {flag}")
+    for label, flag in flags(summary):
+        print(f"note ({label}): {flag}")
     return 0
 
 

@@ -24,7 +24,7 @@ from meltdyn.engine.kit import EngineSettings, Lane, LaneStart, SimulationBlewUp
 from meltdyn.engine.checkpoints import Checkpoint, load_facts, save_facts
 from meltdyn.engine.production import produce
 from meltdyn.hooks.contracts import RunContext
-from meltdyn.spec.models import MinimiseStage, NPTStage, ProductionStage, Stage, stage_temperature
+from meltdyn.spec.models import MinimiseStage, ProductionStage, Stage, stage_dynamics, stage_temperature
 
 
 def _same_position(checkpoints: Sequence[Checkpoint], runs: Sequence[RunContext]) -> Checkpoint:
@@ -104,7 +104,7 @@ def _dynamics(machine: StageMachine, runs: Sequence[RunContext], lanes: Sequence
     ck = checkpoints[0]
     resuming = ck.stage == index and ck.mid_stage
     done = ck.step if resuming else 0
-    npt = isinstance(stage, NPTStage)
+    npt = getattr(stage_dynamics(stage), "ensemble", None) == "npt"
     sums = [np.array(c.carry["cell_sum"]) if resuming and npt else np.zeros((3, 3)) for c in checkpoints]
     counts = [int(c.carry["cell_count"]) if resuming and npt else 0 for c in checkpoints]
     progress = runs[0].progress

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Protocol, Self
 
-from meltdyn.hooks.data import AtomBlock, AtomicSystem, FrameBatch, LabelledFrame, ResultArray, TrajectoryInfo
+from meltdyn.hooks.data import (
+    AtomBlock, AtomicSystem, FrameBatch, LabelledFrame, ResultArray, Summary, TrajectoryInfo,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -173,9 +175,11 @@ class BaseObservable(ABC):
         :meth:`process` allocates and fails an estimate it exceeds."""
         return 0, 0
 
-    def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
-        """Scalars worth a line in the run's JSON summary (e.g. diffusion coefficients)."""
-        return {}
+    def summary(self, results: dict[str, ResultArray]) -> Summary:
+        """Which of ``results`` are headline quantities (diffusion coefficients, τ_α, a hop fraction), each labelled by
+        its stored dims and coordinates, and the flags the results raise. summary.json, ``meltdyn results`` and the
+        report read only this, so a third-party observable's quantities reach them as ours do."""
+        return Summary()
 
     def plot(self, results: dict[str, ResultArray], ax: Axes) -> bool:
         """Draw this observable's figure of ``results`` on ``ax``; return False if it has none."""

@@ -3,9 +3,10 @@ arrays, and what an observable is given."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -136,12 +137,43 @@ class LabelledFrame:
 
 @dataclass(frozen=True)
 class ResultArray:
-    """A named result: values with their unit and the names of their axes."""
+    """A named result: values with their unit and the names of their axes.
+
+    Axes are labelled as in netCDF: a one-dimensional result named like its only axis is that axis' coordinate
+    (``species`` holding the element symbols, ``q`` the wavenumbers, ``lag`` the lags), so that ``D`` with dims
+    ``("species",)`` or ``Fs`` with dims ``("species", "q", "lag")`` say what each entry is without a name that
+    encodes it. An axis without a coordinate is a plain index (events, histogram counts)."""
 
     values: np.ndarray
     unit: str
     dims: tuple[str, ...]
     description: str = ""
+
+
+Trend = Literal["rate", "time", "level"]
+"""How a quantity is expected to vary over the state points of a sweep, which the report draws and fits:
+``rate`` an activated rate (D: ln y against 1/T, an Arrhenius fit of y), ``time`` an activated time (τ_α: the same,
+with the fit of 1/y), ``level`` drawn against T without a fit (the α2 peak height)."""
+
+
+@dataclass(frozen=True)
+class Reported:
+    """One of an observable's results that is a headline quantity: how its error was obtained and how it varies
+    over a sweep (None: tabulated only)."""
+
+    method: str = ""
+    trend: Trend | None = None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What an observable reports of its results: the results that are headline quantities (by name; their dims and
+    coordinates are the stored ones, their estimates stored with
+    :func:`~meltdyn.analysis.estimates.estimate_arrays` or plain numbers) and flags, findings to read with care.
+    The run's summary.json, ``meltdyn results`` and the report all read it the same way for every observable."""
+
+    quantities: Mapping[str, Reported] = field(default_factory=dict)
+    flags: Sequence[str] = ()
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,14 @@ the field, not a run that grows without bound.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from meltdyn.base import elements
 from meltdyn.base.strict import StrictModel
+from meltdyn.spec.migrations import moved_field, tolerance_eV_A
 
 TARGET = "target"
 """A stage temperature of ``target`` means the run's temperature from the sweep."""
@@ -62,9 +64,29 @@ class SweepSpec(Spec):
         return _unique(value, "temperatures_K")
 
 
-class MinimiseStage(Spec):
+class _Stage(Spec):
+    """A protocol stage; a field an earlier meltdyn had here and this one moved is refused with where it went."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                problem = moved_field(str(data.get("stage")), str(name), value)
+                if problem:
+                    raise ValueError(problem)
+        return data
+
+
+DEFAULT_TOLERANCE_EV_A = tolerance_eV_A(10.0)
+"""10 kJ/mol/nm, OpenMM's default, in eV/Å (0.0104): the default of meltdyn before 0.3, kept exactly so that runs
+made then resume."""
+
+
+class MinimiseStage(_Stage):
     stage: Literal["minimise"]
-    tolerance_kJ_mol_nm: float = Field(10.0, gt=0, le=1e6, description="Stop when the RMS force is below this.")
+    tolerance_eV_A: float = Field(DEFAULT_TOLERANCE_EV_A, gt=0, le=1e4, description="Stop when the root-mean-square "
+                                  "force component is below this (eV/Å; every engine applies it so).")
     max_iterations: int = Field(0, ge=0, le=10**7, description="0 means until converged.")
 
 
@@ -72,7 +94,7 @@ Thermostat = Literal["langevin", "nose_hoover"]
 Duration = Annotated[float, Field(gt=0, le=1e7, description="Simulated time of the stage.")]
 
 
-class _Dynamics(Spec):
+class _Dynamics(_Stage):
     duration_ps: Duration
     temperature_K: Temperature | Literal["target"] = Field(TARGET, description="Kelvin, or 'target' for the "
                                                                                 "sweep's.")
@@ -88,14 +110,10 @@ class NVTStage(_Dynamics):
 class NPTStage(_Dynamics):
     stage: Literal["npt"]
     pressure_bar: float = Field(1.0, ge=-1e5, le=1e7, description="Isotropic pressure; the cell ends at the mean of "
-                                "the second half of the stage.")
-    barostat_interval_steps: int = Field(25, ge=1, le=10**6, description="Steps between volume moves of OpenMM's "
-                                         "Monte Carlo barostat.")
-    barostat_time_ps: float = Field(1.0, gt=0, le=1e4, description="Relaxation time of the LAMMPS and TorchSim "
-                                    "barostats.")
+                                "the second half of the stage. How the barostat couples is the engine's setting.")
 
 
-class NVEStage(Spec):
+class NVEStage(_Stage):
     stage: Literal["nve"]
     duration_ps: Duration
 
@@ -112,7 +130,7 @@ class SamplingSpec(Spec):
     velocities: bool = Field(False, description="Also write velocities.")
 
 
-class ProductionStage(Spec):
+class ProductionStage(_Stage):
     stage: Literal["production"]
     duration_ps: float = Field(gt=0, le=1e7, description="Simulated time written to the trajectory.")
     ensemble: Literal["nvt", "nve"] = Field("nvt", description="nve: velocity Verlet, no thermostat.")
@@ -127,6 +145,32 @@ class ProductionStage(Spec):
 Stage = Annotated[
     Union[MinimiseStage, NVTStage, NPTStage, NVEStage, ProductionStage], Field(discriminator="stage")
 ]
+
+
+Ensemble = Literal["nve", "nvt", "npt"]
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    """What an engine integrates in a dynamics stage, in one vocabulary whatever the stage's kind: the ensemble, the
+    thermostat and its friction (None for NVE), the pressure (None but for NPT)."""
+
+    ensemble: Ensemble
+    thermostat: Thermostat | None
+    friction_per_ps: float | None
+    pressure_bar: float | None
+
+
+def stage_dynamics(stage: Stage) -> Dynamics | None:
+    """The dynamics of a stage; None for a minimisation. Production gives its ensemble as a field, the other stages
+    by their kind: engines ask this, not the stage's class."""
+    if isinstance(stage, MinimiseStage):
+        return None
+    ensemble: Ensemble = stage.ensemble if isinstance(stage, ProductionStage) else stage.stage  # type: ignore[assignment]
+    if ensemble == "nve":
+        return Dynamics("nve", None, None, None)
+    return Dynamics(ensemble, stage.thermostat, stage.friction_per_ps,  # type: ignore[union-attr]
+                    stage.pressure_bar if isinstance(stage, NPTStage) else None)
 
 
 def stage_temperature(stage: Stage, target_K: float) -> float:
@@ -180,7 +224,7 @@ class AnalysisSettings(Spec):
                                     "setting that cannot fit is refused with what would.")
 
 
-RESERVED_LABELS = ("arrays", "state_point", "trajectory")
+RESERVED_LABELS = ("arrays", "layout", "state_point", "trajectory")
 """Summary entries meltdyn writes itself (array units, the measured state point, trajectory warnings)."""
 
 

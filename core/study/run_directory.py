@@ -13,15 +13,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from meltdyn.analysis.estimates import Estimate
 from meltdyn.analysis.results import Results, load_results
-from meltdyn.analysis.state_point import STATE_POINT
+from meltdyn.analysis.summaries import summary_problem
 from meltdyn.base.errors import InputError, StudyError
 from meltdyn.base.fingerprint import package_versions
 from meltdyn.base.jsonio import read_json, write_json_atomic
 from meltdyn.base.ownership import MARK, inside, kind_of
 from meltdyn.base.storage import describe as storage_fault
 from meltdyn.engine.checkpoints import Checkpoint
+from meltdyn.spec.migrations import upgrade_resolved_spec
 from meltdyn.study.locks import RunLock
 from meltdyn.trajectory.h5md import H5MDReader
 
@@ -118,6 +118,8 @@ class RunDirectory:
             if not isinstance(previous, dict):
                 raise StudyError(f"{spec_path}: not a spec meltdyn wrote (it holds {_brief(previous)}, not an "
                                  "object). " + _REMEDY.format(run=self.path))
+            # A run made by meltdyn 0.2 resumes once its study file is in the 0.3 layout (spec.json is left as it is).
+            previous = upgrade_resolved_spec(previous, resolved_spec)
             if previous != resolved_spec:
                 raise StudyError(
                     f"{self.path} holds a run made from a different spec; meltdyn never overwrites it. "
@@ -233,27 +235,11 @@ def _brief(value: Any) -> str:
 
 
 def _checked_summary(summary: Any, path: Path) -> dict[str, Any]:
-    """A run's summary.json as meltdyn wrote it: an object whose estimates (and state point) read back as such."""
-    problem = None
-    if not isinstance(summary, dict):
-        problem = f"it holds {_brief(summary)}, not an object"
-    else:
-        point = summary.get(STATE_POINT)
-        estimates = [(f"{label}.{name}", value) for label, entry in summary.items() if isinstance(entry, dict)
-                     for name, value in entry.items() if isinstance(value, dict) and "kind" in value]
-        if isinstance(point, dict):
-            estimates += [(f"{STATE_POINT}.{key}", point[key]) for key in ("temperature_K",
-                                                                            "potential_energy_eV_per_atom") if key in point]
-        elif point is not None:
-            problem = f"{STATE_POINT} is {_brief(point)}, not an object"
-        for where, value in estimates:
-            try:
-                Estimate.from_json(value)
-            except (KeyError, TypeError, ValueError) as exc:
-                problem = f"{where} is {_brief(value)}, not an estimate meltdyn writes ({exc})"
-                break
+    """A run's summary.json as this meltdyn writes it: an object whose quantities (and state point) read back."""
+    problem = (f"it holds {_brief(summary)}, not an object" if not isinstance(summary, dict)
+               else summary_problem(summary))
     if problem:
-        raise StudyError(f"{path}: not a summary meltdyn wrote ({problem}); " + _REANALYSE)
+        raise StudyError(f"{path}: not a summary this meltdyn reads ({problem}); " + _REANALYSE)
     return summary
 
 

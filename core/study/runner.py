@@ -19,8 +19,8 @@ from pydantic import BaseModel, ValidationError
 
 from meltdyn.analysis import state_point
 from meltdyn.analysis.results import Results, save_results
-from meltdyn.analysis.state_point import STATE_POINT
 from meltdyn.analysis.streaming import AnalysisCost, analyse
+from meltdyn.analysis.summaries import run_summary
 from meltdyn.base import errors
 from meltdyn.base.errors import StudyError
 from meltdyn.base.jsonio import write_json_atomic
@@ -289,12 +289,9 @@ class Study:
         cost = AnalysisCost()
         results = analyse(trajectory, observables, spec.analysis, cost=cost)
         save_results(into / "results.h5", results, spec.analysis.reference_frame)
-        summary = {label: observables[label].summary(res) for label, res in results.items()}
         with H5MDReader(trajectory) as reader:
-            summary[STATE_POINT] = state_point.measure(reader, target_K).as_json()
-        summary["arrays"] = {label: {n: {"unit": a.unit, "dims": list(a.dims), "shape": list(a.values.shape)}
-                                     for n, a in res.items()} for label, res in results.items()}
-        write_json_atomic(into / "summary.json", summary)
+            point = state_point.measure(reader, target_K).as_json()
+        write_json_atomic(into / "summary.json", run_summary(observables, results, point))
         return cost
 
     def _failed(self, runs: Sequence[Run], exc: BaseException, started: float) -> list[str]:

@@ -14,13 +14,13 @@ import numpy as np
 from pydantic import Field
 
 from meltdyn.plugin import (
-    BOOTSTRAP_BLOCKS, AtomBlock, Estimate, Observable, ResultArray, TrajectoryInfo, bootstrap_bytes,
-    bootstrap_replicates, bootstrap_std, estimate_arrays, estimates_from_arrays, hookimpl, independent_blocks,
-    largest_sample, merge_blocks, origin_blocks, plan_lags, sample_lags, samples_bytes,
+    BOOTSTRAP_BLOCKS, AtomBlock, Estimate, Observable, PluginDef, PluginParams, Reported, ResultArray, Summary,
+    TrajectoryInfo, bootstrap_bytes, bootstrap_replicates, bootstrap_std, coordinate, estimate_arrays, estimate_at,
+    hookimpl, independent_blocks, largest_sample, merge_blocks, origin_blocks, plan_lags, sample_lags, samples_bytes,
+    select, species_coordinate,
 )
 
 PEAK_METHOD = "block bootstrap over time origins (blocks at least the peak time long)"
-from meltdyn.plugin import PluginDef, PluginParams
 
 
 class Alpha2Params(PluginParams):
@@ -104,17 +104,19 @@ class Alpha2(Observable):
 
     def conclude(self) -> dict[str, ResultArray]:
         lag = np.array([x.lag_steps * self.info.timestep_ps for x in self.samples])
-        out = {"lag": ResultArray(lag, "ps", ("lag",), "time lag")}
+        a2s, r2s, heights, times = [], [], [], []
         for s in self.r2:
             pairs = (self.origins_per_block * self.counts[s]).astype(float)  # (lags, blocks)
             r2, r4 = self.r2[s].sum(axis=1) / pairs.sum(axis=1), self.r4[s].sum(axis=1) / pairs.sum(axis=1)
             a2 = alpha2(r2, r4)
-            out[f"alpha2_{s}"] = ResultArray(a2, "1", ("lag",), f"non-Gaussian parameter of {s}")
-            out[f"r2_{s}"] = ResultArray(r2, "angstrom^2", ("lag",), f"<r^2> of {s} on the same lags")
             height, time = self._peak(lag, a2, self.r2[s], self.r4[s], pairs)
-            out.update(estimate_arrays(f"peak_time_{s}", time, "ps", (), "lag of the alpha2 maximum"))
-            out.update(estimate_arrays(f"peak_height_{s}", height, "1", (), "alpha2 maximum"))
-        return out
+            a2s.append(a2), r2s.append(r2), heights.append(height), times.append(time)
+        return {"species": species_coordinate(list(self.r2)),
+                "lag": coordinate("lag", lag, "ps", "time lag"),
+                "alpha2": ResultArray(np.array(a2s), "1", ("species", "lag"), "non-Gaussian parameter"),
+                "r2": ResultArray(np.array(r2s), "angstrom^2", ("species", "lag"), "<r^2> on the same lags"),
+                **estimate_arrays("peak_time", times, "ps", ("species",), "lag of the alpha2 maximum"),
+                **estimate_arrays("peak_height", heights, "1", ("species",), "alpha2 maximum")}
 
     def _peak(self, lag: np.ndarray, a2: np.ndarray, r2: np.ndarray, r4: np.ndarray, pairs: np.ndarray
               ) -> tuple[Estimate, Estimate]:
@@ -130,23 +132,17 @@ class Alpha2(Observable):
         k = int(np.searchsorted(lag, scale))
         return peak(lag, a2, bootstrap_replicates(peaks, pairs.shape[1]), int(np.count_nonzero(pairs[k])))
 
-    def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def summary(self, results: dict[str, ResultArray]) -> Summary:
         flags = []
-        for name in results:
-            if name.startswith("peak_") and f"{name}_kind" in results:
-                (estimate,) = estimates_from_arrays(results, name, PEAK_METHOD)
-                out[name] = estimate.as_json()
-                if name.startswith("peak_time_") and not estimate.is_value:
-                    flags.append(f"alpha2 of {name.removeprefix('peak_time_')}: {estimate.note}")
-        if flags:
-            out["flags"] = flags
-        return out
+        for s in results["species"].values.tolist():
+            time = estimate_at(results, "peak_time", species=s)
+            if not time.is_value:
+                flags.append(f"alpha2 of {s}: {time.note}")
+        return Summary({"peak_height": Reported(PEAK_METHOD, "level"), "peak_time": Reported(PEAK_METHOD)}, flags)
 
     def plot(self, results: dict[str, ResultArray], ax: Any) -> bool:
-        for key, arr in results.items():
-            if key.startswith("alpha2_"):
-                ax.semilogx(results["lag"].values, arr.values, label=key.removeprefix("alpha2_"))
+        for s in results["species"].values.tolist():
+            ax.semilogx(results["lag"].values, select(results, "alpha2", species=s), label=s)
         ax.set(xlabel="t (ps)", ylabel="$\\alpha_2(t)$")
         return True
 

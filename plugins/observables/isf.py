@@ -14,9 +14,10 @@ from typing import Annotated, Any, Literal
 import numpy as np
 
 from meltdyn.plugin import (
-    BOOTSTRAP_BLOCKS, AtomBlock, Estimate, InputError, LagSample, Observable, PluginDef, PluginParams, ResultArray,
-    TrajectoryInfo, bootstrap_bytes, bootstrap_replicates, bootstrap_std, estimate_arrays, estimates_from_arrays,
-    hookimpl, independent_blocks, largest_sample, merge_blocks, origin_blocks, plan_lags, sample_lags, samples_bytes,
+    BOOTSTRAP_BLOCKS, AtomBlock, Estimate, InputError, LagSample, Observable, PluginDef, PluginParams, Reported,
+    ResultArray, Summary, TrajectoryInfo, bootstrap_bytes, bootstrap_replicates, bootstrap_std, coordinate,
+    estimate_arrays, hookimpl, independent_blocks, largest_sample, merge_blocks, origin_blocks, plan_lags, sample_lags,
+    samples_bytes, select, species_coordinate,
 )
 from pydantic import Field
 
@@ -146,15 +147,17 @@ class ISF(Observable):
 
     def conclude(self) -> dict[str, ResultArray]:
         lag = np.array([0.0] + [x.lag_steps * self.info.timestep_ps for x in self.samples])
-        out = {"lag": ResultArray(lag, "ps", ("lag",), "time lag"),
-               "q": ResultArray(self.q, "1/angstrom", ("q",), "wavenumbers")}
+        fs, taus = [], []
         for s, total in self.sums.items():
             pairs = self.origins_per_block * self.counts[s]  # (lags, blocks)
-            fs = np.concatenate([np.ones((len(self.q), 1)), total.sum(axis=2) / pairs.sum(axis=1)], axis=1)
-            out[f"Fs_{s}"] = ResultArray(fs, "1", ("q", "lag"), f"self intermediate scattering function of {s}")
-            taus = [self._tau(lag[1:], fs[iq, 1:], total[iq], pairs, q) for iq, q in enumerate(self.q)]
-            out.update(estimate_arrays(f"tau_alpha_{s}", taus, "ps", ("q",), "time at which F_s = 1/e"))
-        return out
+            f = np.concatenate([np.ones((len(self.q), 1)), total.sum(axis=2) / pairs.sum(axis=1)], axis=1)
+            fs.append(f)
+            taus.append([self._tau(lag[1:], f[iq, 1:], total[iq], pairs, q) for iq, q in enumerate(self.q)])
+        return {"species": species_coordinate(list(self.sums)),
+                "q": coordinate("q", self.q, "1/angstrom", "wavenumbers"),
+                "lag": coordinate("lag", lag, "ps", "time lag"),
+                "Fs": ResultArray(np.array(fs), "1", ("species", "q", "lag"), "self intermediate scattering function"),
+                **estimate_arrays("tau_alpha", taus, "ps", ("species", "q"), "time at which F_s = 1/e")}
 
     def _tau(self, t: np.ndarray, f: np.ndarray, sums: np.ndarray, pairs: np.ndarray, q: float) -> Estimate:
         """τα at one q from its F_s and the per-block sums (lags, blocks) behind it, bootstrapped over blocks at
@@ -171,16 +174,14 @@ class ISF(Observable):
         return tau_alpha(t, f, bootstrap_replicates(crossings, sums.shape[1]),
                          int(np.count_nonzero(pairs[min(k, len(t) - 1)])), q)
 
-    def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
-        return {name: [e.as_json() for e in estimates_from_arrays(results, name, TAU_METHOD)]
-                for name in results if name.startswith("tau_alpha_") and f"{name}_kind" in results}
+    def summary(self, results: dict[str, ResultArray]) -> Summary:
+        return Summary({"tau_alpha": Reported(TAU_METHOD, "time")})
 
     def plot(self, results: dict[str, ResultArray], ax: Any) -> bool:
         lag = results["lag"].values
-        for key, arr in results.items():
-            if key.startswith("Fs_"):
-                for iq, q in enumerate(results["q"].values):
-                    ax.semilogx(lag[1:], arr.values[iq, 1:], label=f"{key.removeprefix('Fs_')}, q={q:g} Å$^{{-1}}$")
+        for s in results["species"].values.tolist():
+            for q in results["q"].values.tolist():
+                ax.semilogx(lag[1:], select(results, "Fs", species=s, q=q)[1:], label=f"{s}, q={q:g} Å$^{{-1}}$")
         ax.axhline(1 / np.e, color="grey", lw=0.5)
         ax.set(xlabel="t (ps)", ylabel="$F_s(q,t)$")
         return True

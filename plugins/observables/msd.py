@@ -20,8 +20,8 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from meltdyn.plugin import (
-    AtomBlock, Estimate, LagPlan, Observable, PluginDef, PluginParams, ResultArray, StudyOutline, TrajectoryInfo,
-    estimate_arrays, estimates_from_arrays, hookimpl, plan_lags,
+    AtomBlock, Estimate, LagPlan, Observable, PluginDef, PluginParams, Reported, ResultArray, StudyOutline, Summary,
+    TrajectoryInfo, coordinate, estimate_arrays, estimate_at, hookimpl, plan_lags, select, species_coordinate,
 )
 
 D_METHOD = "spread over atoms of per-atom GLS fits (Brownian all-origin MSD covariance)"
@@ -170,20 +170,20 @@ class MSD(Observable):
 
     def conclude(self) -> dict[str, ResultArray]:
         lag_ps = self.plan.lags_steps * self.info.timestep_ps
-        out = {"lag": ResultArray(lag_ps, "ps", ("lag",), "time lag")}
-        for s in self.species:
-            msd = self.sums[s] / self.counts[s]
-            out[f"msd_{s}"] = ResultArray(msd, "angstrom^2", ("lag",), f"mean squared displacement of {s}")
-            sel = self.in_window
-            window = (float(lag_ps[sel][0]), float(lag_ps[sel][-1])) if len(sel) else self.window
-            exponent = (float(np.polyfit(np.log(lag_ps[sel]), np.log(np.maximum(msd[sel], 1e-300)), 1)[0])
-                        if len(self.weights) else float("nan"))
-            out.update(estimate_arrays(f"D_{s}", self._estimate(s, window, exponent), "angstrom^2/ps", (),
-                                       f"diffusion coefficient of {s}"))
-            out[f"fit_window_{s}"] = ResultArray(np.array(window), "ps", ("bound",), "lags used for D")
-            out[f"diffusive_exponent_{s}"] = ResultArray(
-                np.array(exponent), "1", (), "log-log slope of the MSD over the fit window; 1 when diffusive")
-        return out
+        sel = self.in_window
+        window = (float(lag_ps[sel][0]), float(lag_ps[sel][-1])) if len(sel) else self.window
+        msd = np.array([self.sums[s] / self.counts[s] for s in self.species])
+        exponents = [float(np.polyfit(np.log(lag_ps[sel]), np.log(np.maximum(m[sel], 1e-300)), 1)[0])
+                     if len(self.weights) else float("nan") for m in msd]
+        out = {"species": species_coordinate(self.species),
+               "lag": coordinate("lag", lag_ps, "ps", "time lag"),
+               "bound": coordinate("bound", ["start", "end"], "", "ends of an interval"),
+               "msd": ResultArray(msd, "angstrom^2", ("species", "lag"), "mean squared displacement"),
+               "fit_window": ResultArray(np.array(window), "ps", ("bound",), "lags used for D"),
+               "diffusive_exponent": ResultArray(np.array(exponents), "1", ("species",),
+                                                 "log-log slope of the MSD over the fit window; 1 when diffusive")}
+        estimates = [self._estimate(s, window, e) for s, e in zip(self.species, exponents)]
+        return out | estimate_arrays("D", estimates, "angstrom^2/ps", ("species",), "diffusion coefficient")
 
     def _estimate(self, s: str, window: tuple[float, float], exponent: float) -> Estimate:
         """D of one species from the per-atom sums: the mean of the D_i and its standard error over the atoms."""
@@ -203,28 +203,18 @@ class MSD(Observable):
                          "ballistic, not diffusive")
         return Estimate(float(d), stderr, note="; ".join(notes), method=D_METHOD)
 
-    def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def summary(self, results: dict[str, ResultArray]) -> Summary:
         flags = []
-        for key in results:
-            if not (key.startswith("D_") and f"{key}_kind" in results):
-                continue
-            s = key.removeprefix("D_")
-            (estimate,) = estimates_from_arrays(results, key, D_METHOD)
-            out[key] = estimate.as_json()
-            exponent = float(results[f"diffusive_exponent_{s}"].values)
-            out[f"diffusive_exponent_{s}"] = exponent
+        for s, exponent in zip(results["species"].values.tolist(), results["diffusive_exponent"].values.tolist()):
+            estimate = estimate_at(results, "D", species=s)
             if not estimate.is_value or not 0.9 <= exponent <= 1.1:
                 flags.append(f"MSD of {s}: {estimate.note}")
-        if flags:
-            out["flags"] = flags
-        return out
+        return Summary({"D": Reported(D_METHOD, "rate"), "diffusive_exponent": Reported()}, flags)
 
     def plot(self, results: dict[str, ResultArray], ax: Any) -> bool:
         lag = results["lag"].values
-        for key, arr in results.items():
-            if key.startswith("msd_"):
-                ax.loglog(lag[1:], arr.values[1:], label=key.removeprefix("msd_"))
+        for s in results["species"].values.tolist():
+            ax.loglog(lag[1:], select(results, "msd", species=s)[1:], label=s)
         ax.set(xlabel="t (ps)", ylabel="MSD (Å$^2$)")
         return True
 

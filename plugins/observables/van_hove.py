@@ -20,8 +20,9 @@ from scipy.ndimage import convolve1d
 from scipy.signal import find_peaks
 
 from meltdyn.plugin import (
-    AtomBlock, Estimate, Observable, PluginDef, PluginParams, ResultArray, StudyOutline, TrajectoryInfo, elements,
-    estimate_arrays, estimates_from_arrays, hookimpl, largest_sample, plan_lags, sample_lags, samples_bytes,
+    AtomBlock, Estimate, Observable, PluginDef, PluginParams, Reported, ResultArray, StudyOutline, Summary,
+    TrajectoryInfo, coordinate, elements, estimate_arrays, estimate_at, hookimpl, largest_sample, plan_lags,
+    sample_lags, samples_bytes, select, species_coordinate,
 )
 
 
@@ -72,11 +73,13 @@ HOP_METHODS = {"hop_p_value": "Monte Carlo error of the bootstrap p-value",
                "hop_peak_r": f"{HOP_METHOD}, the peaks located again in each, and the bin width",
                "hop_threshold_r": f"{HOP_METHOD}, the peaks located again in each, and the bin width",
                "mean_residence_times": HOP_METHOD}
-HOP_ESTIMATES = (("hopping_fraction", "1", "fraction beyond the dip at hop_lag"),
+HOP_ESTIMATES = (("hop_p_value", "1", "p-value of the second peak of P(log10 r) at hop_lag against a one-peaked null"),
+                 ("hopping_fraction", "1", "fraction beyond the dip at hop_lag"),
                  ("hop_peak_r", "angstrom", "second peak of P(log10 r) at hop_lag"),
                  ("hop_threshold_r", "angstrom", "dip between the peaks of P(log10 r) at hop_lag"),
                  ("mean_residence_times", "ps", "mean time between hops"))
-"""The hop analysis' headline numbers: name, unit, what it is; all undefined, for the same reason, without hops."""
+"""The hop analysis' headline numbers: name, unit, what it is; all but the p-value undefined, for the same reason,
+without a significant hop population."""
 
 
 def smoothed(density: np.ndarray) -> np.ndarray:
@@ -355,31 +358,56 @@ class VanHove(Observable):
         return held, max(histogram, smoothing)
 
     def conclude(self) -> dict[str, ResultArray]:
-        p, info = self.params, self.info
+        info = self.info
         r = 0.5 * (self.r_edges[1:] + self.r_edges[:-1])
         lg = 0.5 * (self.log_edges[1:] + self.log_edges[:-1])
         dr, dlg = np.diff(self.r_edges), np.diff(self.log_edges)
         lag = np.array([x.lag_steps * info.timestep_ps for x in self.samples])
-        out = {"lag": ResultArray(lag, "ps", ("lag",), "lags actually used"),
-               "r": ResultArray(r, "angstrom", ("r",), "bin centres"),
-               "log10_r": ResultArray(lg, "log10(angstrom)", ("log10_r",), "bin centres")}
-        for s in self.hist:
-            # Normalised by every displacement, those beyond r_max included, so ∫4πr²G_s dr ≤ 1 shows any loss.
-            shell = self.hist[s] / self.total[s][:, None] / dr
-            out[f"Gs_{s}"] = ResultArray(shell / (4 * np.pi * r**2), "1/angstrom^3", ("lag", "r"),
-                                         f"self van Hove function of {s}")
-            plog = self.log_hist[s] / self.total[s][:, None] / dlg
-            out[f"P_log10r_{s}"] = ResultArray(plog, "1", ("lag", "log10_r"), f"distribution of log10 r for {s}")
+        # Normalised by every displacement, those beyond r_max included, so ∫4πr²G_s dr ≤ 1 shows any loss.
+        shell = np.array([self.hist[s] / self.total[s][:, None] / dr for s in self.hist])
+        plog = np.array([self.log_hist[s] / self.total[s][:, None] / dlg for s in self.hist])
+        out = {"species": species_coordinate(list(self.hist)),
+               "lag": coordinate("lag", lag, "ps", "lags actually used"),
+               "r": coordinate("r", r, "angstrom", "bin centres"),
+               "log10_r": coordinate("log10_r", lg, "log10(angstrom)", "bin centres"),
+               "Gs": ResultArray(shell / (4 * np.pi * r**2), "1/angstrom^3", ("species", "lag", "r"),
+                                 "self van Hove function"),
+               "P_log10r": ResultArray(plog, "1", ("species", "lag", "log10_r"), "distribution of log10 r")}
         if self.hop_blocks:
-            out["hop_lag"] = ResultArray(np.array(lag[self.k_hop]), "ps", (), "lag used to find the hop peak and dip")
-        for s in self.hop_blocks:
-            out.update(self._hop_analysis(s, lg, float(lag[self.k_hop])))
+            out |= self._hops(lg, float(lag[self.k_hop]))
         if self._spill is not None:
             self._spill.close()
         return out
 
-    def _hop_analysis(self, s: str, lg: np.ndarray, lag_ps: float) -> dict[str, ResultArray]:
-        """The hop test of species s at the hop lag and, when it finds a hop population, the hops themselves."""
+    def _hops(self, lg: np.ndarray, lag_ps: float) -> dict[str, ResultArray]:
+        """The hop analysis of every hop species, over the ``hop_species`` axis; a species without a significant hop
+        population has its estimates undefined and NaN for its hop counts and residence times."""
+        found = [self._hop_analysis(s, lg, lag_ps) for s in self.hop_blocks]
+        out = {"hop_species": coordinate("hop_species", list(self.hop_blocks), "", "species given the hop analysis"),
+               "hop_lag": ResultArray(np.array(lag_ps), "ps", (), "lag used to find the hop peak and dip")}
+        for name, unit, text in HOP_ESTIMATES:
+            out |= estimate_arrays(name, [estimates[name] for estimates, _, _ in found], unit, ("hop_species",), text)
+
+        width = max((len(h) for _, h, _ in found if h is not None), default=0)
+        hist = np.full((len(found), width), np.nan)
+        for k, (_, h, _) in enumerate(found):
+            if h is not None:
+                hist[k] = np.pad(h, (0, width - len(h)))
+        out["hop_count_hist"] = ResultArray(hist, "1", ("hop_species", "hops"),
+                                            "particles by number of hops (NaN: no hop population)")
+        events = max((len(t) for _, _, t in found if t is not None), default=0)
+        times = np.full((len(found), events), np.nan)
+        for k, (_, _, t) in enumerate(found):
+            if t is not None:
+                times[k, :len(t)] = t
+        out["residence_times"] = ResultArray(times, "ps", ("hop_species", "event"),
+                                             "times between consecutive hops, sorted (NaN past the last)")
+        return out
+
+    def _hop_analysis(self, s: str, lg: np.ndarray, lag_ps: float
+                      ) -> tuple[dict[str, Estimate], np.ndarray | None, np.ndarray | None]:
+        """The hop test of species s at the hop lag and, when it finds a hop population, the hops themselves: the
+        estimates by name, the histogram of hops per particle and the residence times (None without hops)."""
         counts = self.atom_hist[s]
         order = canonical_order(counts)
         n, origins = len(counts), len(self.samples[self.k_hop].origins)
@@ -396,20 +424,15 @@ class VanHove(Observable):
             why = (f"{where}: no second peak significant against a one-peaked null (p = {test.p_value:.2g}, level "
                    f"{HOP_LEVEL:g}; candidate dip {10**lg[test.dip]:.2f} Å, second peak {10**lg[test.second]:.2f} "
                    f"Å, over {n} {s} atoms); hops cannot be told from vibration")
-        out = {}
         if test is None:
             p_value = Estimate.undefined(why)
         else:
             verdict = f"one-peaked null rejected at level {HOP_LEVEL:g}" if test.significant else why
             p_value = Estimate(test.p_value, float(np.sqrt(test.p_value * (1 - test.p_value) / RESAMPLES)),
                                note=verdict, method=HOP_METHODS["hop_p_value"])
-        out |= estimate_arrays(f"hop_p_value_{s}", p_value, "1", (), f"p-value of the second peak of {where} "
-                               "against a one-peaked null")
         if test is None or not test.significant:
             none = Estimate.undefined(why)
-            for name, unit, text in HOP_ESTIMATES:
-                out |= estimate_arrays(f"{name}_{s}", none, unit, (), f"{text}, {s}")
-            return out
+            return {"hop_p_value": p_value, **{name: none for name, _, _ in HOP_ESTIMATES[1:]}}, None, None
         relocated = (f"two peaks found again in {test.relocated:.0%} of {RESAMPLES} resamples of the {n} {s} atoms; "
                      f"one-peaked null rejected, p = {test.p_value:.2g}")
 
@@ -422,20 +445,19 @@ class VanHove(Observable):
         fraction = float(counts[:, test.dip + 1:].sum() / (n * origins))
         caution = (f"{fraction:.0%} of {s} lie beyond the dip at the hop lag ({lag_ps:g} ps): too long a lag to tell "
                    "vibration from hops; choose a shorter hop_lag_ps" if fraction > 0.9 else relocated)
-        threshold = float(10 ** lg[test.dip])
-        out |= estimate_arrays(f"hopping_fraction_{s}", Estimate(fraction, test.fraction_sd, note=caution,
-                                                                 method=HOP_METHODS["hopping_fraction"]),
-                               "1", (), f"fraction of {s} beyond the dip at hop_lag")
-        out |= estimate_arrays(f"hop_peak_r_{s}", position(test.second, test.second_sd), "angstrom", (),
-                               f"second peak of P(log10 r) at hop_lag, {s}")
-        out |= estimate_arrays(f"hop_threshold_r_{s}", position(test.dip, test.dip_sd), "angstrom", (),
-                               f"dip between the peaks of P(log10 r) at hop_lag, {s}")
-        out |= self._residence(s, threshold, order, seed)
-        return out
+        hist, times, mean = self._residence(s, float(10 ** lg[test.dip]), order, seed)
+        return {"hop_p_value": p_value,
+                "hopping_fraction": Estimate(fraction, test.fraction_sd, note=caution,
+                                             method=HOP_METHODS["hopping_fraction"]),
+                "hop_peak_r": position(test.second, test.second_sd),
+                "hop_threshold_r": position(test.dip, test.dip_sd),
+                "mean_residence_times": mean}, hist, times
 
-    def _residence(self, s: str, threshold: float, order: np.ndarray, seed: int) -> dict[str, ResultArray]:
-        """Hops of species s past ``threshold`` in its spilled, smoothed positions; the mean time between hops with
-        its error from the same resamples of the atoms (drawn in the hop test's ``order``)."""
+    def _residence(self, s: str, threshold: float, order: np.ndarray, seed: int
+                   ) -> tuple[np.ndarray, np.ndarray, Estimate]:
+        """Hops of species s past ``threshold`` in its spilled, smoothed positions: the particles by number of hops,
+        the sorted times between hops, and their mean with its error from the same resamples of the atoms (drawn in
+        the hop test's ``order``)."""
         interval_ps = self.info.linear_interval_steps * self.info.timestep_ps
         counts, residence, owners, start = [], [], [], 0
         for offset in self.hop_blocks[s]:
@@ -446,10 +468,6 @@ class VanHove(Observable):
             owners.append(owner + start)
             start += len(c)
         times, owner = np.concatenate(residence), np.concatenate(owners)
-        out = {f"hop_count_hist_{s}": ResultArray(np.bincount(np.concatenate(counts)).astype(float), "1", ("hops",),
-                                                  f"particles of {s} by number of hops"),
-               f"residence_times_{s}": ResultArray(np.sort(times), "ps", ("event",),
-                                                   "times between consecutive hops, sorted")}
         if not len(times):
             mean = Estimate.undefined(f"no {s} atom hopped twice within the run, so no time between hops was seen")
         else:
@@ -462,33 +480,31 @@ class VanHove(Observable):
             mean = Estimate(float(times.mean()), float(np.std(np.concatenate(means))),
                             note=f"{len(times)} times between hops of {int(np.sum(events > 0))} {s} atoms",
                             method=HOP_METHODS["mean_residence_times"])
-        return out | estimate_arrays(f"mean_residence_times_{s}", mean, "ps", (), f"mean time between hops of {s}")
+        return np.bincount(np.concatenate(counts)).astype(float), np.sort(times), mean
 
-    def summary(self, results: dict[str, ResultArray]) -> dict[str, Any]:
-        summary: dict[str, Any] = {"hop_lag": float(results["hop_lag"].values)} if "hop_lag" in results else {}
-        present = {k.removeprefix("Gs_") for k in results if k.startswith("Gs_")}
+    def summary(self, results: dict[str, ResultArray]) -> Summary:
+        present = results["species"].values.tolist()
         flags = [f"hop_species {s}: not in this trajectory, so it has no hop analysis"
                  for s in self.params.hop_species if s not in present]
-        for s in (s for s in self.params.hop_species if s in present):
-            for name in ["hop_p_value", *(name for name, _, _ in HOP_ESTIMATES)]:
-                summary[f"{name}_{s}"] = estimates_from_arrays(results, f"{name}_{s}", HOP_METHODS[name])[0].as_json()
-            fraction = estimates_from_arrays(results, f"hopping_fraction_{s}")[0]
+        if "hop_species" not in results:
+            return Summary({}, flags)
+        for s in results["hop_species"].values.tolist():
+            fraction = estimate_at(results, "hopping_fraction", hop_species=s)
             if not fraction.is_value:
                 flags.append(f"{fraction.note}; try another hop_lag_ps")
             elif fraction.value > 0.9:
                 flags.append(fraction.note)
-        if flags:
-            summary["flags"] = flags
-        return summary
+        return Summary({name: Reported(HOP_METHODS[name]) for name, _, _ in HOP_ESTIMATES}, flags)
 
     def plot(self, results: dict[str, ResultArray], ax: Any) -> bool:
         """4πr²G_s(r,t) of the first hop species present (the bimodal one), else of the first species."""
-        species = [k.removeprefix("Gs_") for k in results if k.startswith("Gs_")]
+        species = results["species"].values.tolist()
         hopping = [s for s in self.params.hop_species if s in species]
         s = (hopping or species)[0]
         r = results["r"].values
+        gs = select(results, "Gs", species=s)
         for k, t in enumerate(results["lag"].values):
-            ax.semilogx(r[1:], 4 * np.pi * r[1:] ** 2 * results[f"Gs_{s}"].values[k, 1:], label=f"t={t:g} ps")
+            ax.semilogx(r[1:], 4 * np.pi * r[1:] ** 2 * gs[k, 1:], label=f"t={t:g} ps")
         ax.set(xlabel="r (Å)", ylabel=f"$4\\pi r^2 G_s(r,t)$ of {s} (Å$^{{-1}}$)")
         return True
 

@@ -25,6 +25,7 @@ from meltdyn.analysis.streaming import analyse
 from meltdyn.base.errors import StudyError
 from meltdyn.hooks.sections import validate_section
 from meltdyn.plugins.observables.isf import box_q_vectors
+from meltdyn.plugin import select
 from meltdyn.spec.models import AnalysisSettings
 from synthetic import assert_same_results, write_h5md
 
@@ -87,20 +88,20 @@ def lag_frames(lags_ps: np.ndarray) -> np.ndarray:
 def assert_matches_brute_force(results, x: np.ndarray, tol: float = 1e-8) -> None:
     for species in ("Li", "Ca", "O"):
         msd = results["msd"]
-        for lag, value in zip(lag_frames(msd["lag"].values)[1:], msd[f"msd_{species}"].values[1:]):
+        for lag, value in zip(lag_frames(msd["lag"].values)[1:], select(msd, "msd", species=species)[1:]):
             assert value == pytest.approx(reference(x, lag, species)["msd"], rel=tol)
         a2 = results["alpha2"]
         for k, lag in enumerate(lag_frames(a2["lag"].values)):
             ref = reference(x, lag, species)
-            assert a2[f"r2_{species}"].values[k] == pytest.approx(ref["r2"], rel=tol)
-            assert a2[f"alpha2_{species}"].values[k] == pytest.approx(ref["alpha2"], rel=tol, abs=tol)
+            assert select(a2, "r2", species=species)[k] == pytest.approx(ref["r2"], rel=tol)
+            assert select(a2, "alpha2", species=species)[k] == pytest.approx(ref["alpha2"], rel=tol, abs=tol)
         isf = results["isf"]
         for k, lag in enumerate(lag_frames(isf["lag"].values)[1:]):
-            assert isf[f"Fs_{species}"].values[0, k + 1] == pytest.approx(reference(x, lag, species)["Fs"], abs=tol)
+            assert select(isf, "Fs", species=species)[0, k + 1] == pytest.approx(reference(x, lag, species)["Fs"], abs=tol)
         vh = results["van_hove"]
         edges = np.linspace(0, 8.0, 41)
         for k, lag in enumerate(lag_frames(vh["lag"].values)):
-            np.testing.assert_allclose(vh[f"Gs_{species}"].values[k], gs_reference(x, lag, species, edges),
+            np.testing.assert_allclose(select(vh, "Gs", species=species)[k], gs_reference(x, lag, species, edges),
                                        rtol=tol, atol=tol)
 
 
@@ -156,7 +157,7 @@ def test_every_observable_sees_the_same_frame_of_reference(tmp_path, frame):
     # alpha2's <r^2> is the MSD at the same lags, whatever the drift
     msd, a2 = results["msd"], results["alpha2"]
     at = np.searchsorted(msd["lag"].values, a2["lag"].values)
-    np.testing.assert_allclose(a2["r2_Li"].values, msd["msd_Li"].values[at], rtol=1e-10)
+    np.testing.assert_allclose(select(a2, "r2", species="Li"), select(msd, "msd", species="Li")[at], rtol=1e-10)
     import h5py
 
     with h5py.File(tmp_path / "out" / "results.h5") as f:
@@ -219,7 +220,7 @@ def test_image_flags_are_used_where_frames_are_too_far_apart_to_unwrap(tmp_path)
         without = run(tmp_path, lammps_dump(tmp_path / "n.lammpstrj", x, columns="x y z"), "n", timestep_ps=DT,
                       type_elements=TYPE_ELEMENTS)
     oracle = reference(centre_of_mass_frame(x), 100, "Li")["msd"]
-    assert abs(without["msd"]["msd_Li"].values[100] - oracle) > 1.0  # mis-unwrapped, and said so
+    assert abs(select(without["msd"], "msd", species="Li")[100] - oracle) > 1.0  # mis-unwrapped, and said so
     assert "1 atom-frame(s) moved more than 30% of the cell" in json.loads(
         (tmp_path / "n" / "summary.json").read_text())["trajectory"]["flags"][0]
 

@@ -20,7 +20,9 @@ from meltdyn.hooks.data import AtomBlock, ResultArray, TrajectoryInfo
 from meltdyn.plugins.observables.alpha2 import Alpha2, Alpha2Params
 from meltdyn.plugins.observables.isf import ISF, ISFParams
 from meltdyn.plugins.observables.msd import MSD, MSDParams, brownian_msd_covariance
+from meltdyn.plugin import select
 from meltdyn.spec.models import AnalysisSettings, SamplingSpec
+from headline import headline
 from synthetic import brownian, write_h5md
 
 Z95 = 1.959964
@@ -74,8 +76,8 @@ def test_d_interval_covers_the_true_d_in_95_percent_of_seeds():
     passes one whose σ is 25 % too small (coverage 0.86) with probability 12 %, or 25 % too large (0.995) with
     probability 9 %."""
     d, dt = 0.3, 0.01
-    estimates = [Estimate.from_json(MSD(MSDParams()).summary(
-        run_direct(MSD(MSDParams()), walk(seed, 500, 40, d, dt), "Na", dt))["D_Na"]) for seed in range(100)]
+    estimates = [headline(MSD(MSDParams()), run_direct(MSD(MSDParams()), walk(seed, 500, 40, d, dt), "Na", dt))[
+        "D[species=Na]"] for seed in range(100)]
     assert all(e.is_value and e.method for e in estimates)
     assert 90 <= covered(estimates, d) <= 99
     # The σ the estimator reports is the spread it has over seeds: the ratio of mean σ² to the sample variance of
@@ -95,10 +97,10 @@ def test_d_on_a_log_frame_schedule_through_analyse(tmp_path):
     res = analyse(path, {"msd": observable}, AnalysisSettings(reference_frame="box"))["msd"]
     lags = res["lag"].values
     assert np.any((lags[observable.fit] % 0.2 > 1e-9) & (lags[observable.fit] % 0.2 < 0.2 - 1e-9))  # log lags used
-    estimate = Estimate.from_json(observable.summary(res)["D_Na"])
+    estimate = headline(observable, res)["D[species=Na]"]
     assert abs(estimate.value - d) < 3.3 * estimate.stderr
     assert estimate.stderr < 0.05 * d
-    assert res["D_Na_kind"].values == "value"
+    assert select(res, "D_kind", species="Na") == "value"
 
 
 def test_subdiffusive_d_is_an_apparent_value_and_too_short_a_window_is_undefined():
@@ -106,14 +108,15 @@ def test_subdiffusive_d_is_an_apparent_value_and_too_short_a_window_is_undefined
     rng = np.random.default_rng(13)
     caged = rng.normal(scale=0.3, size=(400, 30, 3)) + 5.0  # vibrations about fixed sites: MSD flat, not diffusive
     obs = MSD(MSDParams())
-    summary = obs.summary(run_direct(obs, caged, "Si", dt))
-    d = Estimate.from_json(summary["D_Si"])
-    assert d.kind == "value" and "apparent" in d.note and summary["diffusive_exponent_Si"] < 0.9
-    assert any("apparent" in f for f in summary["flags"])
+    res = run_direct(obs, caged, "Si", dt)
+    summary = headline(obs, res)
+    d = summary["D[species=Si]"]
+    assert d.kind == "value" and "apparent" in d.note and summary["diffusive_exponent[species=Si]"].value < 0.9
+    assert any("apparent" in f for f in obs.summary(res).flags)
     short = MSD(MSDParams(fit_window_ps=(1.0, 1.015)))
     res = run_direct(short, walk(1, 400, 30, 0.3, dt), "Si", dt)
-    d = Estimate.from_json(short.summary(res)["D_Si"])
-    assert d.kind == "undefined" and "too few lags" in d.note and np.isnan(res["D_Si"].values)
+    d = headline(short, res)["D[species=Si]"]
+    assert d.kind == "undefined" and "too few lags" in d.note and np.isnan(select(res, "D", species="Si"))
 
 
 @pytest.mark.slow
@@ -128,8 +131,8 @@ def test_d_agrees_with_kinisi():
     x = walk(21, frames, n, d, dt)
     obs = MSD(MSDParams())
     res = run_direct(obs, x, "Na", dt, box)
-    ours = Estimate.from_json(obs.summary(res)["D_Na"])
-    lo, hi = res["fit_window_Na"].values
+    ours = headline(obs, res)["D[species=Na]"]
+    lo, hi = res["fit_window"].values
     fs = dt * 1000  # kinisi converts lags to integer steps: in ps they would truncate, so give it femtoseconds
     traj = [ase.Atoms(f"Na{n}", positions=np.mod(p, box), cell=np.eye(3) * box, pbc=True) for p in x]
     lags = sc.arange("time interval", 1, int(round(hi / dt)) + 1) * sc.scalar(fs, unit="fs")
@@ -157,8 +160,8 @@ def test_tau_alpha_interval_covers_one_over_q2d():
     estimates = []
     for seed in range(30):
         obs = ISF(ISFParams(q_per_A=[q]))
-        (estimate,) = [Estimate.from_json(e) for e in
-                       obs.summary(run_direct(obs, walk(100 + seed, 1000, 100, d, dt), "O", dt))["tau_alpha_O"]]
+        estimate = headline(obs, run_direct(obs, walk(100 + seed, 1000, 100, d, dt), "O", dt))[
+            f"tau_alpha[species=O, q={q:g}]"]
         estimates.append(estimate)
     assert all(e.is_value and e.method for e in estimates)
     assert covered(estimates, tau) >= 24
@@ -176,17 +179,18 @@ def test_tau_alpha_outside_the_lags_is_a_bound_with_its_reason(tmp_path):
     obs = ISF(ISFParams(q_per_A=[1.0, 2.8]))
     steps = np.arange(0, 200, 10)
     res = run_direct(obs, fast[steps], "Na", dt * 10)
-    fs = res["Fs_Na"].values
+    fs = select(res, "Fs", species="Na")
     assert fs[1, 1] < 1 / np.e < fs[0, 1]
-    tau = [Estimate.from_json(e) for e in obs.summary(res)["tau_alpha_Na"]]
+    tau = [headline(obs, res)[f"tau_alpha[species=Na, q={q:g}]"] for q in (1.0, 2.8)]
     assert tau[0].is_value
     assert tau[1].kind == "upper_bound" and tau[1].bound == pytest.approx(0.1) and "first lag" in tau[1].note
-    assert np.isnan(res["tau_alpha_Na"].values[1]) and res["tau_alpha_Na_kind"].values[1] == "upper_bound"
-    assert res["tau_alpha_Na_bound"].values[1] == pytest.approx(0.1)
+    assert np.isnan(select(res, "tau_alpha", species="Na", q=2.8))
+    assert select(res, "tau_alpha_kind", species="Na", q=2.8) == "upper_bound"
+    assert select(res, "tau_alpha_bound", species="Na")[1] == pytest.approx(0.1)
 
     slow = ISF(ISFParams(q_per_A=[1.0]))
     res = run_direct(slow, walk(4, 300, 100, 0.01, dt), "Si", dt)  # τα = 100 ps, trajectory 3 ps
-    (tau,) = [Estimate.from_json(e) for e in slow.summary(res)["tau_alpha_Si"]]
+    tau = headline(slow, res)["tau_alpha[species=Si, q=1]"]
     assert tau.kind == "lower_bound" and tau.bound == pytest.approx(res["lag"].values[-1]) and "longest lag" in tau.note
     assert Estimate.from_json(tau.as_json()).text().startswith(">")
 
@@ -206,8 +210,8 @@ def test_alpha2_peak_error_is_the_spread_over_trajectories():
     for seed in range(20):
         obs = Alpha2(Alpha2Params())
         res = run_direct(obs, hopping(np.random.default_rng(200 + seed), 200, 1500, p, a, sigma), "Na", dt, 30.0)
-        heights.append(Estimate.from_json(obs.summary(res)["peak_height_Na"]))
-        assert Estimate.from_json(obs.summary(res)["peak_time_Na"]).is_value
+        heights.append(headline(obs, res)["peak_height[species=Na]"])
+        assert headline(obs, res)["peak_time[species=Na]"].is_value
     lag = res["lag"].values
     exact = alpha2_hopping(lag / dt, p, a, sigma).max()
     values = np.array([h.value for h in heights])
@@ -226,10 +230,11 @@ def test_alpha2_peak_at_the_longest_lag_is_a_lower_bound():
          * mobile + rng.normal(scale=0.3, size=(frames, n, 3)))
     obs = Alpha2(Alpha2Params())
     res = run_direct(obs, x, "Na", dt, 30.0)
-    summary = obs.summary(res)
-    height, time = Estimate.from_json(summary["peak_height_Na"]), Estimate.from_json(summary["peak_time_Na"])
+    summary = headline(obs, res)
+    height, time = summary["peak_height[species=Na]"], summary["peak_time[species=Na]"]
     assert height.kind == "lower_bound" and time.kind == "lower_bound"
     assert time.bound == pytest.approx(res["lag"].values[-1]) and "longest lag" in time.note
-    assert height.bound == pytest.approx(res["alpha2_Na"].values[-1])
-    assert res["peak_height_Na_kind"].values == "lower_bound" and np.isnan(res["peak_height_Na"].values)
-    assert any("longest lag" in f for f in summary["flags"])
+    assert height.bound == pytest.approx(select(res, "alpha2", species="Na")[-1])
+    assert select(res, "peak_height_kind", species="Na") == "lower_bound"
+    assert np.isnan(select(res, "peak_height", species="Na"))
+    assert any("longest lag" in f for f in obs.summary(res).flags)

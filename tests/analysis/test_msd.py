@@ -7,6 +7,7 @@ import pytest
 
 from meltdyn.analysis.streaming import analyse
 from meltdyn.engine.schedule import frame_steps
+from meltdyn.plugin import select
 from meltdyn.plugins.observables.msd import MSD, MSDParams, msd_fft
 from meltdyn.spec.models import AnalysisSettings, SamplingSpec
 from synthetic import brownian, write_h5md
@@ -40,7 +41,7 @@ def test_log_spaced_lags_are_exact_averages_over_their_frame_pairs(tmp_path):
     res = analyse(path, {"msd": MSD(MSDParams())}, BOX_FRAME)["msd"]
     lags = np.rint(res["lag"].values / DT).astype(int)
     index = {int(s): i for i, s in enumerate(steps)}
-    for lag, value in zip(lags, res["msd_O"].values):
+    for lag, value in zip(lags, select(res, "msd", species="O")):
         origins = [i for i, s in enumerate(steps) if s % interval == 0 and int(s) + lag in index]
         expected = np.mean([np.sum((x[index[int(steps[i]) + lag]] - x[i]) ** 2, axis=-1) for i in origins])
         assert value == pytest.approx(expected, rel=1e-9, abs=1e-12)
@@ -56,15 +57,16 @@ def test_brownian_msd_is_6Dt_and_the_fit_recovers_D(tmp_path):
     x = brownian(np.random.default_rng(2), steps, n, d_true, DT)
     path = write_h5md(tmp_path / "b.h5", ["Na"] * n, steps, x, 40.0, DT, interval)
     res = analyse(path, {"msd": MSD(MSDParams())}, BOX_FRAME)["msd"]
-    t, msd = res["lag"].values[1:], res["msd_Na"].values[1:]
+    t, msd = res["lag"].values[1:], select(res, "msd", species="Na")[1:]
     # Each lag's estimate averages n atoms (and many origins); its relative sd is at most sqrt(2/(3n)).
     np.testing.assert_allclose(msd, 6 * d_true * t, rtol=5 * np.sqrt(2 / (3 * n)))
-    assert float(res["D_Na"].values) == pytest.approx(d_true, rel=0.05)
+    assert float(select(res, "D", species="Na")) == pytest.approx(d_true, rel=0.05)
     # Its standard error: within 3.9 σ of the truth fails a right σ with probability 1e-4.
-    assert abs(float(res["D_Na"].values) - d_true) < 3.9 * float(res["D_Na_stderr"].values) < 0.05 * d_true
-    assert res["D_Na_kind"].values == "value"
-    assert float(res["diffusive_exponent_Na"].values) == pytest.approx(1.0, abs=0.05)
-    lo, hi = res["fit_window_Na"].values
+    stderr = float(select(res, "D_stderr", species="Na"))
+    assert abs(float(select(res, "D", species="Na")) - d_true) < 3.9 * stderr < 0.05 * d_true
+    assert select(res, "D_kind", species="Na") == "value"
+    assert float(select(res, "diffusive_exponent", species="Na")) == pytest.approx(1.0, abs=0.05)
+    lo, hi = res["fit_window"].values
     assert 0 < lo < hi <= t[-1] / 2
 
 
@@ -91,8 +93,7 @@ def test_wrapped_input_gives_the_unwrapped_result(tmp_path):
     assert np.abs(np.diff(np.mod(x, box), axis=0)).max() > box / 2  # atoms really crossed the boundaries
     a = analyse(unwrapped, {"msd": MSD(MSDParams())})["msd"]
     b = analyse(wrapped, {"msd": MSD(MSDParams())})["msd"]
-    for key in ("msd_Si", "msd_O"):
-        np.testing.assert_allclose(a[key].values, b[key].values, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(a["msd"].values, b["msd"].values, rtol=1e-9, atol=1e-9)  # (species, lag)
 
 
 def test_centre_of_mass_drift_is_removed(tmp_path):
@@ -105,5 +106,6 @@ def test_centre_of_mass_drift_is_removed(tmp_path):
     moved = analyse(write_h5md(tmp_path / "b.h5", ["O"] * 50, steps, drifting, 30.0, DT, interval),
                     {"m": MSD(MSDParams())})["m"]
     raw = analyse(tmp_path / "b.h5", {"m": MSD(MSDParams())}, BOX_FRAME)["m"]
-    np.testing.assert_allclose(moved["msd_O"].values, still["msd_O"].values, rtol=1e-9, atol=1e-9)
-    assert raw["msd_O"].values[-1] > 10 * still["msd_O"].values[-1]
+    np.testing.assert_allclose(select(moved, "msd", species="O"), select(still, "msd", species="O"), rtol=1e-9,
+                               atol=1e-9)
+    assert select(raw, "msd", species="O")[-1] > 10 * select(still, "msd", species="O")[-1]

@@ -438,6 +438,16 @@ def _foreign_results(c: Case) -> None:
         f["msd"] = [1.0, 2.0]  # a dataset where meltdyn keeps a group of arrays
 
 
+def _older_results(c: Case) -> None:
+    """results.h5 as meltdyn 0.2 wrote it: species in the array names, no layout attribute."""
+    path = c.run / "results.h5"
+    path.unlink()
+    with h5py.File(path, "w") as f:
+        f.attrs["reference_frame"] = "centre_of_mass"
+        f["msd/msd_Na"] = [0.0, 1.0]
+        f["msd/msd_Na"].attrs.update({"unit": "angstrom^2", "dims": ["lag"], "description": ""})
+
+
 def _progress(change: Callable[[Case, dict[str, Any]], None]) -> Callable[[Case], None]:
     def damage(c: Case) -> None:
         c.resumable()
@@ -492,14 +502,22 @@ DAMAGES: dict[str, tuple[Callable[[Case], None], list[str], list[str]]] = {
                                                                                    REANALYSE]),
     "summary-json-a-list": (_write("summary.json", "[]"), ["results", "report"], ["summary.json", "not an object",
                                                                                  REANALYSE]),
-    "summary-json-foreign-state-point": (_write("summary.json", '{"msd": {}, "state_point": {"temperature_K": "hot"}}'),
+    "summary-json-foreign-state-point": (_write("summary.json", '{"layout": 2, "msd": {}, "state_point": '
+                                                                '{"temperature_K": "hot"}}'),
                                          ["results", "report"], ["summary.json", "state_point", REANALYSE]),
+    "summary-json-older-layout": (_write("summary.json", '{"msd": {"D_Na": {"value": 1.0, "kind": "value"}}}'),
+                                  ["results", "report"], ["summary.json", "layout 1", "labelled axes", REANALYSE]),
+    "summary-json-foreign-quantity": (_write("summary.json", '{"layout": 2, "msd": {"quantities": {"D": {"dims": '
+                                                             '["species"], "estimates": [1]}}}}'),
+                                      ["results", "report"], ["summary.json", "msd", REANALYSE]),
     "results-h5-empty": (_write("results.h5", b""), ["results", "plot", "report"], ["results.h5", "empty", REANALYSE]),
     "results-h5-garbage": (_write("results.h5", b"not hdf5 " * 200), ["results", "plot", "report"],
                            ["results.h5", "damaged", REANALYSE]),
     "results-h5-truncated": (_write("results.h5", lambda b: b[:len(b) // 2]), ["results", "plot", "report"],
                              ["results.h5", "damaged", REANALYSE]),
     "results-h5-foreign": (_foreign_results, ["results", "plot", "report"], ["results.h5", "'msd'", REANALYSE]),
+    "results-h5-older-layout": (_older_results, ["results", "plot", "report"], ["results.h5", "layout 1",
+                                                                               "labelled axes", REANALYSE]),
     "progress-json-garbage": (_garbage_progress, ["run"], ["progress.json", "not JSON", RESTORE]),
     "progress-json-negative-step": (_progress(lambda c, p: p.update(step=-5)), ["run"],
                                     ["progress.json", "counts", RESTORE]),

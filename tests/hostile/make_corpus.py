@@ -255,11 +255,15 @@ case("h2-stage-temperature-words", mutate({"protocol.stages.1.temperature_K": "h
 case("h2-stage-temperature-zero", mutate({"protocol.stages.1.temperature_K": 0}), "temperature_K", "0")
 case("h2-npt-pressure-nan", mutate({"protocol.stages.1": {"stage": "npt", "duration_ps": 0.05,
                                                           "pressure_bar": NAN}}), "pressure_bar", "nan")
-case("h2-npt-barostat-zero", mutate({"protocol.stages.1": {"stage": "npt", "duration_ps": 0.05,
-                                                           "barostat_interval_steps": 0}}),
+case("h2-npt-barostat-zero", mutate({"protocol.stages.1": {"stage": "npt", "duration_ps": 0.05},
+                                     "engine.barostat_interval_steps": 0}),
      "barostat_interval_steps", "0")
-case("h2-minimise-tolerance-zero", mutate({"protocol.stages.0.tolerance_kJ_mol_nm": 0.0}), "tolerance_kJ_mol_nm",
-     "0.0")
+case("h2-npt-barostat-in-the-stage", mutate({"protocol.stages.1": {"stage": "npt", "duration_ps": 0.05,
+                                                                   "barostat_interval_steps": 10}}),
+     "barostat_interval_steps", "engine section")
+case("h2-minimise-tolerance-zero", mutate({"protocol.stages.0.tolerance_eV_A": 0.0}), "tolerance_eV_A", "0.0")
+case("h2-minimise-tolerance-in-kj-mol-nm", mutate({"protocol.stages.0.tolerance_kJ_mol_nm": 10.0}),
+     "tolerance_kJ_mol_nm", "tolerance_eV_A: 0.01036426")
 case("h2-minimise-iterations-fraction", mutate({"protocol.stages.0.max_iterations": 1.5}), "max_iterations", "1.5")
 case("h2-timestep-above-five", mutate({"protocol.timestep_fs": 5.01}), "timestep_fs", "5.01")
 case("h2-timestep-inf", mutate({"protocol.timestep_fs": INF}), "timestep_fs", "inf")

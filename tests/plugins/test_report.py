@@ -16,6 +16,7 @@ import yaml
 import meltdyn
 from meltdyn.analysis.estimates import Estimate
 from meltdyn.base.units import BOLTZMANN_EV_K
+from meltdyn.plugin import estimate_at
 from meltdyn.plugins.commands.report.aggregate import StatePoint, arrhenius, combine, fit_points
 from conftest import MELTDYN, TINY_STUDY
 
@@ -93,28 +94,33 @@ def test_the_report_lists_missing_runs_and_writes_tables(reported):
     table = json.loads((report / "table.json").read_text())
     assert [m["run"] for m in table["runs_missing"]] == ["NS2_T3200K_r1"]
     rows = list(csv.DictReader(open(report / "table.csv")))
-    d_na = {float(r["temperature_K"]): r for r in rows if r["quantity"] == "msd.D_Na"}
+    d_na = {float(r["temperature_K"]): r for r in rows if r["quantity"] == "msd.D[species=Na]"}
     assert d_na[2600.0]["unit"] == "angstrom^2/ps" and d_na[2600.0]["replicas"] == "2"
     assert d_na[3200.0]["replicas"] == "1" and d_na[3200.0]["of_replicas"] == "1"
     study = meltdyn.load_study(report.parent.parent / "study.yaml")
     (alone,) = [r for r in study.runs if r.temperature_K == 3200.0 and r.completed]
-    own = Estimate.from_json(alone.summary()["msd"]["D_Na"])
+    own = estimate_at(alone.results()["msd"], "D", species="Na")
     # One replica: the run's own value and standard error, not a missing one.
     assert float(d_na[3200.0]["mean"]) == pytest.approx(own.value, rel=1e-12)
     assert float(d_na[3200.0]["sem"] or "nan") == pytest.approx(own.stderr, rel=1e-12, nan_ok=True)
     reached = Estimate.from_json(alone.summary()["state_point"]["temperature_K"])
     assert float(d_na[3200.0]["achieved_temperature_K"]) == pytest.approx(reached.value, rel=1e-12)
-    assert "D_Na/D_O" in {r["quantity"] for r in rows} and any("tau_alpha_Na[q=2.8]" in r["quantity"] for r in rows)
-    assert set(table["arrhenius"]["NS2"]) >= {"D_Na", "D_O", "D_Si"}
+    assert "D_Na/D_O" in {r["quantity"] for r in rows}
+    assert "isf.tau_alpha[species=Na, q=2.8]" in {r["quantity"] for r in rows}
+    # Every entry of a quantity declared a rate or a time is fitted: D as it is, τ_α through its inverse.
+    fitted = set(table["arrhenius"]["NS2"])
+    assert fitted >= {f"msd.D[species={s}]" for s in ("Na", "O", "Si")}
+    assert {k for k in fitted if k.startswith("1/isf.tau_alpha[")} and not {k for k in fitted if "alpha2" in k}
+    assert "msd D Na (Å²/ps)" in table["headline"]["columns"]
 
 
 def test_the_report_mean_is_the_mean_of_the_runs(reported):
     report, _ = reported
     study = meltdyn.load_study(report.parent.parent / "study.yaml")
     runs = [r for r in study.runs if r.temperature_K == 2600.0]
-    expected = np.mean([Estimate.from_json(r.summary()["msd"]["D_Na"]).value for r in runs])
+    expected = np.mean([estimate_at(r.results()["msd"], "D", species="Na").value for r in runs])
     rows = list(csv.DictReader(open(report / "table.csv")))
-    (row,) = [r for r in rows if r["quantity"] == "msd.D_Na" and float(r["temperature_K"]) == 2600.0]
+    (row,) = [r for r in rows if r["quantity"] == "msd.D[species=Na]" and float(r["temperature_K"]) == 2600.0]
     assert float(row["mean"]) == pytest.approx(expected, rel=1e-12)
 
 
@@ -125,7 +131,7 @@ def test_the_html_is_one_self_contained_page_with_its_figures(reported):
     assert {"State points", "Arrhenius fits", "Figures", "Runs missing"} <= set(page.headings)
     assert len(page.images) >= 4 and all(src.startswith("data:image/png;base64,") for src in page.images)
     assert all(len(src) > 5000 for src in page.images)  # not empty pictures
-    for name in ("arrhenius_D", "tau_alpha", "decoupling", "alpha2_peak", "van_hove_Na"):
+    for name in ("msd_D", "isf_tau_alpha", "decoupling", "alpha2_peak_height", "van_hove_Na"):
         for fmt in ("png", "pdf"):
             assert (report / f"{name}.{fmt}").stat().st_size > 3000
 
@@ -136,14 +142,14 @@ def test_a_mean_over_some_replicas_says_so():
 
     none = Estimate.undefined("no second peak significant")
     point = StatePoint("NS2", 2000.0, replicas=2)
-    point.values["isf.tau_alpha_Si[q=1.7]"] = [Estimate(28.2, 1.0), Estimate.undefined("F_s not finite")]
-    point.values["msd.D_Na"] = [Estimate(1.0), Estimate(3.0)]
-    point.values["van_hove.hopping_fraction_Na"] = [none, none]
-    point.values["isf.tau_alpha_O[q=2.8]"] = [Estimate.upper(0.1, "below the first lag")] * 2
-    assert point_cell(point, "isf.tau_alpha_Si[q=1.7]") == "28.2 ± 1 (1 of 2)"
-    assert point_cell(point, "msd.D_Na") == "2 ± 1"
-    assert point_cell(point, "van_hove.hopping_fraction_Na") == "–"
-    assert point_cell(point, "isf.tau_alpha_O[q=2.8]") == "< 0.1"  # a bound is never shown as a value
+    point.values["isf.tau_alpha[species=Si, q=1.7]"] = [Estimate(28.2, 1.0), Estimate.undefined("F_s not finite")]
+    point.values["msd.D[species=Na]"] = [Estimate(1.0), Estimate(3.0)]
+    point.values["van_hove.hopping_fraction[hop_species=Na]"] = [none, none]
+    point.values["isf.tau_alpha[species=O, q=2.8]"] = [Estimate.upper(0.1, "below the first lag")] * 2
+    assert point_cell(point, "isf.tau_alpha[species=Si, q=1.7]") == "28.2 ± 1 (1 of 2)"
+    assert point_cell(point, "msd.D[species=Na]") == "2 ± 1"
+    assert point_cell(point, "van_hove.hopping_fraction[hop_species=Na]") == "–"
+    assert point_cell(point, "isf.tau_alpha[species=O, q=2.8]") == "< 0.1"  # a bound is never shown as a value
 
 
 def test_replicas_combine_into_a_mean_with_the_larger_of_scatter_and_their_own_errors():
@@ -166,14 +172,14 @@ def test_fits_use_the_reached_temperature_and_leave_out_bounds_and_partial_means
     for target, t in zip([2000.0, 2200.0, 2400.0, 2600.0], reached):
         p = StatePoint("NS2", target, replicas=2)
         d = d0 * np.exp(-ea / (BOLTZMANN_EV_K * t))
-        p.values["msd.D_Na"] = [Estimate(d, 0.01 * d)] * 2
+        p.values["msd.D[species=Na]"] = [Estimate(d, 0.01 * d)] * 2
         p.achieved = [Estimate(t, 5.0)] * 2
         points.append(p)
-    fit = arrhenius(*fit_points(points, "msd.D_Na"))
+    fit = arrhenius(*fit_points(points, "msd.D[species=Na]"))
     assert fit.activation_eV == pytest.approx(ea, rel=1e-6) and fit.points == 4
-    points[0].values["msd.D_Na"] = [Estimate(1.0, 0.1), Estimate.undefined("too few lags")]
-    points[1].values["msd.D_Na"] = [Estimate.lower(2.0, "x")] * 2
-    temps, _, _, note = fit_points(points, "msd.D_Na")
+    points[0].values["msd.D[species=Na]"] = [Estimate(1.0, 0.1), Estimate.undefined("too few lags")]
+    points[1].values["msd.D[species=Na]"] = [Estimate.lower(2.0, "x")] * 2
+    temps, _, _, note = fit_points(points, "msd.D[species=Na]")
     assert temps == reached[2:] and "2000 K (not every replica)" in note and "2200 K (bound)" in note
-    two = arrhenius(*fit_points(points, "msd.D_Na"))
+    two = arrhenius(*fit_points(points, "msd.D[species=Na]"))
     assert two.points == 2 and math.isnan(two.activation_sigma_eV) and "no uncertainty" in two.note

@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 import yaml
 
+from meltdyn.analysis.results import load_results
+from meltdyn.plugin import select
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "plugin_example"
 FRAME_EXAMPLE = Path(__file__).resolve().parents[1] / "plugin_pair_rdf"
 
@@ -69,15 +72,23 @@ def test_its_parameters_are_validated_and_it_runs_in_a_study(plugin_site, tiny_s
     meltdyn(plugin_site, "run", "-q", str(good))
     out = meltdyn(plugin_site, "results", str(good)).stdout
     assert "NS2_T3000K_r0" in out
-
-    import h5py
+    # The plugin's declared quantities, labelled by species, reach `meltdyn results` and the report as ours do.
+    assert "maxdisp.max_displacement[species=Na]" in out and "maxdisp.movers[species=O]" in out
+    report = tmp_path / "report"
+    meltdyn(plugin_site, "report", str(good), "--to", str(report))
+    table = json.loads((report / "table.json").read_text())
+    assert "maxdisp max_displacement Na (Å)" in table["headline"]["columns"]
+    assert any(row["quantity"] == "maxdisp.movers[species=Si]" for row in table["quantities"])
+    assert (report / "maxdisp_max_displacement.png").is_file()  # its "level" trend: drawn against T
 
     run_dir = Path(tiny_study["output_dir"]) / "NS2_T3000K_r0"
-    with h5py.File(run_dir / "results.h5") as f:
-        assert f["maxdisp/max_Na"].attrs["unit"] == "angstrom"
-        # An atom's largest excursion is at least the root of the MSD at the longest lag.
-        assert f["maxdisp/max_Na"][()] ** 2 >= f["msd/msd_Na"][-1]
-        assert 0 <= f["maxdisp/movers_Na"][()] <= 34
+    results = load_results(run_dir / "results.h5")
+    assert results["maxdisp"]["max_displacement"].unit == "angstrom"
+    assert results["maxdisp"]["max_displacement"].dims == ("species",)
+    # An atom's largest excursion is at least the root of the MSD at the longest lag.
+    assert select(results["maxdisp"], "max_displacement", species="Na") ** 2 >= select(
+        results["msd"], "msd", species="Na")[-1]
+    assert 0 <= select(results["maxdisp"], "movers", species="Na") <= 34
     assert json.loads((run_dir / "provenance.json").read_text())["plugins"]["maxdisp"]["distribution"] == \
         "meltdyn-maxdisp"
 
@@ -101,8 +112,9 @@ def test_a_whole_frame_observable_runs_in_a_study_beside_the_atom_major_ones(plu
     with h5py.File(run_dir / "results.h5") as f, h5py.File(run_dir / "trajectory.h5") as traj:
         frames = traj["particles/all/position/value"].shape[0]
         assert f["pair_rdf/frames"][()] == frames  # every frame, once
-        r, g = f["pair_rdf/r"][()], f["pair_rdf/g_O_Si"][()]
-        assert f["pair_rdf/g_O_Si"].attrs["unit"] == "1"
+        pair = list(f["pair_rdf/pair"].asstr()[()]).index("O-Si")
+        r, g = f["pair_rdf/r"][()], f["pair_rdf/g"][pair]
+        assert f["pair_rdf/g"].attrs["unit"] == "1" and list(f["pair_rdf/g"].attrs["dims"]) == ["pair", "r"]
     # SHIK's Si–O bond: no pair closer than 1.2 Å, the first peak between 1.5 and 1.8 Å.
     assert np.all(g[r < 1.2] == 0)
     assert 1.5 < r[np.argmax(g)] < 1.8

@@ -33,7 +33,7 @@ def _outputs(study):
     out = {}
     for run in study.runs:
         with H5MDReader(run.dir / "trajectory.h5") as traj:
-            out[run.id] = (traj.steps, traj.positions_A(), run.results()["msd"]["msd_Na"].values)
+            out[run.id] = (traj.steps, traj.positions_A(), run.results()["msd"]["msd"].values)
     return out
 
 

@@ -14,6 +14,7 @@ import meltdyn
 from meltdyn.analysis.estimates import Estimate
 from meltdyn.analysis.summaries import quantities
 from meltdyn.base.errors import StudyError
+from meltdyn.plugin import Summary, estimate_at, select
 from meltdyn.trajectory.h5md import H5MDReader
 from conftest import MELTDYN, kill_during_production
 
@@ -63,10 +64,11 @@ def test_api_run_writes_every_artefact(tiny_study, registry):
         assert 1500 < temperature.mean() < 4500
 
     results = run.results()["msd"]
-    assert results["lag"].unit == "ps" and results["msd_Na"].unit == "angstrom^2"
-    assert results["msd_Na"].values[0] == 0 and np.all(results["msd_O"].values[1:] > 0)
+    assert results["lag"].unit == "ps" and results["msd"].unit == "angstrom^2"
+    assert results["msd"].dims == ("species", "lag") and sorted(results["species"].values.tolist()) == ["Na", "O", "Si"]
+    assert select(results, "msd", species="Na")[0] == 0 and np.all(select(results, "msd", species="O")[1:] > 0)
     assert set(study.results()) == {run.id}
-    assert set(run.summary()["msd"]) >= {"D_Na", "D_Si", "D_O"}
+    assert {q.key for q in quantities(run.summary())} >= {f"msd.D[species={s}]" for s in ("Na", "Si", "O")}
 
 
 @pytest.mark.slow
@@ -190,7 +192,8 @@ def test_cli_plugins_and_schema():
 def _npt_run(study: dict, registry, pressure_bar: float, out: Path):
     study = json.loads(json.dumps(study))
     stages = study["protocol"]["stages"]
-    stages.insert(2, {"stage": "npt", "duration_ps": 1.0, "pressure_bar": pressure_bar, "barostat_interval_steps": 5})
+    stages.insert(2, {"stage": "npt", "duration_ps": 1.0, "pressure_bar": pressure_bar})
+    study["engine"]["barostat_interval_steps"] = 5
     stages.insert(3, {"stage": "nvt", "duration_ps": 0.02, "thermostat": "nose_hoover", "friction_per_ps": 10.0})
     (run,) = meltdyn.load_study(study, registry, output_dir=out).run(progress=False)
     return run, json.loads((run.dir / "provenance.json").read_text())["engine"]["measured"]["2:npt"]
@@ -230,7 +233,8 @@ def test_an_exploding_run_stops_clearly_and_keeps_its_last_checkpoint(tiny_study
 @pytest.mark.subprocess
 def test_what_a_finished_stage_measured_survives_a_kill_after_it(tiny_study, registry, tmp_path):
     stages = tiny_study["protocol"]["stages"]
-    stages.insert(2, {"stage": "npt", "duration_ps": 0.2, "pressure_bar": 1.0, "barostat_interval_steps": 5})
+    stages.insert(2, {"stage": "npt", "duration_ps": 0.2, "pressure_bar": 1.0})
+    tiny_study["engine"]["barostat_interval_steps"] = 5
     tiny_study["protocol"]["stages"][-1]["duration_ps"] = 1.0
     tiny_study["protocol"]["stages"][-1]["sampling"]["chunk_frames"] = 2
     study_file = _write_study(tmp_path / "study.yaml", tiny_study)
@@ -255,8 +259,8 @@ def test_results_are_a_table_with_units_flags_and_failure_reasons(tiny_study, re
         study.run(progress=False, only=[broken.id])
     study_file = _write_study(tmp_path / "study.yaml", tiny_study)
     out = subprocess.run([*MELTDYN, "results", str(study_file)], capture_output=True, text=True, check=True).stdout
-    d_na = Estimate.from_json(done.summary()["msd"]["D_Na"])
-    (row,) = [line.split() for line in out.splitlines() if line.strip().startswith("msd.D_Na")]
+    d_na = estimate_at(done.results()["msd"], "D", species="Na")
+    (row,) = [line.split() for line in out.splitlines() if line.strip().startswith("msd.D[species=Na]")]
     # value ± standard error, then the unit: the number with its uncertainty, as the summary holds them
     assert row[4] == "angstrom^2/ps" and float(row[1]) == pytest.approx(d_na.value, rel=1e-3)
     assert row[2:4] == ["±", f"{d_na.stderr:.2g}"]
@@ -264,16 +268,17 @@ def test_results_are_a_table_with_units_flags_and_failure_reasons(tiny_study, re
     assert f"state point: T = {reached.text(4)} K (target 3000 K" in out
     assert f"{broken.id}  failed: TrajectoryConflict: " in out and "trajectory.h5 exists" in out
     # a value with a caution says so on its row; a caution is said once, not again as its observable's flag
-    for q in quantities(done.summary(), done.results()):
-        if not q.name.startswith("state_point."):
-            (line,) = [x for x in out.splitlines() if x.strip().startswith(f"{q.name} ")]
+    for q in quantities(done.summary()):
+        if q.observable != "state_point":
+            (line,) = [x for x in out.splitlines() if x.strip().startswith(f"{q.key} ")]
             assert line.endswith("(see note)") == bool(q.estimate.note), line
     said = [x.split(": ", 2)[-1] for x in out.splitlines() if x.strip().startswith("note (")]
     assert said and len(said) == len(set(said)), said
     lines = [json.loads(line) for line in subprocess.run([*MELTDYN, "results", "--json", str(study_file)],
                                                          capture_output=True, text=True, check=True).stdout.splitlines()]
     assert [(r["run"], r["state"]) for r in lines] == [(done.id, "completed"), (broken.id, "failed")]
-    assert Estimate.from_json(lines[0]["summary"]["msd"]["D_Na"]).value == d_na.value
+    (d_json,) = [q for q in quantities(lines[0]["summary"]) if q.key == "msd.D[species=Na]"]
+    assert d_json.estimate.value == d_na.value
 
 
 @pytest.mark.slow
@@ -329,16 +334,17 @@ def test_reanalysis_repeats_no_md_and_keeps_the_previous_results(tiny_study, reg
     monkeypatch.undo()
 
     original = MSD.summary
-    monkeypatch.setattr(MSD, "summary", lambda self, results: {**original(self, results), "upgraded": 1})
+    monkeypatch.setattr(MSD, "summary",
+                        lambda self, results: Summary(original(self, results).quantities, ["upgraded"]))
     reanalysed, skipped = study.reanalyse()
     assert [r.id for r in reanalysed] == [done.id] and "is pending" in skipped[0]
-    assert json.loads((done.dir / "summary.json").read_text())["msd"]["upgraded"] == 1
+    assert json.loads((done.dir / "summary.json").read_text())["msd"]["flags"] == ["upgraded"]
     (archive,) = (done.dir / "superseded").iterdir()
     assert {name: (archive / name).read_bytes() for name in outputs} == {name: before[name] for name in outputs}
     assert (done.dir / "trajectory.h5").read_bytes() == before["trajectory.h5"]
     assert sorted(p.name for p in (done.dir / "checkpoints").iterdir()) == checkpoints
-    np.testing.assert_array_equal(done.results()["msd"]["msd_Na"].values,
-                                  meltdyn.analysis.results.load_results(archive / "results.h5")["msd"]["msd_Na"].values)
+    np.testing.assert_array_equal(done.results()["msd"]["msd"].values,
+                                  meltdyn.analysis.results.load_results(archive / "results.h5")["msd"]["msd"].values)
     provenance, previous = (json.loads(p.read_text()) for p in (done.dir / "provenance.json",
                                                                    archive / "provenance.json"))
     assert provenance["analysis"]["superseded"] == f"superseded/{archive.name}"

@@ -1,7 +1,8 @@
 """A study's runs as numbers: every summary quantity per state point (replicas combined), Arrhenius fits.
 
-Generic over observables: whatever quantities an observable's ``summary`` gives are aggregated (read through
-:mod:`meltdyn.analysis.summaries`, so bounds stay bounds); list values (one per wavenumber, say) become one column each.
+Generic over observables: whatever quantities an observable's ``summary`` declares are aggregated, one per entry of
+their labelled axes (``msd.D[species=Na]``, ``isf.tau_alpha[species=O, q=1.7]``), read through
+:func:`meltdyn.plugin.quantities` so that bounds stay bounds.
 Each state point also carries the temperature its runs reached, measured from their productions, which is what the
 fits use.
 """
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from meltdyn.plugin import (
-    BOLTZMANN_EV_K, EV_TO_KJ_MOL, STATE_POINT, Estimate, flags as summary_flags, from_summary, quantities,
+    BOLTZMANN_EV_K, EV_TO_KJ_MOL, STATE_POINT, Estimate, Quantity, flags as summary_flags, from_summary, quantities,
 )
 
 MIN_FIT_POINTS_FOR_ERROR = 3
@@ -97,31 +98,33 @@ class StatePoint:
         return (achieved.value, True) if achieved.is_value else (self.temperature_K, False)
 
 
-def collect(study: Any) -> tuple[list[StatePoint], dict[str, str], list[dict[str, Any]], list[str]]:
-    """State points of the completed runs, the unit of each quantity, the runs not (yet) complete, and the flags
-    the runs raised (findings to read with care)."""
+def collect(study: Any) -> tuple[list[StatePoint], dict[str, Quantity], list[dict[str, Any]], list[str]]:
+    """State points of the completed runs, the catalogue of their quantities (key → the first run's
+    :class:`~meltdyn.plugin.Quantity`: observable, name, coordinates, unit and trend), the runs not (yet) complete,
+    and the flags the runs raised (findings to read with care)."""
     points: dict[tuple[Any, float], StatePoint] = {}
-    units: dict[str, str] = {}
+    catalog: dict[str, Quantity] = {}
     missing, flags = [], []
     for run in study.runs:
         if not run.completed:
             missing.append({"run": run.id, "state": run.status["state"], "message": run.status.get("message", "")})
             continue
         summary = run.summary()
+        run.results()  # every run's results read (and refused if damaged) before anything is made
         point = points.setdefault((run.composition, run.temperature_K), StatePoint(run.composition,
                                                                                     run.temperature_K))
         point.replicas += 1
-        for q in quantities(summary, run.results()):
-            if q.name.startswith(f"{STATE_POINT}."):
+        for q in quantities(summary):
+            if q.observable == STATE_POINT:
                 continue
-            point.values[q.name].append(q.estimate)
-            units.setdefault(q.name, q.unit)
+            point.values[q.key].append(q.estimate)
+            catalog.setdefault(q.key, q)
         achieved = from_summary(summary)
         if achieved is not None:
             point.achieved.append(achieved)
         flags += [f"{run.id}: {flag}" for _, flag in summary_flags(summary)]
     ordered = sorted(points.values(), key=lambda p: (str(p.composition), p.temperature_K))
-    return ordered, units, missing, flags
+    return ordered, catalog, missing, flags
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """``meltdyn report``: a study's completed runs as tables, fits, figures and one self-contained HTML page.
 
-What the paper compares across runs: per composition and species D(T) with an Arrhenius fit and the MSD slope
-check, τ_α(T) at each q, sodium's decoupling from the matrix (D_Na/D_O, D_Na/D_Si, D_Na·τ_α(Si)), the α2 peak
-(height and time) against T, the sodium hop statistics, and the bimodal self van Hove function of Na per composition.
-It reads the observables by their plugin (msd, isf, alpha2, van_hove), whatever their labels; every other summary
-scalar is still tabulated.
+Every quantity an observable declares in its summary (ours and third parties') gets a column per entry of its
+labelled axes, and its declared trend decides the rest: a ``rate`` (D) or a ``time`` (τ_α) is drawn against 1000/T
+with an Arrhenius fit per composition and entry, a ``level`` (the α2 peak height) against T. What the paper derives
+from particular observables is read from those plugins by name: sodium's decoupling from the matrix (D_Na/D_O,
+D_Na/D_Si, D_Na·τ_α(Si) from msd and isf) and the bimodal self van Hove function of Na (van_hove).
 """
 
 from __future__ import annotations
@@ -32,19 +32,31 @@ from meltdyn.plugins.commands.report.aggregate import (  # noqa: E402
     collect,
     fit_points,
 )
-from meltdyn.plugin import write_json_atomic  # noqa: E402
+from meltdyn.plugin import Quantity, label_text, select, write_json_atomic  # noqa: E402
 
 FIGURE_FORMATS = ("png", "pdf")
-SPECIES_ORDER = ("Na", "O", "Si")
+ACTIVATED = ("rate", "time")
+"""Trends the report fits with Arrhenius' law: a rate as it is, a time through its inverse."""
+UNIT_TEXT = (("angstrom", "Å"), ("^-1", "⁻¹"), ("^2", "²"), ("^3", "³"))
 
 
 def _labels(study: Any, plugin: str) -> list[str]:
     return [label for label, o in zip(study.spec.observable_labels, study.spec.observables) if o.plugin == plugin]
 
 
-def _species(points: list[StatePoint], prefix: str) -> list[str]:
-    found = {k.removeprefix(prefix).split("[")[0] for p in points for k in p.values if k.startswith(prefix)}
-    return sorted(found, key=lambda s: (SPECIES_ORDER.index(s) if s in SPECIES_ORDER else 99, s))
+def unit_text(unit: str) -> str:
+    """A result's unit as a table or an axis prints it (``angstrom^2/ps`` → ``Å²/ps``)."""
+    for plain, pretty in UNIT_TEXT:
+        unit = unit.replace(plain, pretty)
+    return unit
+
+
+def column(q: Quantity) -> str:
+    """A headline column: ``msd D Na (Å²/ps)``, ``isf tau_alpha O q=1.7 (ps)``."""
+    where = " ".join(str(v) if d in ("species", "hop_species") else f"{d}={v:g}" if isinstance(v, float) else
+                     f"{d}={v}" for d, v in q.coords)
+    unit = unit_text(q.unit)
+    return " ".join(filter(None, [q.observable, q.name, where])) + (f" ({unit})" if unit and unit != "1" else "")
 
 
 def _cell(mean: float, sem: float, digits: int = 3) -> str:
@@ -118,49 +130,59 @@ def _draw(ax: Any, x: np.ndarray, series: tuple[np.ndarray, ...], fmt: str, colo
 class Report:
     def __init__(self, study: Any):
         self.study = study
-        self.points, self.units, self.missing, self.flags = collect(study)
+        self.points, self.catalog, self.missing, self.flags = collect(study)
         self.compositions = list(dict.fromkeys(p.composition for p in self.points))
-        msd, isf, alpha2, van_hove = (_labels(study, name) for name in ("msd", "isf", "alpha2", "van_hove"))
+        msd, isf, van_hove = (_labels(study, name) for name in ("msd", "isf", "van_hove"))
         self.msd = msd[0] if msd else None
         self.isf = isf[0] if isf else None
-        self.alpha2 = alpha2[0] if alpha2 else None
         self.van_hove = van_hove[0] if van_hove else None
+
+    def keys(self, observable: str | None, name: str, **where: Any) -> list[str]:
+        """Keys of the catalogued quantities of ``observable``'s ``name`` whose coordinates include ``where``."""
+        return [k for k, q in self.catalog.items() if (q.observable, q.name) == (observable, name)
+                and all(dict(q.coords).get(d) == v for d, v in where.items())]
+
+    def series(self) -> dict[tuple[str, str], list[str]]:
+        """Each declared quantity with a trend, (observable, name) → its entries' keys, in the summaries' order."""
+        out: dict[tuple[str, str], list[str]] = {}
+        for key, q in self.catalog.items():
+            if q.trend:
+                out.setdefault(q.series, []).append(key)
+        return out
 
     # -- derived quantities ---------------------------------------------------------------------------------------
 
     def derived(self) -> dict[tuple[Any, float], dict[str, tuple[float, float]]]:
-        """Decoupling ratios per state point: (value, standard error)."""
+        """Decoupling ratios per state point, from the msd and isf plugins: (value, standard error)."""
         out: dict[tuple[Any, float], dict[str, tuple[float, float]]] = {}
+        d_na = self.keys(self.msd, "D", species="Na")
+        tau_si = self.keys(self.isf, "tau_alpha", species="Si")  # its first wavenumber
         for p in self.points:
             row: dict[str, tuple[float, float]] = {}
-            if self.msd:
+            if d_na:
                 for other in ("O", "Si"):
-                    row[f"D_Na/D_{other}"] = _ratio(p, f"{self.msd}.D_Na", f"{self.msd}.D_{other}")
-            if self.msd and self.isf:
-                tau_si = sorted(k for k in p.values if k.startswith(f"{self.isf}.tau_alpha_Si"))
+                    d_other = self.keys(self.msd, "D", species=other)
+                    if d_other:
+                        row[f"D_Na/D_{other}"] = _ratio(p, d_na[0], d_other[0])
                 if tau_si:
-                    row["D_Na·τα(Si) (Å²)"] = _ratio(p, f"{self.msd}.D_Na", tau_si[0], product=True)
+                    row["D_Na·τα(Si) (Å²)"] = _ratio(p, d_na[0], tau_si[0], product=True)
             out[(p.composition, p.temperature_K)] = row
         return out
 
     def fits(self) -> dict[str, dict[str, Arrhenius]]:
-        """Arrhenius fits of D per composition and species (and of 1/τ_α at the first q), at the temperatures the
-        runs reached, through the points that are values over every replica (:func:`fit_points`)."""
+        """Arrhenius fits per composition of every entry of a quantity declared a rate (fitted as it is) or a time
+        (fitted through its inverse), at the temperatures the runs reached, through the points that are values over
+        every replica (:func:`fit_points`). Keyed by the quantity's key, ``1/`` before a time's."""
         out: dict[str, dict[str, Arrhenius]] = {}
         for composition in self.compositions:
             pts = [p for p in self.points if p.composition == composition]
             fits: dict[str, Arrhenius] = {}
-            wanted: list[tuple[str, str, str]] = []
-            if self.msd:
-                wanted += [(f"D_{s}", f"{self.msd}.D_{s}", "identity") for s in _species(pts, f"{self.msd}.D_")]
-            if self.isf:
-                for s in _species(pts, f"{self.isf}.tau_alpha_"):
-                    key = sorted(k for p in pts for k in p.values if k.startswith(f"{self.isf}.tau_alpha_{s}["))[0]
-                    wanted.append((f"1/tau_alpha_{s}", key, "inverse"))
-            for name, key, transform in wanted:
-                fit = arrhenius(*fit_points(pts, key, transform))
+            for key, q in self.catalog.items():
+                if q.trend not in ACTIVATED:
+                    continue
+                fit = arrhenius(*fit_points(pts, key, "identity" if q.trend == "rate" else "inverse"))
                 if fit:
-                    fits[name] = fit
+                    fits[key if q.trend == "rate" else f"1/{key}"] = fit
             out[str(composition)] = fits
         return out
 
@@ -173,46 +195,33 @@ class Report:
             achieved = p.achieved_K
             where = {"composition": p.composition, "temperature_K": p.temperature_K,
                      "achieved_temperature_K": achieved.value, "achieved_temperature_sem_K": achieved.stderr}
-            for key in sorted(p.values):
+            for key, q in self.catalog.items():
                 e = p.estimate(key)
-                rows.append({**where, "quantity": key, "unit": self.units.get(key, ""), "kind": e.kind,
+                rows.append({**where, "quantity": key, "observable": q.observable, "name": q.name,
+                             "coords": json.dumps(dict(q.coords)), "unit": q.unit, "kind": e.kind,
                              "mean": e.value, "sem": e.stderr, "bound": e.bound, "replicas": p.count(key),
                              "of_replicas": p.replicas, "note": e.note})
+            d_na = self.keys(self.msd, "D", species="Na")
             for key, (value, sem) in derived[(p.composition, p.temperature_K)].items():
-                rows.append({**where, "quantity": key, "unit": "Å²" if "τα" in key else "1",
+                rows.append({**where, "quantity": key, "observable": "", "name": key, "coords": "{}",
+                             "unit": "Å²" if "τα" in key else "1",
                              "kind": "value" if math.isfinite(value) else "undefined", "mean": value, "sem": sem,
-                             "bound": float("nan"), "replicas": p.count(f"{self.msd}.D_Na"), "of_replicas": p.replicas,
+                             "bound": float("nan"), "replicas": p.count(d_na[0]) if d_na else 0,
+                             "of_replicas": p.replicas,
                              "note": "" if math.isfinite(value) else "needs values of both over every replica"})
         return rows
 
     def headline(self) -> tuple[list[str], list[list[str]]]:
-        """One row per state point: D, MSD slope, τ_α, α2 peak per species; sodium hops; decoupling."""
+        """One row per state point: every declared quantity's entries, then the decoupling ratios."""
         header = ["composition", "T target (K)", "T reached (K)", "replicas"]
-        getters = []
-        species = _species(self.points, f"{self.msd}.D_") if self.msd else []
-        for s in species:
-            header += [f"D_{s} (Å²/ps)", f"MSD slope {s}"]
-            getters += [f"{self.msd}.D_{s}", f"{self.msd}.diffusive_exponent_{s}"]
-        if self.isf:
-            for s in _species(self.points, f"{self.isf}.tau_alpha_"):
-                keys = sorted({k for p in self.points for k in p.values if k.startswith(f"{self.isf}.tau_alpha_{s}[")})
-                header += [f"τα {s} {k.split('[')[1].rstrip(']')} (ps)" for k in keys]
-                getters += keys
-        if self.alpha2:
-            for s in _species(self.points, f"{self.alpha2}.peak_height_"):
-                header += [f"α2 peak {s}", f"α2 peak time {s} (ps)"]
-                getters += [f"{self.alpha2}.peak_height_{s}", f"{self.alpha2}.peak_time_{s}"]
-        if self.van_hove:
-            header += ["Na hop fraction", "Na hop distance (Å)", "Na residence (ps)"]
-            getters += [f"{self.van_hove}.hopping_fraction_Na", f"{self.van_hove}.hop_peak_r_Na",
-                        f"{self.van_hove}.mean_residence_times_Na"]
+        header += [column(q) for q in self.catalog.values()]
         derived = self.derived()
         ratio_keys = sorted({k for row in derived.values() for k in row})
         header += ratio_keys
         rows = []
         for p in self.points:
             row = [str(p.composition), f"{p.temperature_K:g}", achieved_cell(p), str(p.replicas)]
-            row += [point_cell(p, k) for k in getters]
+            row += [point_cell(p, k) for k in self.catalog]
             row += [_cell(*derived[(p.composition, p.temperature_K)].get(k, (float("nan"), float("nan"))))
                     for k in ratio_keys]
             rows.append(row)
@@ -224,34 +233,32 @@ class Report:
         figs = {}
         markers = dict(zip(self.compositions, "osD^v<>p*h"))
         fits = self.fits()
-        if self.msd:
+        for (observable, name), keys in self.series().items():
+            trend = self.catalog[keys[0]].trend
+            activated = trend in ACTIVATED
             fig, ax = plt.subplots(figsize=(5.2, 3.9), layout="constrained")
             for c in self.compositions:
                 pts = [p for p in self.points if p.composition == c]
-                for k, s in enumerate(_species(pts, f"{self.msd}.D_")):
-                    series = _series(pts, f"{self.msd}.D_{s}")
-                    x = 1000 / series[0]
-                    _draw(ax, x, series, markers[c], f"C{k}", f"{s}, {c}", x_err=1000 * series[4] / series[0] ** 2)
-                    fit = fits[str(c)].get(f"D_{s}")
-                    if fit:
-                        xs = np.linspace(x.min(), x.max(), 20)
-                        ax.plot(xs, fit.at(1000 / xs), color=f"C{k}", lw=0.8)
-            ax.set(yscale="log", xlabel="1000 / T reached (1/K)", ylabel="D (Å$^2$/ps)", title="Diffusion: Arrhenius")
-            ax.legend(fontsize=6, ncol=2)
-            figs["arrhenius_D"] = fig
-        if self.isf:
-            fig, ax = plt.subplots(figsize=(5.2, 3.9), layout="constrained")
-            for c in self.compositions:
-                pts = [p for p in self.points if p.composition == c]
-                for k, s in enumerate(_species(pts, f"{self.isf}.tau_alpha_")):
-                    key = sorted(q for p in pts for q in p.values if q.startswith(f"{self.isf}.tau_alpha_{s}["))[0]
+                for k, key in enumerate(keys):
                     series = _series(pts, key)
-                    _draw(ax, 1000 / series[0], series, markers[c], f"C{k}",
-                          f"{s}, {c} ({key.split('[')[1].rstrip(']')})")
-            ax.set(yscale="log", xlabel="1000 / T reached (1/K)", ylabel=r"$\tau_\alpha$ (ps)",
-                   title=r"$\tau_\alpha(T)$ (open triangles: bounds)")
+                    t, t_err = series[0], series[4]
+                    x, x_err = (1000 / t, 1000 * t_err / t**2) if activated else (t, t_err)
+                    label = ", ".join(filter(None, [label_text(self.catalog[key].coords), str(c)]))
+                    _draw(ax, x, series, markers[c] + ("" if activated else "-"), f"C{k % 10}", label, x_err=x_err)
+                    fit = fits[str(c)].get(key if trend == "rate" else f"1/{key}")
+                    if fit and np.isfinite(x).any():
+                        xs = np.linspace(np.nanmin(x), np.nanmax(x), 20)
+                        ys = fit.at(1000 / xs)
+                        ax.plot(xs, ys if trend == "rate" else 1 / ys, color=f"C{k % 10}", lw=0.8)
+            unit = unit_text(self.catalog[keys[0]].unit)
+            ylabel = f"{name}" + (f" ({unit})" if unit and unit != "1" else "")
+            if activated:
+                ax.set(yscale="log", xlabel="1000 / T reached (1/K)", ylabel=ylabel,
+                       title=f"{observable}: {name}, Arrhenius (open triangles: bounds)")
+            else:
+                ax.set(xlabel="T reached (K)", ylabel=ylabel, title=f"{observable}: {name} (open triangles: bounds)")
             ax.legend(fontsize=6, ncol=2)
-            figs["tau_alpha"] = fig
+            figs[f"{observable}_{name}"] = fig
         derived = self.derived()
         if any(derived.values()):
             fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
@@ -266,16 +273,6 @@ class Report:
             axes[0].legend(fontsize=7)
             fig.suptitle("Sodium decoupling from the matrix", fontsize=10)
             figs["decoupling"] = fig
-        if self.alpha2:
-            fig, ax = plt.subplots(figsize=(5.2, 3.9), layout="constrained")
-            for c in self.compositions:
-                pts = [p for p in self.points if p.composition == c]
-                for k, s in enumerate(_species(pts, f"{self.alpha2}.peak_height_")):
-                    series = _series(pts, f"{self.alpha2}.peak_height_{s}")
-                    _draw(ax, series[0], series, markers[c] + "-", f"C{k}", f"{s}, {c}", x_err=series[4])
-            ax.set(xlabel="T reached (K)", ylabel=r"$\alpha_2$ peak height", title="Non-Gaussian parameter")
-            ax.legend(fontsize=6, ncol=2)
-            figs["alpha2_peak"] = fig
         if self.van_hove:
             fig = self._van_hove_figure()
             if fig is not None:
@@ -293,12 +290,12 @@ class Report:
         for ax, c in zip(axes[0], self.compositions):
             for run in [r for r in runs if r.composition == c]:
                 res = run.results()[self.van_hove]
-                if "Gs_Na" not in res:
+                if "Na" not in res["species"].values.tolist():
                     continue
                 lag = res["lag"].values
                 k = int(np.argmin(np.abs(lag - float(res["hop_lag"].values)))) if "hop_lag" in res else -1
                 r = res["r"].values
-                ax.semilogx(r[1:], 4 * np.pi * r[1:] ** 2 * res["Gs_Na"].values[k, 1:],
+                ax.semilogx(r[1:], 4 * np.pi * r[1:] ** 2 * select(res, "Gs", species="Na")[k, 1:],
                             label=f"{run.temperature_K:g} K, t = {lag[k]:g} ps")
                 drawn = True
             ax.set(xlabel="r (Å)", ylabel=r"$4\pi r^2 G_s(r,t)$ of Na (1/Å)", title=str(c))

@@ -17,6 +17,7 @@ across the setup. Only a stage's start and a resumption draw a fresh Langevin fo
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from collections.abc import Sequence
@@ -25,8 +26,7 @@ from typing import Any
 import numpy as np
 
 from meltdyn.plugin import (
-    EV_TO_KJ_MOL, Lane, LaneStart, MinimiseStage, NPTStage, NVEStage, ProductionStage, RunContext, SimulationBlewUp,
-    Snapshot, Stage, StageMachine,
+    Lane, LaneStart, MinimiseStage, RunContext, SimulationBlewUp, Snapshot, Stage, StageMachine, stage_dynamics,
 )
 from meltdyn.plugins.engines.lammps_engine.interface import load_lammps, quote, write_data
 
@@ -122,13 +122,15 @@ class LAMMPSMachine(StageMachine):
 
     def _fixes(self, stage: Stage, t: float, seed: int) -> list[str]:
         """Define the stage's integrator, thermostat and barostat fixes; return their ids."""
-        nve = isinstance(stage, NVEStage) or (isinstance(stage, ProductionStage) and stage.ensemble == "nve")
-        damping = 1.0 / getattr(stage, "friction_per_ps", 1.0)
-        barostat = (f" iso {stage.pressure_bar} {stage.pressure_bar} {stage.barostat_time_ps}"
-                    if isinstance(stage, NPTStage) else "")
-        if nve:
+        dynamics = stage_dynamics(stage)
+        if dynamics is None or dynamics.ensemble == "nve":
             cmds = ["fix dynamics all nve"]
-        elif stage.thermostat == "nose_hoover":
+            self.lmp.commands_list(cmds)
+            return [c.split()[1] for c in cmds]
+        damping = 1.0 / dynamics.friction_per_ps
+        barostat = (f" iso {dynamics.pressure_bar} {dynamics.pressure_bar} {self.params.barostat_time_ps}"
+                    if dynamics.ensemble == "npt" else "")
+        if dynamics.thermostat == "nose_hoover":
             cmds = [f"fix dynamics all {'npt' if barostat else 'nvt'} temp {t} {t} {damping}{barostat}"]
         else:
             cmds = [f"fix dynamics all {'nph' + barostat if barostat else 'nve'}",
@@ -137,8 +139,9 @@ class LAMMPSMachine(StageMachine):
         return [c.split()[1] for c in cmds]
 
     def minimise(self, stage: MinimiseStage) -> None:
-        tolerance_eV_A = stage.tolerance_kJ_mol_nm / EV_TO_KJ_MOL / 10
-        self.lmp.command(f"minimize 0.0 {tolerance_eV_A} {stage.max_iterations or 100000} 1000000")
+        # LAMMPS' ftol bounds the 2-norm of the global force vector: the RMS criterion times √(3N).
+        ftol = stage.tolerance_eV_A * math.sqrt(3 * self.run.system.n_atoms)
+        self.lmp.command(f"minimize 0.0 {ftol} {stage.max_iterations or 100000} 1000000")
         self.lmp.command("velocity all set 0.0 0.0 0.0")
         self.stale, self.continuing = True, False
         self.step(0)

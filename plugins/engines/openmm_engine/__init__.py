@@ -20,6 +20,8 @@ class OpenMMParams(EngineSettings):
     precision: Literal["single", "mixed", "double"] = Field("mixed", description="GPU platforms only.")
     threads: int | None = Field(None, ge=1, le=1024, description="CPU platform threads; default all cores (one with "
                                                                  "deterministic: true).")
+    barostat_interval_steps: int = Field(25, ge=1, le=10**6, description="npt stages: steps between volume moves of "
+                                         "the Monte Carlo barostat.")
 
 
 class OpenMMEngine(Engine):

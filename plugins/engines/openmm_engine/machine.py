@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from meltdyn.plugin import (
-    A_TO_NM, KJ_MOL_TO_EV, NM_TO_A, U_A2_PS2_TO_EV, Lane, LaneStart, MinimiseStage, NPTStage, NVEStage,
-    ProductionStage, RunContext, SimulationBlewUp, Snapshot, Stage, StageMachine, kinetic_temperature_K,
+    A_TO_NM, EV_TO_KJ_MOL, KJ_MOL_TO_EV, NM_TO_A, U_A2_PS2_TO_EV, Lane, LaneStart, MinimiseStage, RunContext,
+    SimulationBlewUp, Snapshot, Stage, StageMachine, kinetic_temperature_K, stage_dynamics,
 )
 from meltdyn.plugins.engines.openmm_engine.interface import OpenMMTarget, load_openmm, openmm_system
 
@@ -100,12 +100,12 @@ class OpenMMMachine(StageMachine):
 
     def _integrator(self, stage: Stage, temperature: float, dt_ps: float, seed: int) -> Any:
         mm = self.mm
-        if isinstance(stage, (MinimiseStage, NVEStage)) or (
-                isinstance(stage, ProductionStage) and stage.ensemble == "nve"):
+        dynamics = stage_dynamics(stage)
+        if dynamics is None or dynamics.ensemble == "nve":
             return mm.VerletIntegrator(dt_ps)
-        if stage.thermostat == "nose_hoover":
-            return mm.NoseHooverIntegrator(temperature, stage.friction_per_ps, dt_ps)
-        integrator = mm.LangevinMiddleIntegrator(temperature, stage.friction_per_ps, dt_ps)
+        if dynamics.thermostat == "nose_hoover":
+            return mm.NoseHooverIntegrator(temperature, dynamics.friction_per_ps, dt_ps)
+        integrator = mm.LangevinMiddleIntegrator(temperature, dynamics.friction_per_ps, dt_ps)
         integrator.setRandomNumberSeed(seed)
         return integrator
 
@@ -113,8 +113,10 @@ class OpenMMMachine(StageMachine):
         (start,) = starts
         mm, run = self.mm, start.run
         extra = []
-        if isinstance(stage, NPTStage):
-            barostat = mm.MonteCarloBarostat(stage.pressure_bar, start.temperature_K, stage.barostat_interval_steps)
+        dynamics = stage_dynamics(stage)
+        if dynamics is not None and dynamics.ensemble == "npt":
+            barostat = mm.MonteCarloBarostat(dynamics.pressure_bar, start.temperature_K,
+                                             self.params.barostat_interval_steps)
             barostat.setRandomNumberSeed(start.seed)
             extra.append(barostat)
         system = openmm_system(run.system, run.potential, self.target, *extra)
@@ -134,7 +136,9 @@ class OpenMMMachine(StageMachine):
         return [OpenMMLane(self)]
 
     def minimise(self, stage: MinimiseStage) -> None:
-        self.mm.LocalEnergyMinimizer.minimize(self.context, stage.tolerance_kJ_mol_nm, stage.max_iterations)
+        # OpenMM stops once the RMS force component is below its tolerance, in kJ/mol/nm.
+        tolerance = stage.tolerance_eV_A * EV_TO_KJ_MOL * 10
+        self.mm.LocalEnergyMinimizer.minimize(self.context, tolerance, stage.max_iterations)
         self.context.setVelocities(np.zeros((self.run.system.n_atoms, 3)))
 
     def advance(self, steps: int) -> None:

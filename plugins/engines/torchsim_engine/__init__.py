@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from meltdyn.plugin import Engine, EngineSettings, NPTStage, PluginDef, RunContext, StudyOutline, drive, hookimpl
+from meltdyn.plugin import (
+    Engine, EngineSettings, PluginDef, RunContext, StudyOutline, drive, hookimpl, stage_dynamics,
+)
 from meltdyn.plugins.engines.torchsim_engine.interface import TORCH_MODEL
 
 
@@ -25,6 +27,8 @@ class TorchSimParams(EngineSettings):
                                                      "(float32 is the faster choice on a GPU).")
     max_batch: int = Field(16, ge=1, le=4096, description="Runs advanced together in one batched evaluation (runs "
                            "of the sweep at the same checkpoint).")
+    barostat_time_ps: float = Field(1.0, gt=0, le=1e4, description="npt stages: relaxation time of the MTK "
+                                    "barostat.")
 
 
 class TorchSimEngine(Engine):
@@ -41,7 +45,8 @@ class TorchSimEngine(Engine):
 def check(params: TorchSimParams, study: StudyOutline) -> list[str]:
     problems = []
     for k, stage in enumerate(study.spec.protocol.stages):
-        if isinstance(stage, NPTStage) and stage.thermostat == "langevin":
+        dynamics = stage_dynamics(stage)
+        if dynamics is not None and dynamics.ensemble == "npt" and dynamics.thermostat == "langevin":
             problems.append(f"protocol.stages[{k}] (npt) with thermostat langevin is not carried by the torchsim "
                             "engine: TorchSim's Langevin barostat draws one random stream for a whole batch, so a "
                             "run would depend on the runs batched with it. Use thermostat: nose_hoover (MTK barostat)")

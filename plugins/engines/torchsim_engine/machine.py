@@ -21,8 +21,8 @@ from torch_sim.models.interface import ModelInterface
 from torch_sim.units import MetalUnits
 
 from meltdyn.plugin import (
-    BAR_TO_EV_A3, BOLTZMANN_EV_K, EV_TO_KJ_MOL, Lane, LaneStart, MinimiseStage, NPTStage, NVEStage, ProductionStage,
-    RunContext, SimulationBlewUp, Snapshot, Stage, StageMachine, elements, kinetic_temperature_K,
+    BAR_TO_EV_A3, BOLTZMANN_EV_K, Lane, LaneStart, MinimiseStage, RunContext, SimulationBlewUp, Snapshot, Stage,
+    StageMachine, elements, kinetic_temperature_K, stage_dynamics,
 )
 from meltdyn.plugins.engines.torchsim_engine.interface import energy_forces_stress
 
@@ -204,27 +204,27 @@ class TorchSimMachine(StageMachine):
         state = self._base_state(starts)
         dt = self.runs[0].protocol.timestep_fs * 1e-3 * TIME
         kT = self.tensor([BOLTZMANN_EV_K * s.temperature_K for s in starts])
-        nve = isinstance(stage, NVEStage) or (isinstance(stage, ProductionStage) and stage.ensemble == "nve")
-        self.model.compute_stress = isinstance(stage, NPTStage)
-        if isinstance(stage, MinimiseStage):
+        dynamics = stage_dynamics(stage)
+        self.model.compute_stress = dynamics is not None and dynamics.ensemble == "npt"
+        if dynamics is None:
             self.state, self.step_fn = state, None
-        elif nve:
+        elif dynamics.ensemble == "nve":
             self.state = state
             self.step_fn = lambda s: ts.nve_step(s, self.model, dt=dt)
-        elif isinstance(stage, NPTStage):  # thermostat nose_hoover: validation refuses the batch-coupled Langevin
-            tau = 1.0 / stage.friction_per_ps * TIME
+        elif dynamics.ensemble == "npt":  # thermostat nose_hoover: validation refuses the batch-coupled Langevin
+            tau = 1.0 / dynamics.friction_per_ps * TIME
             self.state = ts.npt_nose_hoover_isotropic_init(state, self.model, kT=kT, dt=dt, t_tau=tau,
-                                                           b_tau=stage.barostat_time_ps * TIME, **CHAIN)
-            pressure = stage.pressure_bar * BAR_TO_EV_A3
+                                                           b_tau=self.params.barostat_time_ps * TIME, **CHAIN)
+            pressure = dynamics.pressure_bar * BAR_TO_EV_A3
             self.step_fn = lambda s: ts.npt_nose_hoover_isotropic_step(s, self.model, dt=dt, kT=kT,
                                                                        external_pressure=pressure)
-        elif stage.thermostat == "nose_hoover":
-            tau = 1.0 / stage.friction_per_ps * TIME
+        elif dynamics.thermostat == "nose_hoover":
+            tau = 1.0 / dynamics.friction_per_ps * TIME
             self.state = ts.nvt_nose_hoover_init(state, self.model, kT=kT, dt=dt, tau=tau, **CHAIN)
             self.step_fn = lambda s: ts.nvt_nose_hoover_step(s, self.model, dt=dt, kT=kT)
         else:
             self.state = state
-            gamma = stage.friction_per_ps / TIME
+            gamma = dynamics.friction_per_ps / TIME
             self.step_fn = lambda s: self._langevin_step(s, dt, kT, gamma)
         if any(s.exact for s in starts):
             for name in self.extended_fields():
@@ -248,7 +248,7 @@ class TorchSimMachine(StageMachine):
 
     def minimise(self, stage: MinimiseStage) -> None:
         """FIRE at fixed cell until every run's RMS force is below the tolerance (or the iteration limit)."""
-        tolerance_eV_A = stage.tolerance_kJ_mol_nm / EV_TO_KJ_MOL / 10
+        tolerance_eV_A = stage.tolerance_eV_A
         state = ts.fire_init(self.state, self.model)
         for _ in range(stage.max_iterations or 10_000):
             state = ts.fire_step(state, self.model)

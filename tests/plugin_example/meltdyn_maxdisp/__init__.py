@@ -8,7 +8,10 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from meltdyn.plugin import AtomBlock, Observable, PluginDef, PluginParams, ResultArray, TrajectoryInfo, hookimpl
+from meltdyn.plugin import (
+    AtomBlock, Observable, PluginDef, PluginParams, Reported, ResultArray, Summary, TrajectoryInfo, hookimpl,
+    species_coordinate,
+)
 
 
 class MaxDispParams(PluginParams):
@@ -38,9 +41,15 @@ class MaxDisplacement(Observable):
                 self.movers[s] += int((d[mask] > self.params.threshold_A).sum())
 
     def conclude(self) -> dict[str, ResultArray]:
-        out = {f"max_{s}": ResultArray(np.array(v), "angstrom", ()) for s, v in self.max.items()}
-        out |= {f"movers_{s}": ResultArray(np.array(v), "1", ()) for s, v in self.movers.items()}
-        return out
+        return {"species": species_coordinate(list(self.max)),
+                "max_displacement": ResultArray(np.array(list(self.max.values())), "angstrom", ("species",),
+                                                "largest displacement from the first frame"),
+                "movers": ResultArray(np.array(list(self.movers.values()), dtype=float), "1", ("species",),
+                                      "atoms that moved farther than threshold_A")}
+
+    def summary(self, results: dict[str, ResultArray]) -> Summary:
+        # Exact statistics of this trajectory, without a standard error: they print as ≈ values.
+        return Summary({"max_displacement": Reported(trend="level"), "movers": Reported()})
 
 
 def example(workdir: Path) -> dict[str, Any]:

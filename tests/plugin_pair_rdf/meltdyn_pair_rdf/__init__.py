@@ -15,7 +15,8 @@ import numpy as np
 from pydantic import Field
 
 from meltdyn.plugin import (
-    FrameBatch, FrameObservable, InputError, PluginDef, PluginParams, ResultArray, TrajectoryInfo, hookimpl, min_width_A,
+    FrameBatch, FrameObservable, InputError, PluginDef, PluginParams, ResultArray, TrajectoryInfo, coordinate, hookimpl,
+    min_width_A,
 )
 
 
@@ -73,13 +74,12 @@ class PairRdf(FrameObservable):
 
     def conclude(self) -> dict[str, ResultArray]:
         shells = 4 / 3 * np.pi * np.diff(self.edges**3)
-        out = {"r": ResultArray((self.edges[1:] + self.edges[:-1]) / 2, "angstrom", ("r",))}
-        for k, (a, b) in enumerate(self.pairs):
-            expected = self.ideal_per_A3[k] * shells
-            out[f"g_{a}_{b}"] = ResultArray(np.divide(self.counts[k], expected, out=np.zeros_like(expected),
-                                                      where=expected > 0), "1", ("r",))
-        out["frames"] = ResultArray(np.array(self.frames), "1", ())
-        return out
+        expected = self.ideal_per_A3[:, None] * shells
+        g = np.divide(self.counts, expected, out=np.zeros_like(expected), where=expected > 0)
+        return {"pair": coordinate("pair", [f"{a}-{b}" for a, b in self.pairs], "", "species pair"),
+                "r": coordinate("r", (self.edges[1:] + self.edges[:-1]) / 2, "angstrom", "bin centres"),
+                "g": ResultArray(g, "1", ("pair", "r"), "partial radial distribution function"),
+                "frames": ResultArray(np.array(self.frames), "1", (), "frames averaged")}
 
 
 def example(workdir: Path) -> dict[str, Any]:
