@@ -43,6 +43,8 @@ from meltdyn.analysis.lags import (
     largest_sample, merge_blocks, origin_blocks, plan_lags, sample_lags, samples_bytes,
 )
 from meltdyn.analysis.estimates import Estimate, estimate_arrays, estimates_from_arrays
+from meltdyn.analysis.neighbours import Pairs, pairs_bytes, pairs_within
+from meltdyn.analysis.peaks import peak, resampled_peaks
 from meltdyn.analysis.state_point import STATE_POINT, from_summary, kinetic_temperature_K
 from meltdyn.analysis.dimensions import (
     coordinate, coordinates, estimate_at, estimates_of, select, species_coordinate,
@@ -75,7 +77,7 @@ __all__ = [
     "BaseObservable", "COULOMB_EV_A", "Command", "Dynamics", "EV_A3_TO_GPA", "EV_TO_KJ_MOL", "Engine",
     "EngineSettings", "Estimate", "Executor", "ExecutorOutline", "FrameBatch", "FrameObservable", "InputError",
     "Interface", "KJ_MOL_TO_EV", "LabelledFrame", "Labeller", "LagPlan", "LagSample", "Lane", "LaneStart",
-    "MinimiseStage", "NM_TO_A", "NPTStage", "NVEStage", "NVTStage", "Observable", "PLUGIN_KINDS", "PluginDef",
+    "MinimiseStage", "NM_TO_A", "NPTStage", "NVEStage", "NVTStage", "Observable", "PLUGIN_KINDS", "Pairs", "PluginDef",
     "PluginKind", "PluginParams", "Potential", "PotentialOutline", "ProductionStage", "Progress", "ProtocolSpec",
     "Quantity", "Registry", "Reported", "Reporter", "ResultArray", "RunContext", "RunHandle", "RunOutline",
     "STATE_POINT", "SamplingSpec", "SeedBook", "SimulationBlewUp", "Snapshot", "Spec", "Stage", "StageMachine",
@@ -86,7 +88,8 @@ __all__ = [
     "discover", "drive", "elements", "estimate_arrays", "estimate_at", "estimates_from_arrays", "estimates_of",
     "fingerprint", "flags", "from_summary", "hookimpl", "independent_blocks", "inside", "invalid", "is_xyz", "kind_of",
     "kinetic_temperature_K", "label_text", "largest_sample", "load_study", "merge_blocks", "min_width_A",
-    "origin_blocks", "package_versions", "plan_lags", "plugin_union", "probe_system", "quantities", "read_study_file",
-    "sample_lags", "samples_bytes", "select", "species_coordinate", "stage_dynamics", "summary_entry", "usable",
-    "validate_section", "write_json_atomic", "write_labelled_frames",
+    "origin_blocks", "package_versions", "pairs_bytes", "pairs_within", "peak", "plan_lags", "plugin_union",
+    "probe_system", "quantities", "read_study_file", "resampled_peaks", "sample_lags", "samples_bytes", "select",
+    "species_coordinate", "stage_dynamics", "summary_entry", "usable", "validate_section", "write_json_atomic",
+    "write_labelled_frames",
 ]

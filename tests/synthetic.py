@@ -49,3 +49,15 @@ def hopping(rng, n, frames, p_hop, a, sigma):
     jump[0] = 0
     sites = rng.integers(0, 10, size=(1, n, 3)) * a + np.cumsum(jump, axis=0)
     return sites + rng.normal(scale=sigma, size=sites.shape)
+
+
+def whole_frames(observable, x: np.ndarray, symbols: list[str], cell_A: np.ndarray, dt_ps: float = 0.1) -> dict:
+    """prepare → process → conclude of a whole-frame observable over frames (frames, atoms, 3) in one cell, as one
+    batch: the code path the analysis drives, without a file."""
+    from meltdyn.plugin import FrameBatch, TrajectoryInfo
+
+    frames = len(x)
+    steps = np.arange(frames)
+    observable.prepare(TrajectoryInfo(len(symbols), symbols, steps, steps * dt_ps, 1, dt_ps, cell_A))
+    observable.process(FrameBatch(steps, steps, steps * dt_ps, symbols, np.broadcast_to(cell_A, (frames, 3, 3)), x))
+    return observable.conclude()

@@ -1,4 +1,9 @@
-"""Non-Gaussian parameter α2(t) = 3⟨r⁴⟩/(5⟨r²⟩²) − 1 per species, with its peak height and time.
+"""Non-Gaussian parameters per species, with their peak heights and times: α2(t) = 3⟨r⁴⟩/(5⟨r²⟩²) − 1, which
+weighs the fast particles, and Flenner and Szamel's γ(t) = ⟨r²⟩⟨1/r²⟩/3 − 1 (Phys. Rev. E 72, 011205 (2005)), which
+weighs the slow ones and peaks later, near τ_α. Both are 0 for Gaussian displacements; a ballistic gas of one speed
+has α2 = −2/5 and γ = −2/3. The mean of 1/r² has heavy tails (1/r⁴ is not integrable against a displacement density
+that is finite at r = 0): a rare short displacement moves it, so γ's errors are rougher than α2's, and its notes say
+so.
 
 Their standard errors come from a block bootstrap over time origins (blocks merged until each is at least the peak
 time long), as for τα in :mod:`meltdyn.plugins.observables.isf`. A peak at the longest lag is no peak: its height and
@@ -15,9 +20,9 @@ from pydantic import Field
 
 from meltdyn.plugin import (
     BOOTSTRAP_BLOCKS, AtomBlock, Estimate, Observable, PluginDef, PluginParams, Reported, ResultArray, Summary,
-    TrajectoryInfo, bootstrap_bytes, bootstrap_replicates, bootstrap_std, coordinate, estimate_arrays, estimate_at,
-    hookimpl, independent_blocks, largest_sample, merge_blocks, origin_blocks, plan_lags, sample_lags, samples_bytes,
-    select, species_coordinate,
+    TrajectoryInfo, bootstrap_bytes, bootstrap_replicates, coordinate, estimate_arrays, estimate_at, hookimpl,
+    largest_sample, merge_blocks, origin_blocks, peak, plan_lags, resampled_peaks, sample_lags, samples_bytes, select,
+    species_coordinate,
 )
 
 PEAK_METHOD = "block bootstrap over time origins (blocks at least the peak time long)"
@@ -37,33 +42,8 @@ def alpha2(r2: np.ndarray, r4: np.ndarray) -> np.ndarray:
     return 3 * r4 / (5 * r2**2) - 1
 
 
-def peak(lag: np.ndarray, a2: np.ndarray, replicates: np.ndarray, n_blocks: int) -> tuple[Estimate, Estimate]:
-    """Height and time of the α2 maximum, with bootstrap errors from ``replicates`` (resamples, 2: each resample's
-    peak height and time) over ``n_blocks`` blocks. A maximum at the longest lag is no peak: the height and time
-    are lower bounds; at the shortest lag the peak may lie earlier, so the height is a lower bound and the time an
-    upper bound."""
-    k = int(np.nanargmax(a2))
-    if k == len(lag) - 1:
-        note = (f"alpha2 is largest at the longest lag ({lag[k]:g} ps): the peak lies later, so its height and time "
-                "are lower bounds; run longer to see it")
-        return Estimate.lower(a2[k], note), Estimate.lower(lag[k], note)
-    if k == 0:
-        note = (f"alpha2 is largest at the shortest lag ({lag[k]:g} ps): the peak may lie earlier, so its height is "
-                "a lower bound and its time an upper bound; sample shorter lags to see it")
-        return Estimate.lower(a2[k], note), Estimate.upper(lag[k], note)
-    note = (f"the peak time rests on only {independent_blocks(n_blocks)} of origins: its errors are rough"
-            if n_blocks < 4 else "")
-    return (Estimate(float(a2[k]), bootstrap_std(replicates[:, 0], n_blocks), note=note, method=PEAK_METHOD),
-            Estimate(float(lag[k]), bootstrap_std(replicates[:, 1], n_blocks), note=note, method=PEAK_METHOD))
-
-
-def resampled_peaks(lag: np.ndarray, curves: np.ndarray) -> np.ndarray:
-    """(height, time) of the maximum of each resampled α2 curve (resamples, lags); NaN where a curve has no
-    finite value (a resample that misses every origin of every lag)."""
-    finite = np.isfinite(curves)
-    k = np.argmax(np.where(finite, curves, -np.inf), axis=1)
-    found = finite.any(axis=1)
-    return np.column_stack([np.where(found, curves[np.arange(len(k)), k], np.nan), np.where(found, lag[k], np.nan)])
+def gamma(r2: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    return r2 * inverse / 3 - 1
 
 
 class Alpha2(Observable):
@@ -79,6 +59,9 @@ class Alpha2(Observable):
         self.origins_per_block = np.stack([np.bincount(b, minlength=BOOTSTRAP_BLOCKS) for b in self.blocks])
         self.r2 = {s: np.zeros((len(self.samples), BOOTSTRAP_BLOCKS)) for s in info.species}
         self.r4 = {s: np.zeros((len(self.samples), BOOTSTRAP_BLOCKS)) for s in info.species}
+        # γ's ⟨1/r²⟩ over the displacements that are not zero (an atom that did not move has none), and their count.
+        self.inverse = {s: np.zeros((len(self.samples), BOOTSTRAP_BLOCKS)) for s in info.species}
+        self.moved = {s: np.zeros((len(self.samples), BOOTSTRAP_BLOCKS)) for s in info.species}
         self.counts = dict.fromkeys(info.species, 0)
 
     def process(self, block: AtomBlock) -> None:
@@ -86,59 +69,88 @@ class Alpha2(Observable):
             r2 = squared_lengths(block.displacements(sample.origins, sample.targets))
             for s in self.r2:
                 m = block.mask(s)
-                self.r2[s][k] += np.bincount(self.blocks[k], weights=r2[:, m].sum(axis=1), minlength=BOOTSTRAP_BLOCKS)
-                self.r4[s][k] += np.bincount(self.blocks[k], weights=(r2[:, m] ** 2).sum(axis=1),
-                                             minlength=BOOTSTRAP_BLOCKS)
+                rs = r2[:, m]
+                self.r2[s][k] += np.bincount(self.blocks[k], weights=rs.sum(axis=1), minlength=BOOTSTRAP_BLOCKS)
+                self.r4[s][k] += np.bincount(self.blocks[k], weights=(rs**2).sum(axis=1), minlength=BOOTSTRAP_BLOCKS)
+                moved = rs > 0
+                inverse = np.divide(1.0, rs, out=np.zeros_like(rs), where=moved).sum(axis=1)
+                self.inverse[s][k] += np.bincount(self.blocks[k], weights=inverse, minlength=BOOTSTRAP_BLOCKS)
+                self.moved[s][k] += np.bincount(self.blocks[k], weights=moved.sum(axis=1), minlength=BOOTSTRAP_BLOCKS)
         for s in self.counts:
             self.counts[s] += int(block.mask(s).sum())
 
     def memory(self) -> tuple[int, int]:
         """One lag at a time: its displacements while they are made (two arrays of 3 numbers per pair), then r², a
-        species' copy of it and its square, and the previous lag's r² until it is replaced. Held: the sums per lag
-        and time block, each origin's block, and the bootstrap's resampled curves in conclude."""
+        species' copy of it, its square, its inverse and which moved, and the previous lag's r² until it is replaced.
+        Held: the sums per lag and time block, each origin's block, and the bootstrap's resampled curves in
+        conclude."""
         lags = len(self.samples)
-        held = (samples_bytes(self.samples) + 8 * 2 * lags * BOOTSTRAP_BLOCKS * len(self.r2)
+        held = (samples_bytes(self.samples) + 8 * 4 * lags * BOOTSTRAP_BLOCKS * len(self.r2)
                 + sum(b.nbytes for b in self.blocks) + self.origins_per_block.nbytes
                 + bootstrap_bytes(lags, 4))
-        return held, (3 + 3 + 1) * largest_sample(self.samples) * 8
+        return held, (3 + 3 + 1 + 3) * largest_sample(self.samples) * 8
 
     def conclude(self) -> dict[str, ResultArray]:
         lag = np.array([x.lag_steps * self.info.timestep_ps for x in self.samples])
-        a2s, r2s, heights, times = [], [], [], []
+        a2s, gammas, r2s, peaks = [], [], [], []
         for s in self.r2:
             pairs = (self.origins_per_block * self.counts[s]).astype(float)  # (lags, blocks)
-            r2, r4 = self.r2[s].sum(axis=1) / pairs.sum(axis=1), self.r4[s].sum(axis=1) / pairs.sum(axis=1)
-            a2 = alpha2(r2, r4)
-            height, time = self._peak(lag, a2, self.r2[s], self.r4[s], pairs)
-            a2s.append(a2), r2s.append(r2), heights.append(height), times.append(time)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r2 = self.r2[s].sum(axis=1) / pairs.sum(axis=1)
+                a2 = alpha2(r2, self.r4[s].sum(axis=1) / pairs.sum(axis=1))
+                g = gamma(r2, self.inverse[s].sum(axis=1) / self.moved[s].sum(axis=1))
+            a2s.append(a2), gammas.append(g), r2s.append(r2)
+            peaks.append(self._peak("alpha2", lag, a2, (self.r2[s], self.r4[s], pairs),
+                                    lambda r2, r4, n: alpha2(r2 / n, r4 / n))
+                         + self._peak("gamma", lag, g, (self.r2[s], self.inverse[s], pairs, self.moved[s]),
+                                      lambda r2, inv, n, moved: gamma(r2 / n, inv / moved)))
+        height, time, gamma_height, gamma_time = (list(x) for x in zip(*peaks))
         return {"species": species_coordinate(list(self.r2)),
                 "lag": coordinate("lag", lag, "ps", "time lag"),
                 "alpha2": ResultArray(np.array(a2s), "1", ("species", "lag"), "non-Gaussian parameter"),
+                "gamma": ResultArray(np.array(gammas), "1", ("species", "lag"),
+                                     "Flenner-Szamel non-Gaussian parameter <r^2><1/r^2>/3 - 1"),
                 "r2": ResultArray(np.array(r2s), "angstrom^2", ("species", "lag"), "<r^2> on the same lags"),
-                **estimate_arrays("peak_time", times, "ps", ("species",), "lag of the alpha2 maximum"),
-                **estimate_arrays("peak_height", heights, "1", ("species",), "alpha2 maximum")}
+                **estimate_arrays("peak_time", time, "ps", ("species",), "lag of the alpha2 maximum"),
+                **estimate_arrays("peak_height", height, "1", ("species",), "alpha2 maximum"),
+                **estimate_arrays("gamma_peak_time", gamma_time, "ps", ("species",), "lag of the gamma maximum"),
+                **estimate_arrays("gamma_peak_height", gamma_height, "1", ("species",), "gamma maximum")}
 
-    def _peak(self, lag: np.ndarray, a2: np.ndarray, r2: np.ndarray, r4: np.ndarray, pairs: np.ndarray
-              ) -> tuple[Estimate, Estimate]:
-        """The peak of α2 with errors from resampling blocks at least as long as the peak time."""
-        scale = float(lag[int(np.nanargmax(a2))])
-        r2, r4, pairs = (merge_blocks(x, self.info, scale) for x in (r2, r4, pairs))
+    def _peak(self, name: str, lag: np.ndarray, curve: np.ndarray, sums: tuple[np.ndarray, ...],
+              curve_of: Any) -> tuple[Estimate, Estimate]:
+        """The peak of a curve with errors from resampling blocks at least as long as the peak time: ``sums`` are
+        its per-block sums (lags, blocks), the third the pairs counted; ``curve_of`` makes the curve from their
+        resampled totals."""
+        if not np.isfinite(curve).any():
+            none = Estimate.undefined(f"{name} is not finite at any lag")
+            return none, none
+        scale = float(lag[int(np.nanargmax(curve))])
+        merged = [merge_blocks(x, self.info, scale) for x in sums]
 
         def peaks(weights: np.ndarray) -> np.ndarray:
             with np.errstate(invalid="ignore", divide="ignore"):  # a resample may miss every origin of a long lag
-                n = weights @ pairs.T
-                return resampled_peaks(lag, alpha2((weights @ r2.T) / n, (weights @ r4.T) / n))
+                return resampled_peaks(lag, curve_of(*(weights @ x.T for x in merged)))
 
         k = int(np.searchsorted(lag, scale))
-        return peak(lag, a2, bootstrap_replicates(peaks, pairs.shape[1]), int(np.count_nonzero(pairs[k])))
+        pairs = merged[2]  # the (origin, atom) pairs behind each block's sums: third in both curves' sums
+        height, time = peak(name, lag, curve, bootstrap_replicates(peaks, pairs.shape[1]),
+                            int(np.count_nonzero(pairs[k])), PEAK_METHOD)
+        if name == "gamma" and height.is_value:
+            caution = "<1/r^2> has heavy tails: the bootstrap error is rough"
+            height, time = (Estimate(e.value, e.stderr, note="; ".join(filter(None, [e.note, caution])),
+                                     method=e.method) for e in (height, time))
+        return height, time
 
     def summary(self, results: dict[str, ResultArray]) -> Summary:
         flags = []
         for s in results["species"].values.tolist():
-            time = estimate_at(results, "peak_time", species=s)
-            if not time.is_value:
-                flags.append(f"alpha2 of {s}: {time.note}")
-        return Summary({"peak_height": Reported(PEAK_METHOD, "level"), "peak_time": Reported(PEAK_METHOD)}, flags)
+            for name, what in (("peak_time", "alpha2"), ("gamma_peak_time", "gamma")):
+                time = estimate_at(results, name, species=s)
+                if not time.is_value:
+                    flags.append(f"{what} of {s}: {time.note}")
+        return Summary({"peak_height": Reported(PEAK_METHOD, "level"), "peak_time": Reported(PEAK_METHOD),
+                        "gamma_peak_height": Reported(PEAK_METHOD, "level"), "gamma_peak_time": Reported(PEAK_METHOD)},
+                       flags)
 
     def plot(self, results: dict[str, ResultArray], ax: Any) -> bool:
         for s in results["species"].values.tolist():
