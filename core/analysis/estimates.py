@@ -137,7 +137,8 @@ def estimate_arrays(name: str, estimates: Any, unit: str, dims: tuple[str, ...],
 
 def estimates_from_arrays(results: Mapping[str, Any], name: str, method: str = "") -> list[Estimate]:
     """The estimates :func:`estimate_arrays` stored under ``name``, read back from the result arrays (one per entry,
-    in C order, a scalar as a list of one); ``method`` is not stored per entry, so the observable that wrote them passes it."""
+    in C order, a scalar as a list of one); ``method`` is not stored per entry, so the observable that wrote them
+    passes it."""
     suffixes = ("", "_stderr", "_kind", "_bound", "_note")
     arrays = [np.ravel(results[f"{name}{suffix}"].values) for suffix in suffixes]
     return [Estimate(float(v), float(e), str(k), float(b), str(n), method if str(k) == "value" else "")

@@ -85,6 +85,12 @@ class StageMachine(ABC):
     def advance(self, steps: int) -> None:
         """Integrate every lane ``steps`` steps; raise :class:`SimulationBlewUp` if the engine fails numerically."""
 
+    def set_temperature(self, temperatures_K: Sequence[float]) -> None:
+        """Retarget the thermostat (and barostat) of each lane for the steps that follow: a ramp stage calls it
+        before every chunk with the temperature at the chunk's middle. An engine that cannot says so at validation
+        (its ``check``), so this is never reached there."""
+        raise NotImplementedError(f"{type(self).__name__} cannot change its thermostat's temperature within a stage")
+
     def facts(self) -> dict[str, Any]:
         """Where and how the engine ran (platform, precision, threads) for provenance."""
         return {}

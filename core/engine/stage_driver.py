@@ -24,7 +24,7 @@ from meltdyn.engine.kit import EngineSettings, Lane, LaneStart, SimulationBlewUp
 from meltdyn.engine.checkpoints import Checkpoint, load_facts, save_facts
 from meltdyn.engine.production import produce
 from meltdyn.hooks.contracts import RunContext
-from meltdyn.spec.models import MinimiseStage, ProductionStage, Stage, stage_dynamics, stage_temperature
+from meltdyn.spec.models import MinimiseStage, NPTStage, ProductionStage, RampStage, Stage, stage_temperature
 
 
 def _same_position(checkpoints: Sequence[Checkpoint], runs: Sequence[RunContext]) -> Checkpoint:
@@ -33,6 +33,10 @@ def _same_position(checkpoints: Sequence[Checkpoint], runs: Sequence[RunContext]
         raise ValueError(f"runs {[r.id for r in runs]} stand at different checkpoints {sorted(positions)}; "
                          "only runs at the same one advance together")
     return checkpoints[0]
+
+
+RAMP_STEPS = 200
+"""Plateaus a ramp stage is divided into at most (fewer when it has fewer steps): 0.5 % of its span each."""
 
 
 def drive(machine: StageMachine, runs: Sequence[RunContext], settings: EngineSettings) -> list[dict[str, Any]]:
@@ -97,20 +101,26 @@ def drive(machine: StageMachine, runs: Sequence[RunContext], settings: EngineSet
 def _dynamics(machine: StageMachine, runs: Sequence[RunContext], lanes: Sequence[Lane],
               checkpoints: Sequence[Checkpoint], index: int, stage: Stage, dt_ps: float, settings: EngineSettings,
               check_energy: Callable[[RunContext, float, int], None]) -> list[tuple[np.ndarray, int]]:
-    """Run an NVT/NPT/NVE stage in chunks; for NPT, move each run to the mean cell of the stage's second half and
-    return (mean cell, cells averaged) per run (counts 0 for other stages)."""
+    """Run an NVT/NPT/NVE or ramp stage in chunks; for NPT, move each run to the mean cell of the stage's second half
+    and return (mean cell, cells averaged) per run (counts 0 for other stages)."""
     total = round(stage.duration_ps / dt_ps)
     every = max(1, round(settings.checkpoint_interval_ps / dt_ps))
     ck = checkpoints[0]
     resuming = ck.stage == index and ck.mid_stage
     done = ck.step if resuming else 0
-    npt = getattr(stage_dynamics(stage), "ensemble", None) == "npt"
+    # The cell is moved to its mean for an npt stage; a ramp's cell follows its temperature, and stays where it ends.
+    npt = isinstance(stage, NPTStage)
+    ramp = isinstance(stage, RampStage)
     sums = [np.array(c.carry["cell_sum"]) if resuming and npt else np.zeros((3, 3)) for c in checkpoints]
     counts = [int(c.carry["cell_count"]) if resuming and npt else 0 for c in checkpoints]
     progress = runs[0].progress
     progress.stage(f"[{index}] {stage.stage}", total, dt_ps, done)
     while done < total:
         n = min(settings.report_interval_steps, total - done, every - done % every)
+        if ramp:  # a linear ramp as RAMP_STEPS steps (or one per MD step), each at its middle's temperature
+            n = min(n, max(1, -(-total // RAMP_STEPS)))
+            machine.set_temperature([stage_temperature(stage, run.target_temperature_K, (done + n / 2) / total)
+                                     for run in runs])
         machine.advance(n)
         done += n
         for run, lane in zip(runs, lanes):

@@ -113,6 +113,24 @@ class NPTStage(_Dynamics):
                                 "the second half of the stage. How the barostat couples is the engine's setting.")
 
 
+class RampStage(_Stage):
+    """The temperature changed linearly in time, from ``from_K`` at the start to ``to_K`` at the end: a quench (or a
+    heating ramp) at a rate of (to − from) / duration, at constant volume or, for ensemble npt, constant pressure.
+    A stepped protocol is a sequence of nvt (or npt) stages."""
+
+    stage: Literal["ramp"]
+    duration_ps: Duration
+    from_K: Temperature | Literal["target"] = Field(TARGET, description="Temperature at the start: Kelvin, or "
+                                                                         "'target' for the sweep's.")
+    to_K: Temperature | Literal["target"] = Field(TARGET, description="Temperature at the end: Kelvin, or 'target' "
+                                                                       "for the sweep's.")
+    ensemble: Literal["nvt", "npt"] = Field("nvt", description="npt: at pressure_bar, the cell free to follow.")
+    pressure_bar: float = Field(1.0, ge=-1e5, le=1e7, description="ensemble npt: the isotropic pressure.")
+    thermostat: Thermostat = Field("langevin", description="langevin (LangevinMiddle/BAOAB) or nose_hoover (chain).")
+    friction_per_ps: float = Field(1.0, gt=0, le=1e4, description="Langevin friction / Nosé–Hoover collision "
+                                                                   "frequency.")
+
+
 class NVEStage(_Stage):
     stage: Literal["nve"]
     duration_ps: Duration
@@ -143,7 +161,7 @@ class ProductionStage(_Stage):
 
 
 Stage = Annotated[
-    Union[MinimiseStage, NVTStage, NPTStage, NVEStage, ProductionStage], Field(discriminator="stage")
+    Union[MinimiseStage, NVTStage, NPTStage, RampStage, NVEStage, ProductionStage], Field(discriminator="stage")
 ]
 
 
@@ -166,15 +184,20 @@ def stage_dynamics(stage: Stage) -> Dynamics | None:
     by their kind: engines ask this, not the stage's class."""
     if isinstance(stage, MinimiseStage):
         return None
-    ensemble: Ensemble = stage.ensemble if isinstance(stage, ProductionStage) else stage.stage  # type: ignore[assignment]
+    ensemble: Ensemble = (stage.ensemble if isinstance(stage, (ProductionStage, RampStage))  # type: ignore[assignment]
+                          else stage.stage)
     if ensemble == "nve":
         return Dynamics("nve", None, None, None)
     return Dynamics(ensemble, stage.thermostat, stage.friction_per_ps,  # type: ignore[union-attr]
-                    stage.pressure_bar if isinstance(stage, NPTStage) else None)
+                    stage.pressure_bar if ensemble == "npt" else None)  # type: ignore[union-attr]
 
 
-def stage_temperature(stage: Stage, target_K: float) -> float:
-    """A stage's temperature: its own, or the run's for 'target' and for stages without one."""
+def stage_temperature(stage: Stage, target_K: float, fraction: float = 0.0) -> float:
+    """A stage's temperature ``fraction`` of the way through it: its own, or the run's for 'target' and for stages
+    without one; a ramp's, linear in time from its start to its end."""
+    if isinstance(stage, RampStage):
+        start, end = (target_K if v == TARGET else float(v) for v in (stage.from_K, stage.to_K))
+        return start + (end - start) * min(max(fraction, 0.0), 1.0)
     value = getattr(stage, "temperature_K", TARGET)
     return target_K if value == TARGET else float(value)
 

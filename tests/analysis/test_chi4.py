@@ -60,3 +60,25 @@ def test_particles_moving_in_groups_of_m_have_chi4_m_times_the_single_particle_v
     assert np.mean(chi[middle] / (q[middle] * (1 - q[middle]))) == pytest.approx(size, rel=0.2)
     height = estimate_at(res, "chi4_overlap_peak_height", species="O", a=1.0)
     assert height.kind in ("value", "lower_bound")
+
+
+@pytest.mark.slow
+def test_chi4_equals_atooms_pp_on_the_same_trajectory(tmp_path, monkeypatch):
+    """atooms-pp's Chi4SelfOverlap (Coslovich's post-processing for glassy dynamics) over every origin."""
+    monkeypatch.chdir(tmp_path)  # atooms compiles its kernels into the working directory
+    pp = pytest.importorskip("atooms.postprocessing")
+    from atooms.trajectory import TrajectoryXYZ
+
+    x = grouped_walk(3, 200, 20, 3, 0.2)
+    with open("t.xyz", "w") as f:
+        for k, frame in enumerate(x):
+            f.write(f"{len(frame)}\nstep:{k} cell:50.0,50.0,50.0 columns:species,position\n")
+            f.writelines(f"A {p[0]:.10f} {p[1]:.10f} {p[2]:.10f}\n" for p in frame)
+    res = run_direct(Chi4(Chi4Params(overlap_A=[0.5], q_per_A=[], max_origins=10**6)), x, ["Na"] * len(x[0]))
+    lags = res["lag"].values[[2, 8, 14]]
+    trajectory = TrajectoryXYZ("t.xyz")
+    trajectory.timestep = DT
+    theirs = pp.Chi4SelfOverlap(trajectory, tgrid=list(lags), a=0.5, norigins=-1)
+    theirs.compute()
+    ours = select(res, "chi4_overlap", species="Na", a=0.5)[[2, 8, 14]]
+    np.testing.assert_allclose(ours, theirs.value, rtol=1e-7)

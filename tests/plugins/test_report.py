@@ -73,13 +73,15 @@ def test_arrhenius_without_error_bars_takes_its_uncertainty_from_the_scatter():
 
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory):
-    """Two temperatures, two replicas, all four observables; one run left unfinished on purpose."""
+    """Two temperatures, two replicas, the dynamical and structural observables; one run left unfinished on
+    purpose."""
     root = tmp_path_factory.mktemp("report")
     study = {**copy.deepcopy(TINY_STUDY), "output_dir": str(root / "out")}
     study["sweep"] = {"compositions": ["NS2"], "temperatures_K": [2600.0, 3200.0], "replicas": 2}
     study["protocol"]["stages"][-1]["duration_ps"] = 0.4
     study["observables"] = [{"plugin": "msd"}, {"plugin": "isf", "q_per_A": [1.7, 2.8]},
-                            {"plugin": "van_hove", "lags_ps": [0.1, 0.3]}, {"plugin": "alpha2"}]
+                            {"plugin": "van_hove", "lags_ps": [0.1, 0.3]}, {"plugin": "alpha2"},
+                            {"plugin": "structure", "r_max_A": 6.0, "max_frames": 20}, {"plugin": "chi4"}]
     path = root / "study.yaml"
     path.write_text(yaml.safe_dump(study))
     loaded = meltdyn.load_study(path)
@@ -131,7 +133,8 @@ def test_the_html_is_one_self_contained_page_with_its_figures(reported):
     assert {"State points", "Arrhenius fits", "Figures", "Runs missing"} <= set(page.headings)
     assert len(page.images) >= 4 and all(src.startswith("data:image/png;base64,") for src in page.images)
     assert all(len(src) > 5000 for src in page.images)  # not empty pictures
-    for name in ("msd_D", "isf_tau_alpha", "decoupling", "alpha2_peak_height", "van_hove_Na"):
+    for name in ("msd_D", "isf_tau_alpha", "decoupling", "alpha2_peak_height", "van_hove_Na", "structure_S_neutron",
+                 "chi4_O", "structure_first_shell_coordination"):
         for fmt in ("png", "pdf"):
             assert (report / f"{name}.{fmt}").stat().st_size > 3000
 

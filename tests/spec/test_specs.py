@@ -65,7 +65,7 @@ def test_plugin_parameters_are_validated_before_anything_runs(tiny_study, regist
     ({"system": {"plugin": "sodium_silicate", "atoms": 100, "density_g_cm3": 2.2, "box_A": 12}},
      "give density_g_cm3 or box_A, not both"),
     ({"protocol": {"stages": [{"stage": "minimise"}]}}, "stages must end with exactly one 'production' stage"),
-    ({"protocol": {"stages": [{"stage": "melt"}]}}, "protocol.stages[0]: 'melt' is not a known stage; known: minimise, nvt, npt, nve, production"),
+    ({"protocol": {"stages": [{"stage": "melt"}]}}, "protocol.stages[0]: 'melt' is not a known stage; known: minimise, nvt, npt, ramp, nve, production"),
     ({"observables": [{"plugin": "msd"}, {"plugin": "msd"}]}, "observable labels must be unique; repeated: ['msd']"),
 ])
 def test_bad_values_are_reported(tiny_study, registry, bad, expected):

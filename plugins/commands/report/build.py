@@ -132,10 +132,13 @@ class Report:
         self.study = study
         self.points, self.catalog, self.missing, self.flags = collect(study)
         self.compositions = list(dict.fromkeys(p.composition for p in self.points))
-        msd, isf, van_hove = (_labels(study, name) for name in ("msd", "isf", "van_hove"))
+        msd, isf, van_hove, structure, chi4 = (_labels(study, name) for name in
+                                               ("msd", "isf", "van_hove", "structure", "chi4"))
         self.msd = msd[0] if msd else None
         self.isf = isf[0] if isf else None
         self.van_hove = van_hove[0] if van_hove else None
+        self.structure = structure[0] if structure else None
+        self.chi4 = chi4[0] if chi4 else None
 
     def keys(self, observable: str | None, name: str, **where: Any) -> list[str]:
         """Keys of the catalogued quantities of ``observable``'s ``name`` whose coordinates include ``where``."""
@@ -277,7 +280,38 @@ class Report:
             fig = self._van_hove_figure()
             if fig is not None:
                 figs["van_hove_Na"] = fig
+        if self.structure:
+            figs |= self._curves_figure("structure_S_neutron", self.structure, "q", "S",
+                                        {"radiation": "neutron"}, r"$q$ (1/Å)", "neutron S(q)", log_x=False)
+        if self.chi4:
+            figs |= self._curves_figure("chi4_O", self.chi4, "lag", "chi4_overlap", {"species": "O"}, "t (ps)",
+                                        r"$\chi_4(t)$ of O, first overlap length", log_x=True)
         return figs
+
+    def _curves_figure(self, name: str, label: str, x: str, y: str, where: dict[str, Any], xlabel: str,
+                       ylabel: str, log_x: bool) -> dict[str, Any]:
+        """One curve per state point (its first replica) of ``label``'s result ``y`` against ``x``, at the first
+        entry of every other axis; one panel per composition. Nothing when no run has it."""
+        runs = [r for r in self.study.runs if r.completed and r.replica == 0]
+        fig, axes = plt.subplots(1, len(self.compositions), figsize=(4.2 * len(self.compositions), 3.5),
+                                 layout="constrained", squeeze=False)
+        drawn = False
+        for ax, c in zip(axes[0], self.compositions):
+            for run in [r for r in runs if r.composition == c]:
+                res = run.results().get(label, {})
+                try:
+                    values = np.asarray(select(res, y, **where))
+                except KeyError:  # this run's observable has no such entry (another species, another radiation)
+                    continue
+                values = values.reshape(-1, values.shape[-1])[0]  # the first entry of any other axis
+                (ax.semilogx if log_x else ax.plot)(res[x].values, values, label=f"{run.temperature_K:g} K")
+                drawn = True
+            ax.set(xlabel=xlabel, ylabel=ylabel, title=str(c))
+            ax.legend(fontsize=7)
+        if not drawn:
+            plt.close(fig)
+            return {}
+        return {name: fig}
 
     def _van_hove_figure(self) -> Any:
         """4πr²G_s(r, t) of Na at the hop lag, per composition (first replica of each temperature)."""

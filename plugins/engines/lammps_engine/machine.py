@@ -26,9 +26,13 @@ from typing import Any
 import numpy as np
 
 from meltdyn.plugin import (
-    Lane, LaneStart, MinimiseStage, RunContext, SimulationBlewUp, Snapshot, Stage, StageMachine, stage_dynamics,
+    Lane, LaneStart, MinimiseStage, RampStage, RunContext, SimulationBlewUp, Snapshot, Stage, StageMachine,
+    stage_dynamics,
 )
 from meltdyn.plugins.engines.lammps_engine.interface import load_lammps, quote, write_data
+
+RAMP_VARIABLE = "meltdyn_ramp_T"
+"""The equal-style LAMMPS variable a Langevin ramp's bath temperature follows."""
 
 
 class LAMMPSLane(Lane):
@@ -133,10 +137,18 @@ class LAMMPSMachine(StageMachine):
         if dynamics.thermostat == "nose_hoover":
             cmds = [f"fix dynamics all {'npt' if barostat else 'nvt'} temp {t} {t} {damping}{barostat}"]
         else:
+            # A ramp's bath temperature is an equal-style variable, redefined before each chunk (set_temperature).
+            bath = f"v_{RAMP_VARIABLE} {t}" if isinstance(stage, RampStage) else f"{t} {t}"
+            if isinstance(stage, RampStage):
+                self.lmp.command(f"variable {RAMP_VARIABLE} equal {t}")
             cmds = [f"fix dynamics all {'nph' + barostat if barostat else 'nve'}",
-                    f"fix thermostat all langevin {t} {t} {damping} {seed} zero yes"]
+                    f"fix thermostat all langevin {bath} {damping} {seed} zero yes"]
         self.lmp.commands_list(cmds)
         return [c.split()[1] for c in cmds]
+
+    def set_temperature(self, temperatures_K: Sequence[float]) -> None:
+        (temperature,) = temperatures_K  # a Langevin ramp: validation refuses a Nosé–Hoover one here
+        self.lmp.command(f"variable {RAMP_VARIABLE} equal {temperature}")
 
     def minimise(self, stage: MinimiseStage) -> None:
         # LAMMPS' ftol bounds the 2-norm of the global force vector: the RMS criterion times √(3N).

@@ -113,12 +113,14 @@ class OpenMMMachine(StageMachine):
         (start,) = starts
         mm, run = self.mm, start.run
         extra = []
+        self.barostat = False
         dynamics = stage_dynamics(stage)
         if dynamics is not None and dynamics.ensemble == "npt":
             barostat = mm.MonteCarloBarostat(dynamics.pressure_bar, start.temperature_K,
                                              self.params.barostat_interval_steps)
             barostat.setRandomNumberSeed(start.seed)
             extra.append(barostat)
+            self.barostat = True
         system = openmm_system(run.system, run.potential, self.target, *extra)
         integrator = self._integrator(stage, start.temperature_K, run.protocol.timestep_fs * 1e-3, start.seed)
         self.context = mm.Context(system, integrator, self.platform, self.properties)
@@ -134,6 +136,13 @@ class OpenMMMachine(StageMachine):
         if start.thermalise:
             self.context.setVelocitiesToTemperature(start.temperature_K, start.seed)
         return [OpenMMLane(self)]
+
+    def set_temperature(self, temperatures_K: Sequence[float]) -> None:
+        (temperature,) = temperatures_K
+        integrator = self.context.getIntegrator()
+        integrator.setTemperature(temperature)  # LangevinMiddle's bath, or the Nosé–Hoover chain's target
+        if self.barostat:
+            self.context.setParameter(self.mm.MonteCarloBarostat.Temperature(), temperature)
 
     def minimise(self, stage: MinimiseStage) -> None:
         # OpenMM stops once the RMS force component is below its tolerance, in kJ/mol/nm.

@@ -203,7 +203,8 @@ class TorchSimMachine(StageMachine):
     def start_stage(self, stage: Stage, starts: Sequence[LaneStart]) -> list[Lane]:
         state = self._base_state(starts)
         dt = self.runs[0].protocol.timestep_fs * 1e-3 * TIME
-        kT = self.tensor([BOLTZMANN_EV_K * s.temperature_K for s in starts])
+        # The step functions read self.kT when they run, so that a ramp's set_temperature retargets them.
+        self.kT = kT = self.tensor([BOLTZMANN_EV_K * s.temperature_K for s in starts])
         dynamics = stage_dynamics(stage)
         self.model.compute_stress = dynamics is not None and dynamics.ensemble == "npt"
         if dynamics is None:
@@ -216,21 +217,24 @@ class TorchSimMachine(StageMachine):
             self.state = ts.npt_nose_hoover_isotropic_init(state, self.model, kT=kT, dt=dt, t_tau=tau,
                                                            b_tau=self.params.barostat_time_ps * TIME, **CHAIN)
             pressure = dynamics.pressure_bar * BAR_TO_EV_A3
-            self.step_fn = lambda s: ts.npt_nose_hoover_isotropic_step(s, self.model, dt=dt, kT=kT,
+            self.step_fn = lambda s: ts.npt_nose_hoover_isotropic_step(s, self.model, dt=dt, kT=self.kT,
                                                                        external_pressure=pressure)
         elif dynamics.thermostat == "nose_hoover":
             tau = 1.0 / dynamics.friction_per_ps * TIME
             self.state = ts.nvt_nose_hoover_init(state, self.model, kT=kT, dt=dt, tau=tau, **CHAIN)
-            self.step_fn = lambda s: ts.nvt_nose_hoover_step(s, self.model, dt=dt, kT=kT)
+            self.step_fn = lambda s: ts.nvt_nose_hoover_step(s, self.model, dt=dt, kT=self.kT)
         else:
             self.state = state
             gamma = dynamics.friction_per_ps / TIME
-            self.step_fn = lambda s: self._langevin_step(s, dt, kT, gamma)
+            self.step_fn = lambda s: self._langevin_step(s, dt, self.kT, gamma)
         if any(s.exact for s in starts):
             for name in self.extended_fields():
                 parts = [r.get("integrator", {}).get(name) for r in self.records]
                 setattr(self.state, name, _restore_parts(getattr(self.state, name), parts))
         return [TorchSimLane(self, k) for k in range(len(starts))]
+
+    def set_temperature(self, temperatures_K: Sequence[float]) -> None:
+        self.kT = self.tensor([BOLTZMANN_EV_K * t for t in temperatures_K])
 
     def _langevin_step(self, state: MDState, dt: float, kT: torch.Tensor, gamma: float) -> MDState:
         """BAOAB (Leimkuhler & Matthews) with each run's noise from its own generator."""
