@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
+from scipy.signal import find_peaks
 
 from meltdyn.plugin import (
     Estimate, FrameBatch, FrameObservable, InputError, PluginDef, PluginParams, Reported, ResultArray, StudyOutline,
@@ -31,6 +32,8 @@ from meltdyn.plugin import (
 )
 from meltdyn.plugins.observables.structure import scattering
 
+PEAK_PROMINENCE = 0.02
+"""How far the first S(q) peak must rise above the minima on either side (S is 1 for an ideal gas)."""
 BLOCKS = 10
 """Consecutive stretches of the trajectory whose values' scatter gives the errors."""
 DEFAULT_R_MAX_A = 12.0
@@ -279,7 +282,8 @@ class Structure(FrameObservable):
             if missing or found is None:
                 source = scattering.NEUTRON_SOURCE if radiation == "neutron" else scattering.XRAY_SOURCE
                 why = (f"no {radiation} weights for {missing} in {source}" if missing else
-                       f"{radiation} S(q) has no peak above 1 between {q_min:.3g} (2 pi / r_max) and {q[-1]:g} 1/Å")
+                       f"{radiation} S(q) has no peak of prominence {PEAK_PROMINENCE} between {q_min:.3g} "
+                       f"(2 pi / r_max) and {q[-1]:g} 1/Å")
                 where.append(Estimate.undefined(why)), height.append(Estimate.undefined(why))
                 continue
             located = [x for x in (self._first_peak(q, b[k], q_min) for b in blocks) if x is not None]
@@ -299,15 +303,13 @@ class Structure(FrameObservable):
 
     @staticmethod
     def _first_peak(q: np.ndarray, sq: np.ndarray, q_min: float) -> int | None:
-        """The first local maximum of S (smoothed over three points) above 1, at q ≥ q_min."""
+        """The first maximum of S (smoothed over three points) at q ≥ q_min that stands out by at least
+        :data:`PEAK_PROMINENCE` (a first sharp diffraction peak may lie below 1)."""
         if not np.isfinite(sq).all():
             return None
-        s = smooth(sq)
         start = int(np.searchsorted(q, q_min))
-        for k in range(max(start, 1), len(q) - 1):
-            if s[k] > 1 and s[k] >= s[k - 1] and s[k] > s[k + 1]:
-                return k
-        return None
+        found, _ = find_peaks(smooth(sq)[start:], prominence=PEAK_PROMINENCE)
+        return int(start + found[0]) if len(found) else None
 
     def summary(self, results: dict[str, ResultArray]) -> Summary:
         flags = []
