@@ -46,7 +46,7 @@ def test_unknown_plugin_lists_the_known_ones(tiny_study, registry):
     tiny_study["observables"] = [{"plugin": "msd"}, {"plugin": "rdf"}]
     msg = _error(tiny_study, registry)
     assert "potential: 'bks' is not a known potential plugin; known: painn, shik" in msg
-    assert "observables[1]: 'rdf' is not a known observable plugin; known: alpha2, chi4, isf, msd, network, structure, van_hove" in msg
+    assert "observables[1]: 'rdf' is not a known observable plugin; known: alpha2, chi4, isf, mobility, msd, network, structure, van_hove" in msg
 
 
 def test_plugin_parameters_are_validated_before_anything_runs(tiny_study, registry, tmp_path):
