@@ -183,8 +183,10 @@ class Mobility(Observable):
         """Atoms drawn at random with the given number of each species: the mobile set's make-up, so that the
         comparison is of where mobile atoms are, not of which species they are (species differ in how close their
         neighbours sit)."""
-        return np.concatenate([pool[rng.choice(len(pool), c, replace=False)]
-                               for pool, c in zip(self.by_species, counts) if c])
+        # Species by name, not by first appearance, which follows the atoms' numbering.
+        order = sorted(range(len(counts)), key=lambda t: self.info.species[t])
+        return np.concatenate([self.by_species[t][rng.choice(len(self.by_species[t]), counts[t], replace=False)]
+                               for t in order if counts[t]])
 
     def summary(self, results: dict[str, ResultArray]) -> Summary:
         flags = []
