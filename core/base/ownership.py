@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -87,7 +88,12 @@ def claim(path: Path, kind: str, *, field: str, within: Path | None = None,
                          f"{kind_of(ancestor) or 'run'}; meltdyn does not write inside another of its directories. "
                          "Choose a directory outside it.")
     try:
-        if resolved.exists():
+        try:
+            resolved.mkdir(parents=True)
+            made = True
+        except FileExistsError:  # there before, or made a moment ago by a concurrent meltdyn: see what it holds
+            made = False
+        if not made:
             if not resolved.is_dir():
                 raise StudyError(f"{field}: {shown!r} exists and is not a directory; meltdyn will not replace it. "
                                  "Choose another directory.")
@@ -97,13 +103,14 @@ def claim(path: Path, kind: str, *, field: str, within: Path | None = None,
             if found is not None:
                 raise StudyError(f"{field}: {shown!r} is a meltdyn {found} directory, not a {kind} one; "
                                  "choose another directory")
-            entries = sorted(p.name for p in resolved.iterdir())
+            # A concurrent meltdyn's mark still being written is meltdyn's own.
+            entries = sorted(p.name for p in resolved.iterdir() if not _mark_in_progress(p.name))
+            if MARK in entries and kind_of(resolved) == kind:  # marked between the two looks
+                return resolved
             if entries and not (adopt is not None and adopt(resolved)):
                 raise StudyError(f"{field}: {shown!r} already holds {entries[:5]}, which meltdyn did not make; "
                                  "meltdyn writes only into new or empty directories, or ones it made. "
                                  "Choose another directory, or move those files away yourself.")
-        else:
-            resolved.mkdir(parents=True)
         _write_mark(resolved, kind)
     except OSError as exc:
         raise StudyError(f"{field}: {shown!r} cannot be used ({exc.strerror or exc})") from None
@@ -111,9 +118,14 @@ def claim(path: Path, kind: str, *, field: str, within: Path | None = None,
 
 
 def _write_mark(directory: Path, kind: str) -> None:
-    tmp = directory / f"{MARK}.tmp"
+    # A temporary name of this writer's own: two meltdyns claiming one new directory must not replace each other's.
+    tmp = directory / f"{MARK}.{uuid.uuid4().hex}.tmp"
     tmp.write_text(json.dumps({"kind": kind}) + "\n")
     os.replace(tmp, directory / MARK)
+
+
+def _mark_in_progress(name: str) -> bool:
+    return name.startswith(f"{MARK}.") and name.endswith(".tmp")
 
 
 def inside(owned: Path, name: str, *, field: str, make: bool = True) -> Path:

@@ -593,3 +593,24 @@ def test_a_damaged_painn_model_is_refused_at_validate(name, case, good_model):
     refused(case.root, ["validate", str(write_yaml(case.root / "painn.yaml", study))],
             ["potential.model_dir", str(model), *MODELS[name][1]])
     assert not (case.root / "painn-runs").exists()
+
+
+def test_meltdyns_claiming_one_new_directory_at_once_all_get_it(tmp_path):
+    """Two `meltdyn run`s of one study started together both claim its new output directory: each gets it, marked
+    once, whichever made it (the race a concurrent-runs test met: the later mkdir failed with File exists)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from meltdyn.base.ownership import MARK, claim, kind_of
+
+    for attempt in range(20):
+        target = tmp_path / f"new-{attempt}" / "out"
+        barrier = __import__("threading").Barrier(8)
+
+        def take() -> Path:
+            barrier.wait()
+            return claim(target, "study", field="output_dir")
+
+        with ThreadPoolExecutor(8) as pool:
+            claimed = list(pool.map(lambda _: take(), range(8)))
+        assert set(claimed) == {target.resolve()} and kind_of(target) == "study"
+        assert sorted(p.name for p in target.iterdir()) == [MARK]  # no writer's temporary mark left behind
