@@ -8,8 +8,10 @@ writes atomically; nothing a user put in a directory is overwritten or adopted.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +133,19 @@ class RunDirectory:
             found = sorted(p.name for p in self.path.iterdir())
             raise StudyError(f"{self.path} exists and holds {found[:5]} but no spec.json: meltdyn did not make it "
                              "and will not write into it. Move it away or choose another output_dir.")
-        inside(self.study_dir, self.id, field=where)
-        self._mark()
-        write_json_atomic(spec_path, resolved_spec)
+        # Made whole (mark and spec.json) beside it and renamed into place, so that a concurrent meltdyn claiming
+        # the same run finds either nothing or a complete directory, never one half made.
+        staging = self.study_dir / f".{self.id}.claiming-{uuid.uuid4().hex}"
+        staging.mkdir()
+        write_json_atomic(staging / MARK, {"kind": "run"})
+        write_json_atomic(staging / "spec.json", resolved_spec)
+        try:
+            os.rename(staging, self.path)  # atomic; replaces nothing but an empty directory
+        except OSError:
+            shutil.rmtree(staging)
+            if not spec_path.exists():
+                raise
+            return self.claim(resolved_spec)  # a concurrent meltdyn made it first: enter it as one made before
         return True
 
     def set_running(self, started: float) -> None:
