@@ -211,7 +211,11 @@ class AtomBlock:
         return d
 
     def mask(self, symbol: str) -> np.ndarray:
-        return np.asarray(self.symbols) == symbol
+        return self._symbol_array == symbol
+
+    @cached_property
+    def _symbol_array(self) -> np.ndarray:
+        return np.asarray(self.symbols)
 
 
 @dataclass(frozen=True)

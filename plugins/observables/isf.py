@@ -122,16 +122,24 @@ class ISF(Observable):
 
     def _accumulate(self, k: int, d: np.ndarray, block: AtomBlock) -> None:
         # A method of its own so that one lag's displacements are released before the next lag's are made.
+        if self.vectors is None:
+            # |r| once for every atom, sin(qr)/(qr) per q, and each species' sum per origin as one product with
+            # the block's species indicator (origins, atoms) @ (atoms, species).
+            r = np.sqrt(np.einsum("oai,oai->oa", d, d))
+            indicator = np.stack([block.mask(s) for s in self.sums], axis=1).astype(float)
+            for iq, q in enumerate(self.q):
+                qr = q * r
+                per_species = np.divide(np.sin(qr), qr, out=np.ones_like(qr), where=qr > 0) @ indicator
+                for m, s in enumerate(self.sums):
+                    self.sums[s][iq, k] += np.bincount(self.blocks[k], weights=per_species[:, m],
+                                                       minlength=BOOTSTRAP_BLOCKS)
+            return
         for s in self.sums:
             ds = d[:, block.mask(s)]
             if ds.shape[1] == 0:
                 continue
-            for iq, q in enumerate(self.q):
-                if self.vectors is None:
-                    qr = q * np.linalg.norm(ds, axis=-1)
-                    value = np.sinc(qr / np.pi).sum(axis=1)  # sin(qr)/(qr), finite at r = 0; per origin
-                else:
-                    value = np.cos(ds @ self.vectors[iq].T).mean(axis=2).sum(axis=1)
+            for iq in range(len(self.q)):
+                value = np.cos(ds @ self.vectors[iq].T).mean(axis=2).sum(axis=1)
                 self.sums[s][iq, k] += np.bincount(self.blocks[k], weights=value, minlength=BOOTSTRAP_BLOCKS)
 
     def memory(self) -> tuple[int, int]:

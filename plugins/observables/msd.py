@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
+import scipy.fft
 from pydantic import Field, model_validator
 
 from meltdyn.plugin import (
@@ -53,8 +54,13 @@ def msd_fft(x: np.ndarray) -> np.ndarray:
     cs = np.concatenate([np.zeros((1, sq.shape[1])), np.cumsum(sq, axis=0)])
     m = np.arange(n)
     s1 = cs[n - m] + (cs[n] - cs[m])
-    f = np.fft.rfft(x, n=2 * n, axis=0)
-    s2 = np.fft.irfft(f.real**2 + f.imag**2, n=2 * n, axis=0)[:n].sum(axis=-1)
+    # Zero-padded to at least 2n − 1 (no wrap-around) at a length with small prime factors, frames on the last,
+    # contiguous axis: 2n itself can have large prime factors (4002 = 2·3·23·29), which made this 2.6× slower.
+    length = scipy.fft.next_fast_len(2 * n - 1, real=True)
+    f = scipy.fft.rfft(np.ascontiguousarray(np.moveaxis(x, 0, -1)), n=length, axis=-1)
+    power = np.einsum("aiw,aiw->aw", f.real, f.real) + np.einsum("aiw,aiw->aw", f.imag, f.imag)
+    del f
+    s2 = scipy.fft.irfft(power, n=length, axis=-1)[:, :n].T  # one inverse for x, y and z: it is linear
     return (s1 - 2 * s2) / (n - m)[:, None]
 
 

@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 import pytest
 
-from meltdyn.plugin import AtomBlock, TrajectoryInfo, estimate_at
+from meltdyn.plugin import AtomBlock, InputError, TrajectoryInfo, estimate_at, select
 from meltdyn.plugins.observables.mobility import Mobility, MobilityParams, clusters, strings
 
 CELL = np.array([[16.0, 0.0, 0.0], [3.0, 15.0, 0.0], [-2.0, 2.5, 17.0]])
@@ -113,3 +113,84 @@ def vibrating(rng: np.random.Generator, x0: np.ndarray, d: np.ndarray, frames: i
     kicks = rng.normal(size=(frames, len(d), 3)) * np.sqrt(2 * d * DT)[None, :, None]
     kicks[0] = 0
     return x0[None] + np.cumsum(kicks, axis=0) + rng.normal(scale=0.05, size=(frames, len(d), 3))
+
+
+def hopping(rng: np.random.Generator, n: int, frames: int, rate_per_ps: float, cell: np.ndarray) -> np.ndarray:
+    """Atoms vibrating (0.1 Å) about sites they leave by 1.5 Å hops in random directions at ``rate_per_ps``: α2
+    rises as the first hops make a tail beside the vibrations and falls as hops add up to a Gaussian."""
+    hops = rng.random((frames, n)) < rate_per_ps * DT
+    hops[0] = False
+    direction = rng.normal(size=(frames, n, 3))
+    direction *= 1.5 / np.linalg.norm(direction, axis=-1, keepdims=True)
+    sites = rng.random((1, n, 3)) @ cell + np.cumsum(hops[..., None] * direction, axis=0)
+    return sites + rng.normal(scale=0.1, size=(frames, n, 3))
+
+
+def test_without_lags_the_mobile_set_is_taken_at_the_alpha2_peak_of_the_alpha2_observable():
+    """The default lag is where α2 of the most numerous species peaks: on the same lags and origins the alpha2
+    observable (a second implementation) finds the same α2 curve and the same peak time."""
+    from meltdyn.plugins.observables.alpha2 import Alpha2, Alpha2Params
+
+    rng = np.random.default_rng(5)
+    cell = np.eye(3) * 24.0
+    symbols = ["Na"] * 200 + ["O"] * 400
+    x = hopping(rng, 600, 400, 0.5, cell)
+    params = MobilityParams(fraction=0.05, lags_per_decade=10, max_origins=200)
+    res = run_direct(Mobility(params), x, symbols, cell)
+    steps = np.arange(len(x))
+    reference = Alpha2(Alpha2Params(lags_per_decade=10, max_origins=200))
+    reference.prepare(TrajectoryInfo(600, symbols, steps, steps * DT, 1, DT, cell))
+    reference.process(AtomBlock(np.arange(600), symbols, x))
+    alpha2 = reference.conclude()
+    np.testing.assert_allclose(res["candidate_lag"].values, alpha2["lag"].values)
+    np.testing.assert_allclose(res["peak_species_alpha2"].values, select(alpha2, "alpha2", species="O"), rtol=1e-9)
+    peak = estimate_at(alpha2, "peak_time", species="O")
+    lags = res["candidate_lag"].values
+    assert lags[0] < peak.value < lags[-1]  # a real peak, inside the run
+    assert res["lag"].values.tolist() == pytest.approx([peak.value])
+    assert Mobility(params).summary(res).flags == []
+
+
+def test_alpha2_still_rising_at_the_longest_lag_is_flagged():
+    """Half the atoms diffuse slowly, half vibrate: α2 rises towards 1 and has no peak within the run; the mobile
+    set is taken at the longest lag and the summary says why."""
+    rng = np.random.default_rng(6)
+    cell = np.eye(3) * 26.0
+    obs = Mobility(MobilityParams(fraction=0.1, max_origins=5))
+    res = run_direct(obs, vibrating(rng, rng.random((600, 3)) @ cell, np.where(np.arange(600) % 2, 0.01, 0.0)),
+                     ["O"] * 600, cell)
+    assert res["lag"].values.tolist() == [res["candidate_lag"].values[-1]]
+    assert any("still rising" in f for f in obs.summary(res).flags)
+
+
+def test_cluster_size_distribution_is_the_weight_average_resolved():
+    """Shares of mobile atoms by cluster size sum to 1 and their mean size is S_w; where mobility is independent
+    of position the mobile and random distributions agree within their errors."""
+    rng = np.random.default_rng(2)
+    cell = np.eye(3) * 26.0
+    res = run_direct(Mobility(MobilityParams(lags_ps=[1.0], fraction=0.1, cutoff_A=3.5, max_origins=30)),
+                     diffusing(rng, 300, np.full(900, 0.5), cell), ["O"] * 900, cell)
+    size = res["size"].values
+    for name in ("cluster_size_distribution", "random_cluster_size_distribution"):
+        share = res[name].values[0]
+        assert share.sum() == pytest.approx(1.0)
+        stat = "cluster_size" if name.startswith("cluster") else "random_cluster_size"
+        assert (size * share).sum() == pytest.approx(estimate_at(res, stat, lag=float(res["lag"].values[0])).value)
+    gap = res["cluster_size_distribution"].values[0, :3] - res["random_cluster_size_distribution"].values[0, :3]
+    error = np.hypot(res["cluster_size_distribution_stderr"].values[0, :3],
+                     res["random_cluster_size_distribution_stderr"].values[0, :3])
+    assert np.all(np.abs(gap) < 4 * error + 1e-12), (gap, error)
+
+
+@pytest.mark.parametrize("field", [{"peak_species": "O"}, {"lags_per_decade": 3}])
+def test_lag_choice_fields_are_refused_beside_lags_ps(field):
+    with pytest.raises(ValueError, match=f"{next(iter(field))}: only without lags_ps"):
+        MobilityParams(lags_ps=[1.0], **field)
+
+
+def test_a_peak_species_not_in_the_trajectory_is_refused_by_name():
+    rng = np.random.default_rng(7)
+    cell = np.eye(3) * 20.0
+    with pytest.raises(InputError, match="mobility.peak_species: 'Si' is not in the trajectory"):
+        run_direct(Mobility(MobilityParams(peak_species="Si")), diffusing(rng, 20, np.full(50, 0.5), cell),
+                   ["O"] * 50, cell)

@@ -1,9 +1,18 @@
-"""A temperature ramp: the spec's linear profile, and a quench from 3000 K to 1000 K on each engine that the NVE
-production after it finds at the ramp's end temperature."""
+"""A temperature ramp: the spec's linear profile, a quench from 3000 K to 1000 K on each engine that the NVE
+production after it finds at the ramp's end temperature, and a quench killed halfway that resumes where it was."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
 import pytest
+import yaml
+from conftest import MELTDYN
 
 import meltdyn
 from meltdyn.base.errors import StudyError
@@ -65,3 +74,48 @@ def test_lammps_refuses_a_nose_hoover_ramp_with_what_would_do(tiny_study, regist
     with pytest.raises(StudyError, match=r"protocol.stages\[1\] \(ramp\) with thermostat nose_hoover is not carried "
                                          r"by the lammps engine.*Use thermostat: langevin"):
         meltdyn.load_study(tiny_study, registry)
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_a_quench_killed_halfway_resumes_where_it_was(tiny_study, registry, tmp_path):
+    """SIGKILL in the middle of a Nosé–Hoover ramp (deterministic, so a resumed run can be compared bit for bit):
+    the rerun starts from the ramp's last checkpoint, at the temperature the profile has there, and ends with the
+    trajectory an uninterrupted run gives, frame for frame (OpenMM's Reference platform)."""
+    tiny_study["engine"]["checkpoint_interval_ps"] = 0.05
+    tiny_study["protocol"]["stages"] = [
+        {"stage": "minimise", "max_iterations": 50},
+        {"stage": "ramp", "duration_ps": 0.6, "from_K": "target", "to_K": 1000.0, "thermostat": "nose_hoover",
+         "friction_per_ps": 50.0}, PRODUCTION]
+    tiny_study["observables"] = []
+    (whole,) = meltdyn.load_study(tiny_study, registry, output_dir=tmp_path / "whole").run(progress=False)
+
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(yaml.safe_dump(tiny_study))
+    out = tmp_path / "killed"
+    progress = out / whole.id / "checkpoints" / "progress.json"
+    proc = subprocess.Popen([*MELTDYN, "run", "-q", str(study_file), "--output-dir", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    record: dict = {}
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not (record.get("stage") == 1 and
+                                                                   200 <= record.get("step", 0) < 600):
+        try:
+            record = json.loads(progress.read_text())
+        except (OSError, ValueError):
+            record = {}
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before it could be killed in its ramp"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = json.loads(progress.read_text())
+    assert killed_at["stage"] == 1 and 0 < killed_at["step"] < 600, killed_at
+
+    subprocess.run([*MELTDYN, "run", "-q", str(study_file), "--output-dir", str(out)], check=True)
+    resumed = meltdyn.load_study(study_file, registry, output_dir=out).runs[0]
+    assert resumed.completed
+    facts = json.loads((resumed.dir / "checkpoints" / "facts.json").read_text())
+    assert [s["from_stage"] for s in facts["sessions"]] == [0, 1]
+    with H5MDReader(whole.dir / "trajectory.h5") as a, H5MDReader(resumed.dir / "trajectory.h5") as b:
+        np.testing.assert_array_equal(b.steps, a.steps)
+        np.testing.assert_array_equal(b.positions_A(), a.positions_A())

@@ -81,7 +81,8 @@ def reported(tmp_path_factory):
     study["protocol"]["stages"][-1]["duration_ps"] = 0.4
     study["observables"] = [{"plugin": "msd"}, {"plugin": "isf", "q_per_A": [1.7, 2.8]},
                             {"plugin": "van_hove", "lags_ps": [0.1, 0.3]}, {"plugin": "alpha2"},
-                            {"plugin": "structure", "r_max_A": 6.0, "max_frames": 20}, {"plugin": "chi4"}]
+                            {"plugin": "structure", "r_max_A": 6.0, "max_frames": 20}, {"plugin": "chi4"},
+                            {"plugin": "mobility", "fraction": 0.2, "max_origins": 4}]
     path = root / "study.yaml"
     path.write_text(yaml.safe_dump(study))
     loaded = meltdyn.load_study(path)
@@ -134,7 +135,8 @@ def test_the_html_is_one_self_contained_page_with_its_figures(reported):
     assert len(page.images) >= 4 and all(src.startswith("data:image/png;base64,") for src in page.images)
     assert all(len(src) > 5000 for src in page.images)  # not empty pictures
     for name in ("msd_D", "isf_tau_alpha", "decoupling", "alpha2_peak_height", "van_hove_Na", "structure_S_neutron",
-                 "chi4_O", "structure_first_shell_coordination"):
+                 "chi4_O", "structure_first_shell_coordination", "structure_g_Si_O", "structure_g_Na_O",
+                 "mobility_cluster_sizes"):
         for fmt in ("png", "pdf"):
             assert (report / f"{name}.{fmt}").stat().st_size > 3000
 

@@ -132,13 +132,14 @@ class Report:
         self.study = study
         self.points, self.catalog, self.missing, self.flags = collect(study)
         self.compositions = list(dict.fromkeys(p.composition for p in self.points))
-        msd, isf, van_hove, structure, chi4 = (_labels(study, name) for name in
-                                               ("msd", "isf", "van_hove", "structure", "chi4"))
+        msd, isf, van_hove, structure, chi4, mobility = (_labels(study, name) for name in
+                                                         ("msd", "isf", "van_hove", "structure", "chi4", "mobility"))
         self.msd = msd[0] if msd else None
         self.isf = isf[0] if isf else None
         self.van_hove = van_hove[0] if van_hove else None
         self.structure = structure[0] if structure else None
         self.chi4 = chi4[0] if chi4 else None
+        self.mobility = mobility[0] if mobility else None
 
     def keys(self, observable: str | None, name: str, **where: Any) -> list[str]:
         """Keys of the catalogued quantities of ``observable``'s ``name`` whose coordinates include ``where``."""
@@ -283,15 +284,25 @@ class Report:
         if self.structure:
             figs |= self._curves_figure("structure_S_neutron", self.structure, "q", "S",
                                         {"radiation": "neutron"}, r"$q$ (1/Å)", "neutron S(q)", log_x=False)
+            for center in ("Si", "Na"):
+                figs |= self._curves_figure(f"structure_g_{center}_O", self.structure, "r", "g",
+                                            {"center": center, "neighbour": "O"}, "r (Å)", f"$g(r)$ of {center}–O",
+                                            log_x=False)
         if self.chi4:
             figs |= self._curves_figure("chi4_O", self.chi4, "lag", "chi4_overlap", {"species": "O"}, "t (ps)",
                                         r"$\chi_4(t)$ of O, first overlap length", log_x=True)
+        if self.mobility:
+            figs |= self._curves_figure("mobility_cluster_sizes", self.mobility, "size", "cluster_size_distribution",
+                                        {}, "cluster size (atoms)", "share of mobile atoms (dashed: random sets)",
+                                        log_x=True, reference="random_cluster_size_distribution", log_y=True)
         return figs
 
     def _curves_figure(self, name: str, label: str, x: str, y: str, where: dict[str, Any], xlabel: str,
-                       ylabel: str, log_x: bool) -> dict[str, Any]:
+                       ylabel: str, log_x: bool, reference: str | None = None, log_y: bool = False
+                       ) -> dict[str, Any]:
         """One curve per state point (its first replica) of ``label``'s result ``y`` against ``x``, at the first
-        entry of every other axis; one panel per composition. Nothing when no run has it."""
+        entry of every other axis, with ``reference`` dashed in the same colour; one panel per composition.
+        Nothing when no run has it."""
         runs = [r for r in self.study.runs if r.completed and r.replica == 0]
         fig, axes = plt.subplots(1, len(self.compositions), figsize=(4.2 * len(self.compositions), 3.5),
                                  layout="constrained", squeeze=False)
@@ -304,9 +315,13 @@ class Report:
                 except KeyError:  # this run's observable has no such entry (another species, another radiation)
                     continue
                 values = values.reshape(-1, values.shape[-1])[0]  # the first entry of any other axis
-                (ax.semilogx if log_x else ax.plot)(res[x].values, values, label=f"{run.temperature_K:g} K")
+                line, = ax.plot(res[x].values, values, label=f"{run.temperature_K:g} K")
+                if reference is not None:
+                    other = np.asarray(select(res, reference, **where))
+                    ax.plot(res[x].values, other.reshape(-1, other.shape[-1])[0], "--", color=line.get_color())
                 drawn = True
-            ax.set(xlabel=xlabel, ylabel=ylabel, title=str(c))
+            ax.set(xlabel=xlabel, ylabel=ylabel, title=str(c), xscale="log" if log_x else "linear",
+                   yscale="log" if log_y else "linear")
             ax.legend(fontsize=7)
         if not drawn:
             plt.close(fig)

@@ -26,9 +26,9 @@ from pydantic import Field
 from scipy.signal import find_peaks
 
 from meltdyn.plugin import (
-    Estimate, FrameBatch, FrameObservable, InputError, PluginDef, PluginParams, Reported, ResultArray, StudyOutline,
-    Summary, TrajectoryInfo, coordinate, estimate_arrays, hookimpl, min_width_A, pairs_bytes, pairs_within, select,
-    species_coordinate,
+    PAIR_BACKEND, Estimate, FrameBatch, FrameObservable, InputError, PluginDef, PluginParams, Reported, ResultArray,
+    StudyOutline, Summary, TrajectoryInfo, coordinate, estimate_arrays, hookimpl, min_width_A, pair_histogram,
+    pair_histogram_bytes, pairs_bytes, select, species_coordinate,
 )
 from meltdyn.plugins.observables.structure import scattering
 
@@ -106,12 +106,15 @@ class Structure(FrameObservable):
 
     def memory(self) -> tuple[int, int]:
         """Held: the block sums, and one frame's work (frames are binned one at a time, so nothing grows with the
-        batch): the pairs within r_max, their species and histogram indices, and the histogram."""
+        batch): the pair histogram's (:func:`~meltdyn.analysis.pair_histogram.pair_histogram_bytes`, or the pairs
+        themselves where numba is missing), and the histograms made from it."""
         s, bins = len(self.species), self.params.bins
-        work = pairs_bytes(len(self.types), self.r_max, self.density_guess) + \
-            3 * 8 * s * s * bins
-        pairs = len(self.types) * 4 / 3 * np.pi * self.r_max**3 * self.density_guess / 2
-        return self.counts.nbytes * 3 + self.ideal.nbytes + work + int(1.5 * pairs) * 8 * 6, 0
+        if PAIR_BACKEND == "numba":
+            work = pair_histogram_bytes(len(self.types), s, bins)
+        else:  # the pairs within r_max, their species and histogram indices
+            pairs = len(self.types) * 4 / 3 * np.pi * self.r_max**3 * self.density_guess / 2
+            work = pairs_bytes(len(self.types), self.r_max, self.density_guess) + int(1.5 * pairs) * 8 * 6
+        return self.counts.nbytes * 3 + self.ideal.nbytes + work + 3 * 8 * s * s * bins, 0
 
     def process(self, frames: FrameBatch) -> None:
         s, bins = len(self.species), self.params.bins
@@ -122,13 +125,12 @@ class Structure(FrameObservable):
             cell = frames.cell_A[k]
             volume = abs(float(np.linalg.det(cell)))
             try:
-                pairs = pairs_within(frames.unwrapped_A[k], cell, self.r_max)
+                counts = pair_histogram(frames.unwrapped_A[k], cell, self.types, s, self.r_max, bins)
             except ValueError as exc:
                 raise InputError(f"r_max_A: frame {frame}: {exc}") from None
-            a, b = self.types[pairs.i], self.types[pairs.j]
-            lo, hi = np.minimum(a, b), np.maximum(a, b)
-            bin_ = np.minimum((pairs.distances_A / self.r_max * bins).astype(np.int64), bins - 1)
-            self.counts[block] += np.bincount((lo * s + hi) * bins + bin_, minlength=s * s * bins).reshape(s, s, bins)
+            # Unordered species pairs a <= b: the [b, a] counts of unlike pairs join [a, b].
+            self.counts[block] += np.triu(np.ones((s, s)))[..., None] * counts + \
+                np.triu(np.ones((s, s)), 1)[..., None] * np.transpose(counts, (1, 0, 2))
             self.ideal[block] += self.pairs_per_frame / volume
             self.density[block] += len(self.types) / volume
             self.frames[block] += 1
