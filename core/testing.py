@@ -102,6 +102,9 @@ def check_system(registry: Registry, section: Any, compositions: list[Any] | Non
         assert set(a.symbols) == set(outline.species), f"{section.plugin}: species {set(a.symbols)} != outline's"
         assert a.n_atoms == outline.n_atoms, f"{section.plugin}: {a.n_atoms} atoms, outline says {outline.n_atoms}"
         np.testing.assert_allclose(a.cell_A, outline.cell_A, err_msg=f"{section.plugin}: cell differs from outline")
+        if outline.counts is not None:
+            built = tuple(a.symbols.count(s) for s in outline.species)
+            assert built == outline.counts, f"{section.plugin}: atoms per species {built}, outline says {outline.counts}"
         assert a.symbols == b.symbols and np.array_equal(a.positions_A, b.positions_A), \
             f"{section.plugin}: the same seed gave different systems"
         assert not np.array_equal(a.positions_A, c.positions_A), f"{section.plugin}: another seed, the same system"

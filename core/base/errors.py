@@ -89,7 +89,9 @@ def _unknown_tag(where: str, discriminator: str, tag: Any, expected: str) -> str
         what = f"{_PLUGIN_SECTIONS.get(where.split('[')[0].split('.')[0], '')} plugin".lstrip()
     else:
         what = discriminator
-    return f"{where}: {tag!r} is not a known {what}; known: {known}"
+    hint = difflib.get_close_matches(str(tag), re.findall(r"'([^']*)'", expected), n=1, cutoff=0.6)
+    guess = f"; did you mean {hint[0]!r}?" if hint else ""
+    return f"{where}: {tag!r} is not a known {what}; known: {known}{guess}"
 
 
 def _message(err: Any) -> str:

@@ -64,8 +64,9 @@ def _run(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     study = _load(args)
     print(f"{args.study}: valid study {study.spec.name!r} with {len(study.runs)} run(s):")
+    systems = {r.id: r.system for r in study.outline.runs}
     for run in study.runs:
-        print(f"  {run.id}: {run.status['state']}")
+        print(f"  {run.id}: {run.status['state']}; starts as {systems[run.id].describe()}")
     return 0
 
 

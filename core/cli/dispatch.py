@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import platform
 import signal
 import sys
 
+from meltdyn.base.version import __version__
 from meltdyn.base.errors import StudyError
 from meltdyn.base.storage import describe as storage_fault
 from meltdyn.hooks.registry import PluginError, Registry, discover
@@ -23,7 +25,8 @@ def parser(registry: Registry) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="meltdyn", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p.add_argument("--version", action="version", version=f"meltdyn {__version__} (Python {platform.python_version()})")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
     names = sorted(registry.commands, key=lambda n: (CORE_ORDER.index(n) if n in CORE_ORDER else len(CORE_ORDER), n))
     for name in names:
         command = registry.commands[name].command
@@ -39,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         # instead of killing the process mid-write.
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     registry = discover()
-    args = parser(registry).parse_args(argv)
+    cli = parser(registry)
+    args = cli.parse_args(argv)
+    if args.command is None:  # bare `meltdyn`: what it can do, not an error
+        cli.print_help()
+        return 0
     args.registry = registry
     if args.command != "plugins":
         for problem in registry.problems:

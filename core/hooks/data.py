@@ -11,6 +11,7 @@ from typing import Any, Literal
 import numpy as np
 
 from meltdyn.base import elements
+from meltdyn.base.units import AVOGADRO
 
 
 def min_width_A(cell_A: np.ndarray) -> float:
@@ -69,15 +70,33 @@ class AtomicSystem:
 
 @dataclass(frozen=True)
 class SystemOutline:
-    """The atoms and cell a run will start from, known without building the configuration."""
+    """The atoms and cell a run will start from, known without building the configuration; ``counts``, the atoms
+    of each of ``species`` in that order, when the system plugin knows them (``meltdyn validate`` shows them with
+    the starting density)."""
 
     species: tuple[str, ...]
     n_atoms: int
     cell_A: np.ndarray
+    counts: tuple[int, ...] | None = None
 
     @property
     def min_width_A(self) -> float:
         return min_width_A(self.cell_A)
+
+    @property
+    def density_g_cm3(self) -> float | None:
+        if self.counts is None:
+            return None
+        mass_u = float(np.dot(self.counts, elements.masses_u(list(self.species))))
+        return mass_u / AVOGADRO / (abs(float(np.linalg.det(self.cell_A))) * 1e-24)
+
+    def describe(self) -> str:
+        """``648 atoms (Na 144, Si 144, O 360) in a 21.04 × 21.04 × 21.04 Å cell, 2.20 g/cm³``."""
+        made_of = f" ({', '.join(f'{s} {n}' for s, n in zip(self.species, self.counts))})" if self.counts else ""
+        lengths = " × ".join(f"{x:.2f}" for x in np.linalg.norm(self.cell_A, axis=1))
+        density = self.density_g_cm3
+        return (f"{self.n_atoms} atoms{made_of} in a {lengths} Å cell"
+                + (f", {density:.2f} g/cm³" if density is not None else ""))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ naming the plugin and its distribution, and discovery goes on.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -81,7 +82,9 @@ class Registry:
             return self.entries[kind][name]
         except KeyError:
             known = ", ".join(self.names(kind)) or "none"
-            raise PluginError(f"no {kind} plugin named {name!r}; known {kind}s: {known}") from None
+            hint = difflib.get_close_matches(name, self.names(kind), n=1, cutoff=0.6)
+            guess = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise PluginError(f"no {kind} plugin named {name!r}; known {kind}s: {known}{guess}") from None
 
     def params_of(self, kind: PluginKind, spec: BaseModel) -> PluginParams:
         """The plugin's own parameter model from a validated study-file section (which carries ``plugin``)."""

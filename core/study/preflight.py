@@ -8,6 +8,8 @@ an engine cannot carry), and the output directory. Every problem is reported at 
 
 from __future__ import annotations
 
+import math
+
 import os
 import re
 from pathlib import Path
@@ -76,10 +78,34 @@ def _pair(spec: BaseModel, registry: Registry, potential: PotentialOutline, stud
             problems.append(f"potential: {spec.potential.plugin!r} has no parameters for {sorted(missing)} (run "
                             f"{run.id}); it knows {sorted(potential.species or [])}")
         if potential.cutoff_A and run.system.min_width_A < 2 * potential.cutoff_A:
+            atoms = _atoms_for_width(spec, registry, run, 2 * potential.cutoff_A)
+            size = (f"set system.atoms to at least {atoms}" if hasattr(spec.system, "atoms") else
+                    f"give the system at least {atoms} atoms")
             problems.append(f"potential: cutoff {potential.cutoff_A:g} Å needs a box at least "
-                            f"{2 * potential.cutoff_A:.2f} Å wide; run {run.id} starts in one "
-                            f"{run.system.min_width_A:.2f} Å wide. Use more atoms or smaller cutoffs")
+                            f"{2 * potential.cutoff_A:.2f} Å wide; run {run.id} starts with {run.system.n_atoms} "
+                            f"atoms in one {run.system.min_width_A:.2f} Å wide. At that density {size} (now "
+                            f"{run.system.n_atoms}), or give the potential ({spec.potential.plugin!r}) shorter cutoffs")
     return problems
+
+
+def _atoms_for_width(spec: BaseModel, registry: Registry, run: RunOutline, width_A: float) -> int:
+    """The fewest atoms that start a run ``width_A`` wide: N (width / width now)³ at the same density, and, for a
+    system plugin sized by ``atoms``, raised until its outline (which rounds to whole formula units) is that wide."""
+    guess = math.ceil(run.system.n_atoms * (width_A / run.system.min_width_A) ** 3)
+    if not hasattr(spec.system, "atoms"):
+        return guess
+    definition = registry.get("system", spec.system.plugin).definition
+    params = registry.params_of("system", spec.system)
+    for _ in range(100):
+        try:
+            outline = definition.outline(params.model_copy(update={"atoms": guess}), run.composition,
+                                         run.temperature_K)
+        except ValueError:
+            break
+        if outline.min_width_A >= width_A:
+            break
+        guess += max(1, guess // 100)
+    return guess
 
 
 def _analysis_memory(spec: BaseModel, registry: Registry, study: StudyOutline) -> list[str]:

@@ -137,7 +137,8 @@ def _edge_and_density(params: SodiumSilicateParams, rec: Recipe, temperature_K: 
 def outline(params: SodiumSilicateParams, composition: str | float, temperature_K: float) -> SystemOutline:
     rec = recipe(composition, params.atoms)
     edge, _ = _edge_and_density(params, rec, temperature_K)
-    return SystemOutline(("Na", "Si", "O"), rec.n_atoms, np.eye(3) * edge)
+    counts = rec.counts
+    return SystemOutline(("Na", "Si", "O"), rec.n_atoms, np.eye(3) * edge, tuple(counts[s] for s in ("Na", "Si", "O")))
 
 
 def check(params: SodiumSilicateParams, study: StudyOutline) -> list[str]:

@@ -47,6 +47,17 @@ def test_unknown_plugin_lists_the_known_ones(tiny_study, registry):
     msg = _error(tiny_study, registry)
     assert "potential: 'bks' is not a known potential plugin; known: painn, shik" in msg
     assert "observables[1]: 'rdf' is not a known observable plugin; known: alpha2, chi4, isf, mobility, msd, network, structure, van_hove" in msg
+    assert "did you mean" not in msg  # nothing is close to bks or rdf
+
+
+def test_a_misspelt_plugin_or_stage_gets_the_name_it_is_closest_to(tiny_study, registry):
+    tiny_study["engine"] = {"plugin": "openm"}
+    tiny_study["observables"] = [{"plugin": "van_hov"}]
+    tiny_study["protocol"]["stages"][0]["stage"] = "minimize"
+    msg = _error(tiny_study, registry)
+    assert "engine: 'openm' is not a known engine plugin; known: lammps, openmm, torchsim; did you mean 'openmm'?" in msg
+    assert "observables[0]: 'van_hov' is not a known observable plugin" in msg and "did you mean 'van_hove'?" in msg
+    assert "did you mean 'minimise'?" in msg
 
 
 def test_plugin_parameters_are_validated_before_anything_runs(tiny_study, registry, tmp_path):
@@ -126,8 +137,17 @@ def test_what_the_run_would_meet_is_found_before_it_starts(tiny_study, registry,
     # The authors' 10 Å Coulomb cutoff in the tiny study's box: 153 atoms of NS2 (3096.5 u) at the density
     # model's 2.49 / 1.225 = 2.033 g/cm³ fill a cube of 2529.6 Å³, 13.63 Å wide.
     tiny_study["potential"] = {"plugin": "shik"}
-    assert ("potential: cutoff 10 Å needs a box at least 20.00 Å wide; run NS2_T3000K_r0 starts in one 13.63 Å "
-            "wide") in _error(tiny_study, registry)
+    msg = _error(tiny_study, registry)
+    assert ("potential: cutoff 10 Å needs a box at least 20.00 Å wide; run NS2_T3000K_r0 starts with 153 atoms in "
+            "one 13.63 Å wide. At that density set system.atoms to at least ") in msg
+    # The count it names is one that does, and the first that does at this density and formula unit.
+    atoms = int(re.search(r"set system.atoms to at least (\d+)", msg).group(1))
+    assert "shorter cutoffs" in msg and 153 * (20 / 13.63) ** 3 <= atoms
+    tiny_study["system"]["atoms"] = atoms
+    load_study(tiny_study, registry)
+    tiny_study["system"]["atoms"] = atoms - 9  # one NS2 formula unit fewer
+    assert "needs a box at least 20.00 Å wide" in _error(tiny_study, registry)
+    tiny_study["system"]["atoms"] = 153
     (tmp_path / "file").write_text("")
     tiny_study["potential"] = {"plugin": "shik", "short_range_cutoff_A": 5.5, "coulomb_cutoff_A": 6.0}
     tiny_study["output_dir"] = str(tmp_path / "file")

@@ -179,6 +179,38 @@ def test_cli_reports_errors_without_a_traceback(tmp_path, tiny_study):
     assert "Traceback" not in out.stderr
 
 
+def test_cli_version_and_bare_command_show_what_meltdyn_is(capsys):
+    from meltdyn.cli.dispatch import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out.startswith(f"meltdyn {meltdyn.__version__} (Python ")
+    assert main([]) == 0  # help, not an error
+    out = capsys.readouterr().out
+    assert out.startswith("usage: meltdyn") and "validate" in out and "run" in out
+
+
+def test_validate_shows_the_system_each_run_starts_from(tiny_study, tmp_path, capsys):
+    """Atoms per species, cell and density as the system plugin will build them: checked against the built
+    configuration itself (its symbols, cell and masses)."""
+    import re
+
+    from conftest import build_system
+    from meltdyn.cli.dispatch import main
+    from meltdyn.plugins.systems.sodium_silicate import SodiumSilicateParams
+
+    assert main(["validate", str(_write_study(tmp_path / "study.yaml", tiny_study))]) == 0
+    line = capsys.readouterr().out.splitlines()[1]
+    built = build_system(SodiumSilicateParams(**{k: v for k, v in tiny_study["system"].items() if k != "plugin"}),
+                         "NS2", 3000.0, 1)
+    counts = {s: built.symbols.count(s) for s in built.species}
+    assert f"{built.n_atoms} atoms ({', '.join(f'{s} {counts[s]}' for s in ('Na', 'Si', 'O'))})" in line, line
+    edge = np.linalg.norm(built.cell_A, axis=1)
+    assert " × ".join(f"{x:.2f}" for x in edge) + " Å cell" in line
+    density = built.masses_u.sum() / 6.02214076e23 / (built.volume_A3 * 1e-24)
+    assert float(re.search(r"([0-9.]+) g/cm³", line).group(1)) == pytest.approx(density, abs=0.006)
+
+
 @pytest.mark.slow
 @pytest.mark.subprocess
 def test_cli_plugins_and_schema():
