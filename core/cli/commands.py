@@ -7,9 +7,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from meltdyn.analysis.dimensions import ESTIMATE_PARTS
 from meltdyn.analysis.estimates import Estimate
 from meltdyn.analysis.state_point import STATE_POINT
 from meltdyn.analysis.streaming import AnalysisCost
@@ -17,9 +16,6 @@ from meltdyn.analysis.summaries import flags, quantities
 from meltdyn.hooks.definitions import Command
 from meltdyn.hooks.hookspecs import hookimpl
 from meltdyn.hooks.registry import discover
-
-if TYPE_CHECKING:
-    from meltdyn.study.runner import Run
 
 
 def _study_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,11 +71,9 @@ def _results_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per line: run, state, summary")
 
 
-def _summary_rows(run: Run) -> tuple[list[tuple[str, str, str]], list[str]]:
-    """(quantity, value, unit) for each scalar of a completed run's summary (a bound as a bound, a missing number as
-    n/a), then its notes: the reason for each bound or missing number, and the flags."""
-    summary = run.summary()
-    run.results()  # read too, so that a damaged results.h5 is named here, not first met by a later reader
+def _summary_rows(summary: dict[str, Any]) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """(quantity, value, unit) for each scalar of a summary (a bound as a bound, a missing number as n/a), then its
+    notes: the reason for each bound or missing number, and the flags."""
     rows, notes, said = [], [], set()
     for q in quantities(summary):
         if q.observable == STATE_POINT:
@@ -92,6 +86,17 @@ def _summary_rows(run: Run) -> tuple[list[tuple[str, str, str]], list[str]]:
     # An observable's flag that repeats a quantity's note word for word ("MSD of O: apparent: ...") is said once.
     notes += [f"{label}: {flag}" for label, flag in flags(summary) if flag.split(": ", 1)[-1] not in said]
     return rows, notes
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    """The quantities as an aligned table, then the notes."""
+    rows, notes = _summary_rows(summary)
+    width = max((len(q) for q, _, _ in rows), default=0)
+    value_width = max((len(v) for _, v, _ in rows), default=0)
+    for quantity, value, unit in rows:
+        print(f"  {quantity:<{width}}  {value:>{value_width}}  {unit}")
+    for note in notes:
+        print(f"  note ({note.split(': ', 1)[0]}): {note.split(': ', 1)[1]}")
 
 
 def _state_line(summary: dict[str, Any], where: Path, remedy: str) -> str:
@@ -128,17 +133,13 @@ def _results(args: argparse.Namespace) -> int:
             reason = f": {status['message']}" if status.get("message") else ""
             print(f"{run.id}  {status['state']}{reason}\n")
             continue
-        rows, notes = _summary_rows(run)
+        summary = run.summary()
+        run.results()  # read too, so that a damaged results.h5 is named here, not first met by a later reader
         print(f"{run.id}  completed  ({run.dir})")
-        print(_state_line(run.summary(), run.dir / "summary.json",
+        print(_state_line(summary, run.dir / "summary.json",
                           "restore it, or `meltdyn run --reanalyse` the study to write it again from the run's "
                           "trajectory"))
-        width = max((len(q) for q, _, _ in rows), default=0)
-        value_width = max((len(v) for _, v, _ in rows), default=0)
-        for quantity, value, unit in rows:
-            print(f"  {quantity:<{width}}  {value:>{value_width}}  {unit}")
-        for note in notes:
-            print(f"  note ({note.split(': ', 1)[0]}): {note.split(': ', 1)[1]}")
+        _print_summary(summary)
         print()
     return 0
 
@@ -186,19 +187,15 @@ def _analyse(args: argparse.Namespace) -> int:
 
     cost = AnalysisCost()
     spec, registry = load_analysis(args.analysis, getattr(args, "registry", None))
-    results = analyse_trajectory(spec.model_dump(mode="json"), registry=registry, cost=cost)
-    for label, arrays in results.items():
-        # Each array with its axes; an estimate's error, kind, bound and note arrays go without saying.
-        shown = [n for n in arrays if not any(n == f"{base}{part}" for base in arrays for part in ESTIMATE_PARTS)]
-        print(f"{label}: " + ", ".join(f"{n}({', '.join(arrays[n].dims)})" for n in shown))
-    print(f"analysis: {cost.seconds:.1f} s, {cost.block_atoms} atoms per block, peak memory {cost.peak_rss_MB:.0f} MB")
+    analyse_trajectory(spec.model_dump(mode="json"), registry=registry, cost=cost)
     from meltdyn.base.jsonio import read_json
 
-    summary = read_json(Path(spec.output_dir) / "summary.json", "the analysis summary just written")
-    print(_state_line(summary, Path(spec.output_dir) / "summary.json",
-                      "analyse the trajectory again into a new output_dir").strip())
-    for label, flag in flags(summary):
-        print(f"note ({label}): {flag}")
+    out = Path(spec.output_dir)
+    summary = read_json(out / "summary.json", "the analysis summary just written")
+    print(f"{spec.trajectory}  analysed  ({out}: results.h5, summary.json)")
+    print(_state_line(summary, out / "summary.json", "analyse the trajectory again into a new output_dir"))
+    _print_summary(summary)
+    print(f"analysis: {cost.seconds:.1f} s, {cost.block_atoms} atoms per block, peak memory {cost.peak_rss_MB:.0f} MB")
     return 0
 
 

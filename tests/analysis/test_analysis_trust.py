@@ -22,6 +22,7 @@ from ase.data import atomic_masses, atomic_numbers
 from meltdyn import analyse_trajectory
 from meltdyn.analysis.standalone import TrajectoryWarning
 from meltdyn.analysis.streaming import analyse
+from meltdyn.analysis.summaries import quantities
 from meltdyn.base.errors import StudyError
 from meltdyn.hooks.sections import validate_section
 from meltdyn.plugins.observables.isf import box_q_vectors
@@ -297,11 +298,16 @@ def test_an_absent_hop_species_is_said_plainly(tmp_path):
     path = write_h5md(tmp_path / "t.h5", SYMBOLS, np.arange(len(x)) * EVERY, x, CELL, DT, EVERY)
     spec = tmp_path / "a.yaml"
     spec.write_text(f"trajectory: {path}\noutput_dir: {tmp_path / 'out'}\nobservables:\n"
-                    "  - {plugin: van_hove, lags_ps: [0.05], hop_species: [Na]}\n")
+                    "  - {plugin: van_hove, lags_ps: [0.05], hop_species: [Na]}\n  - {plugin: msd}\n")
     out = subprocess.run([sys.executable, "-m", "meltdyn.cli", "analyse", str(spec)], capture_output=True, text=True,
                          check=True)
     flag = "hop_species Na: not in this trajectory, so it has no hop analysis"
     assert flag in out.stdout
+    # The numbers themselves, as `meltdyn results` shows a run's: the state point and each quantity with its unit.
+    assert "state point: T = " in out.stdout
+    shown = [q for q in quantities(json.loads((tmp_path / "out" / "summary.json").read_text()))
+             if q.observable == "msd"]
+    assert shown and all(f"{q.key}  " in out.stdout and q.estimate.text(4) in out.stdout for q in shown), out.stdout
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["van_hove"]["flags"] == [flag]
 
 
