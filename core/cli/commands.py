@@ -61,8 +61,20 @@ def _validate(args: argparse.Namespace) -> int:
     study = _load(args)
     print(f"{args.study}: valid study {study.spec.name!r} with {len(study.runs)} run(s):")
     systems = {r.id: r.system for r in study.outline.runs}
+    conflicts = []
     for run in study.runs:
-        print(f"  {run.id}: {run.status['state']}; starts as {systems[run.id].describe()}")
+        changes = run.directory.changes(run.resolved_spec())
+        if changes:
+            conflicts.append(run.id)
+            print(f"  {run.id}: made from a different spec ({'; '.join(changes)})")
+        else:
+            print(f"  {run.id}: {run.status['state']}; starts as {systems[run.id].describe()}")
+    if conflicts:
+        print(f"meltdyn: error: `meltdyn run` would refuse {len(conflicts)} run(s) whose directory holds a run of "
+              f"another spec: {', '.join(conflicts)}. meltdyn never overwrites a run: give another output_dir for "
+              "the changed study (its other runs start afresh there), or move those directories away yourself. "
+              "More temperatures, compositions or replicas add runs beside the finished ones.", file=sys.stderr)
+        return 2
     return 0
 
 

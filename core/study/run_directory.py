@@ -104,6 +104,21 @@ class RunDirectory:
 
     # -- writing ------------------------------------------------------------------------------------------------------
 
+    def changes(self, resolved_spec: dict[str, Any]) -> list[str]:
+        """How ``resolved_spec`` differs from the spec this directory's run was made from, one ``field: was → now``
+        per difference (at most :data:`SHOWN_CHANGES`); empty when it is the same run or there is none yet."""
+        spec_path = self.path / "spec.json"
+        if not spec_path.exists():
+            return []
+        previous = read_json(spec_path, f"run {self.id}'s spec", remedy=_REMEDY.format(run=self.path))
+        if not isinstance(previous, dict):
+            raise StudyError(f"{spec_path}: not a spec meltdyn wrote (it holds {_brief(previous)}, not an "
+                             "object). " + _REMEDY.format(run=self.path))
+        # A run made by meltdyn 0.2 resumes once its study file is in the 0.3 layout (spec.json is left as it is).
+        found = _differences(upgrade_resolved_spec(previous, resolved_spec), resolved_spec, "")
+        return found[:SHOWN_CHANGES] + ([f"and {len(found) - SHOWN_CHANGES} more"] if len(found) > SHOWN_CHANGES
+                                        else [])
+
     def claim(self, resolved_spec: dict[str, Any]) -> bool:
         """Make or re-enter the directory for the run ``resolved_spec`` describes; return False if that run is
         already complete. A directory meltdyn did not make for this very run (no spec.json, or one from another
@@ -116,17 +131,11 @@ class RunDirectory:
         spec_path = self.path / "spec.json"
         if spec_path.exists():
             self._no_links_out()
-            previous = read_json(spec_path, f"run {self.id}'s spec", remedy=_REMEDY.format(run=self.path))
-            if not isinstance(previous, dict):
-                raise StudyError(f"{spec_path}: not a spec meltdyn wrote (it holds {_brief(previous)}, not an "
-                                 "object). " + _REMEDY.format(run=self.path))
-            # A run made by meltdyn 0.2 resumes once its study file is in the 0.3 layout (spec.json is left as it is).
-            previous = upgrade_resolved_spec(previous, resolved_spec)
-            if previous != resolved_spec:
+            changes = self.changes(resolved_spec)
+            if changes:
                 raise StudyError(
                     f"{self.path} holds a run made from a different spec; meltdyn never overwrites it. "
-                    f"Use another output_dir, or move that directory away yourself. "
-                    f"Changed sections: {sorted(k for k in resolved_spec if previous.get(k) != resolved_spec[k])}")
+                    f"Use another output_dir, or move that directory away yourself. Changed: {'; '.join(changes)}")
             self._mark()
             return not self.completed
         if self.path.exists() and any(self.path.iterdir()):
@@ -265,3 +274,23 @@ def _new_directory(path: Path) -> Path:
         except FileExistsError:
             k += 1
             candidate = path.with_name(f"{path.name}-{k}")
+
+
+SHOWN_CHANGES = 5
+"""Differences between a run's spec and the study file's named in a refusal; the rest are counted."""
+
+
+_ABSENT = object()
+
+
+def _differences(was: Any, now: Any, where: str) -> list[str]:
+    """``field: was → now`` for every leaf in which two specs differ (lists by index, mappings by key)."""
+    if isinstance(was, dict) and isinstance(now, dict):
+        return [d for key in sorted(set(was) | set(now), key=str)
+                for d in _differences(was.get(key, _ABSENT), now.get(key, _ABSENT),
+                                      f"{where}.{key}" if where else str(key))]
+    if isinstance(was, list) and isinstance(now, list) and len(was) == len(now):
+        return [d for k, (a, b) in enumerate(zip(was, now)) for d in _differences(a, b, f"{where}[{k}]")]
+    if was == now:
+        return []
+    return [f"{where}: {'absent' if was is _ABSENT else _brief(was)} → {'absent' if now is _ABSENT else _brief(now)}"]

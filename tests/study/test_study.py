@@ -84,8 +84,37 @@ def test_a_completed_run_is_skipped_and_never_rewritten(tiny_study, registry):
 def test_a_different_spec_never_overwrites_an_existing_run(tiny_study, registry):
     meltdyn.load_study(tiny_study, registry).run(progress=False)
     tiny_study["protocol"]["timestep_fs"] = 0.5
-    with pytest.raises(StudyError, match="made from a different spec; meltdyn never overwrites it.*'protocol'"):
+    with pytest.raises(StudyError, match=r"made from a different spec; meltdyn never overwrites it.*Changed: "
+                                         r"protocol.timestep_fs: 1.0 → 0.5"):
         meltdyn.load_study(tiny_study, registry).run(progress=False)
+
+
+@pytest.mark.slow
+def test_validate_says_which_runs_run_would_refuse_and_that_more_temperatures_are_welcome(tiny_study, tmp_path,
+                                                                                          capsys):
+    """A finished study with a longer production: validate names the field that changed and fails, as run would;
+    with another temperature instead, the finished run stays completed and the new one is pending."""
+    from meltdyn.cli.dispatch import main
+
+    tiny_study["output_dir"] = str(tmp_path / "out")
+    study_file = _write_study(tmp_path / "study.yaml", tiny_study)
+    assert main(["run", "-q", str(study_file)]) == 0
+    longer = {**tiny_study, "protocol": {**tiny_study["protocol"], "stages": [dict(s) for s in
+                                                                            tiny_study["protocol"]["stages"]]}}
+    was = longer["protocol"]["stages"][-1]["duration_ps"]
+    longer["protocol"]["stages"][-1]["duration_ps"] = 2 * was
+    capsys.readouterr()
+    assert main(["validate", str(_write_study(tmp_path / "longer.yaml", longer))]) == 2
+    out = capsys.readouterr()
+    assert f"NS2_T3000K_r0: made from a different spec (protocol.stages[{len(longer['protocol']['stages']) - 1}]" \
+           f".duration_ps: {was} → {2 * was})" in out.out
+    assert "`meltdyn run` would refuse 1 run(s)" in out.err and "give another output_dir" in out.err
+    assert main(["run", "-q", str(tmp_path / "longer.yaml")]) == 2  # and run does refuse it
+    wider = {**tiny_study, "sweep": {**tiny_study["sweep"], "temperatures_K": [3000.0, 3300.0]}}
+    capsys.readouterr()
+    assert main(["validate", str(_write_study(tmp_path / "wider.yaml", wider))]) == 0
+    out = capsys.readouterr().out
+    assert "NS2_T3000K_r0: completed" in out and "NS2_T3300K_r0: pending" in out
 
 
 @pytest.mark.subprocess
