@@ -15,6 +15,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 from meltdyn.base.units import AVOGADRO, EV_TO_KJ_MOL
 from meltdyn.engine.kit import EngineSettings, Lane, LaneStart, SimulationBlewUp, StageMachine
 from meltdyn.engine.checkpoints import Checkpoint, load_facts, save_facts
+from meltdyn.engine.interrupts import InterruptRequest, deferred_interrupt
 from meltdyn.engine.production import produce
 from meltdyn.hooks.contracts import RunContext
 from meltdyn.spec.models import MinimiseStage, NPTStage, ProductionStage, RampStage, Stage, stage_temperature
@@ -71,38 +73,47 @@ def drive(machine: StageMachine, runs: Sequence[RunContext], settings: EngineSet
                             run.seeds.seed("stage", index),
                             c.read_state(run.checkpoint_dir), resuming, not resuming and after_fresh_state)
                   for run, c in zip(runs, checkpoints)]
-        lanes = machine.start_stage(stage, starts)
-        started = time.perf_counter()
-        if isinstance(stage, MinimiseStage):
-            machine.minimise(stage)
-        elif isinstance(stage, ProductionStage):
-            checkpoints = produce(runs, lanes, checkpoints, index, stage, dt_ps, machine.advance, check_energy)
-        else:
-            means = _dynamics(machine, runs, lanes, checkpoints, index, stage, dt_ps, settings, check_energy)
-            for run, record, (cell, n_cells) in zip(runs, facts, means):
-                if n_cells:
-                    volume = abs(float(np.linalg.det(cell)))
-                    record["measured"][f"{index}:npt"] = {
-                        "mean_box_A": cell.tolist(), "mean_volume_A3": volume, "cells_averaged": n_cells,
-                        "mean_density_g_cm3": run.system.masses_u.sum() / AVOGADRO / (volume * 1e-24)}
-        last = index + 1 == len(protocol.stages)
-        new = []
-        for run, lane, record, c in zip(runs, lanes, facts, checkpoints):
-            record["stage_seconds"][f"{index}:{stage.stage}"] = time.perf_counter() - started
-            record["seeds"] = run.seeds.used
-            save_facts(run.checkpoint_dir, record)
-            end = Checkpoint(index + 1, 0, c.frames if last else 0, trajectory=c.trajectory if last else None)
-            new.append(end.commit(run.checkpoint_dir, lane.save(exact=False)))
-        checkpoints = new
+        # Production handles Ctrl-C itself (its frames and checkpoint stay in step); other stages stop at the
+        # chunk after it, or after their end, with a checkpoint there.
+        production = isinstance(stage, ProductionStage)
+        with nullcontext(InterruptRequest()) if production else deferred_interrupt() as interrupt:
+            lanes = machine.start_stage(stage, starts)
+            started = time.perf_counter()
+            if isinstance(stage, MinimiseStage):
+                machine.minimise(stage)
+            elif production:
+                checkpoints = produce(runs, lanes, checkpoints, index, stage, dt_ps, machine.advance, check_energy)
+            else:
+                means = _dynamics(machine, runs, lanes, checkpoints, index, stage, dt_ps, settings, check_energy,
+                                  interrupt)
+                for run, record, (cell, n_cells) in zip(runs, facts, means):
+                    if n_cells:
+                        volume = abs(float(np.linalg.det(cell)))
+                        record["measured"][f"{index}:npt"] = {
+                            "mean_box_A": cell.tolist(), "mean_volume_A3": volume, "cells_averaged": n_cells,
+                            "mean_density_g_cm3": run.system.masses_u.sum() / AVOGADRO / (volume * 1e-24)}
+            last = index + 1 == len(protocol.stages)
+            new = []
+            for run, lane, record, c in zip(runs, lanes, facts, checkpoints):
+                record["stage_seconds"][f"{index}:{stage.stage}"] = time.perf_counter() - started
+                record["seeds"] = run.seeds.used
+                save_facts(run.checkpoint_dir, record)
+                end = Checkpoint(index + 1, 0, c.frames if last else 0, trajectory=c.trajectory if last else None)
+                new.append(end.commit(run.checkpoint_dir, lane.save(exact=False)))
+            checkpoints = new
+        if interrupt.requested and not last:
+            raise KeyboardInterrupt(f"after stage {index} ({stage.stage}) ended, where its checkpoint stands")
     runs[0].progress.close()
     return [{**machine.facts(), **record} for record in facts]
 
 
 def _dynamics(machine: StageMachine, runs: Sequence[RunContext], lanes: Sequence[Lane],
               checkpoints: Sequence[Checkpoint], index: int, stage: Stage, dt_ps: float, settings: EngineSettings,
-              check_energy: Callable[[RunContext, float, int], None]) -> list[tuple[np.ndarray, int]]:
+              check_energy: Callable[[RunContext, float, int], None], interrupt: InterruptRequest
+              ) -> list[tuple[np.ndarray, int]]:
     """Run an NVT/NPT/NVE or ramp stage in chunks; for NPT, move each run to the mean cell of the stage's second half
-    and return (mean cell, cells averaged) per run (counts 0 for other stages)."""
+    and return (mean cell, cells averaged) per run (counts 0 for other stages). A Ctrl-C (``interrupt``) stops it
+    after the chunk it came in, with a checkpoint there."""
     total = round(stage.duration_ps / dt_ps)
     every = max(1, round(settings.checkpoint_interval_ps / dt_ps))
     ck = checkpoints[0]
@@ -115,6 +126,12 @@ def _dynamics(machine: StageMachine, runs: Sequence[RunContext], lanes: Sequence
     counts = [int(c.carry["cell_count"]) if resuming and npt else 0 for c in checkpoints]
     progress = runs[0].progress
     progress.stage(f"[{index}] {stage.stage}", total, dt_ps, done)
+
+    def commit() -> None:
+        for run, lane, s, c in zip(runs, lanes, sums, counts):
+            Checkpoint(index, done, 0, carry={"cell_sum": s.tolist(), "cell_count": c} if npt else {}
+                       ).commit(run.checkpoint_dir, lane.save(exact=True))
+
     while done < total:
         n = min(settings.report_interval_steps, total - done, every - done % every)
         if ramp:  # a linear ramp as RAMP_STEPS steps (or one per MD step), each at its middle's temperature
@@ -130,10 +147,11 @@ def _dynamics(machine: StageMachine, runs: Sequence[RunContext], lanes: Sequence
                 sums[k] = sums[k] + lane.cell_A()
                 counts[k] += 1
         progress.advance(n)
-        if done % every == 0 and done < total:
-            for run, lane, s, c in zip(runs, lanes, sums, counts):
-                Checkpoint(index, done, 0, carry={"cell_sum": s.tolist(), "cell_count": c} if npt else {}
-                           ).commit(run.checkpoint_dir, lane.save(exact=True))
+        if done < total and (done % every == 0 or interrupt.requested):
+            commit()
+        if interrupt.requested and done < total:  # at the stage's end, drive stops after committing it
+            raise KeyboardInterrupt(f"at step {done} of {total} of stage {index} ({stage.stage}), where its "
+                                    "checkpoint now stands")
     out = []
     for lane, s, c in zip(lanes, sums, counts):
         mean = s / c if c else s

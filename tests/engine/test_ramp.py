@@ -119,3 +119,43 @@ def test_a_quench_killed_halfway_resumes_where_it_was(tiny_study, registry, tmp_
     with H5MDReader(whole.dir / "trajectory.h5") as a, H5MDReader(resumed.dir / "trajectory.h5") as b:
         np.testing.assert_array_equal(b.steps, a.steps)
         np.testing.assert_array_equal(b.positions_A(), a.positions_A())
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_ctrl_c_in_a_stage_keeps_the_steps_done_and_a_second_run_continues_from_there(tiny_study, tmp_path):
+    """Ctrl-C (SIGINT) in the middle of a 2 ps NVT stage whose periodic checkpoints are 10 ps apart: the run stops
+    after the chunk it came in, with a checkpoint at that step (before, the stage went back to its start), says so,
+    and the next `meltdyn run` finishes from there."""
+    tiny_study["engine"]["checkpoint_interval_ps"] = 10.0
+    tiny_study["protocol"]["stages"] = [{"stage": "minimise", "max_iterations": 50},
+                                        {"stage": "nvt", "duration_ps": 2.0}, PRODUCTION]
+    tiny_study["observables"] = []
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(yaml.safe_dump(tiny_study))
+    out = tmp_path / "out"
+    progress = out / "NS2_T3000K_r0" / "checkpoints" / "progress.json"
+    proc = subprocess.Popen([*MELTDYN, "run", str(study_file), "--output-dir", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    record: dict = {}
+    while time.time() < deadline and proc.poll() is None and record.get("stage") != 1:
+        try:
+            record = json.loads(progress.read_text())
+        except (OSError, ValueError):
+            record = {}
+        time.sleep(0.01)
+    time.sleep(1.0)  # well into the stage's 2000 steps
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    stopped = json.loads(progress.read_text())
+    assert stopped["stage"] == 1 and 0 < stopped["step"] < 2000, stopped
+    status = json.loads((out / "NS2_T3000K_r0" / "status.json").read_text())
+    assert status["state"] == "interrupted"
+    assert f"at step {stopped['step']} of 2000 of stage 1 (nvt)" in status["message"], status
+    subprocess.run([*MELTDYN, "run", "-q", str(study_file), "--output-dir", str(out)], check=True)
+    facts = json.loads((out / "NS2_T3000K_r0" / "checkpoints" / "facts.json").read_text())
+    assert [s["from_stage"] for s in facts["sessions"]] == [0, 1]
+    assert f"stage/1/resumed_at/{stopped['step']}" in json.dumps(facts["seeds"])
