@@ -19,8 +19,33 @@ from meltdyn.hooks.registry import discover
 
 
 def _study_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("study", help="study file (YAML)")
+    parser.add_argument("study", help="study file (YAML); results and plot also take an analysis file")
     parser.add_argument("--output-dir", help="override the study's output_dir")
+
+
+def _analysis_spec(args: argparse.Namespace) -> Any:
+    """The analysis spec when ``args.study`` is an analysis file (it names a ``trajectory`` and has no ``sweep``),
+    else None: `results` and `plot` take either."""
+    from meltdyn.analysis.standalone import load_analysis
+    from meltdyn.spec.studyfile import read_study_file
+
+    data = read_study_file(args.study, "study or analysis file")
+    if not (isinstance(data, dict) and "trajectory" in data and "sweep" not in data):
+        return None
+    if args.output_dir:
+        data["output_dir"] = args.output_dir
+    return load_analysis(data, getattr(args, "registry", None))
+
+
+def _analysis_output(spec: Any) -> Path:
+    """An analysis' output_dir, refused by name when it holds no analysis yet."""
+    from meltdyn.base.errors import StudyError
+
+    out = Path(spec.output_dir)
+    if not (out / "summary.json").is_file():
+        raise StudyError(f"output_dir: {str(out)!r} holds no analysis (no summary.json); run `meltdyn analyse` on "
+                         "the analysis file first")
+    return out
 
 
 def _load(args: argparse.Namespace):  # noqa: ANN202 - a Study
@@ -133,6 +158,22 @@ def _state_line(summary: dict[str, Any], where: Path, remedy: str) -> str:
 
 
 def _results(args: argparse.Namespace) -> int:
+    analysis = _analysis_spec(args)
+    if analysis is not None:
+        from meltdyn.analysis.results import load_results
+        from meltdyn.base.jsonio import read_json
+
+        spec, _ = analysis
+        out = _analysis_output(spec)
+        summary = read_json(out / "summary.json", "the analysis summary")
+        load_results(out / "results.h5")  # a damaged results.h5 is named here, as for a run
+        if args.json:
+            print(json.dumps({"analysis": str(args.study), "trajectory": spec.trajectory, "summary": summary}))
+            return 0
+        print(f"{spec.trajectory}  analysed  ({out})")
+        print(_state_line(summary, out / "summary.json", "analyse the trajectory again into a new output_dir"))
+        _print_summary(summary)
+        return 0
     study = _load(args)
     for run in study.runs:
         status = run.status
@@ -160,6 +201,19 @@ def _plot(args: argparse.Namespace) -> int:
     from meltdyn.base.ownership import claim, inside
     from meltdyn.analysis.plots import plot_results
 
+    analysis = _analysis_spec(args)
+    if analysis is not None:
+        from meltdyn.analysis.results import load_results
+
+        spec, registry = analysis
+        out = _analysis_output(spec)
+        observables = {label: registry.build("observable", o)
+                       for label, o in zip(spec.observable_labels, spec.observables)}
+        results = load_results(out / "results.h5")
+        plots = claim(inside(out, "plots", field="plots", make=False), "plots", field="plots", within=out)
+        for path in plot_results(results, observables, plots, Path(spec.trajectory).name):
+            print(path)
+        return 0
     study = _load(args)
     observables = {label: study.registry.build("observable", o)
                    for label, o in zip(study.spec.observable_labels, study.spec.observables)}
@@ -255,9 +309,11 @@ def meltdyn_commands() -> list[Command]:
         Command("run", "run (or continue) every run of a study and analyse it", _run_arguments, _run),
         Command("validate", "check a study file, plugins and hardware included, without running anything",
                 _study_arguments, _validate),
-        Command("results", "print each run's state and summary: a table with units, failure reasons and flags",
+        Command("results", "print each run's state and summary (or an analysis file's): a table with units, failure "
+                "reasons and flags",
                 _results_arguments, _results),
-        Command("plot", "draw each observable's figure (PNG and PDF) into each run's plots/", _study_arguments, _plot),
+        Command("plot", "draw each observable's figure (PNG and PDF) into each run's plots/ (or an analysis' "
+                "output_dir/plots/)", _study_arguments, _plot),
         Command("analyse", "run observables over an existing trajectory (H5MD, extxyz, LAMMPS dump, DCD)",
                 _analyse_arguments, _analyse),
         Command("plugins", "list discovered plugins and commands (name, kind, version, distribution)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import signal
 import sys
@@ -58,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"meltdyn: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # Output piped into a reader that stopped (`meltdyn results | head`): nothing more to say. stdout is pointed
+        # at /dev/null so that Python's own flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as exc:
         fault = storage_fault(exc)
         if args.debug or fault is None:

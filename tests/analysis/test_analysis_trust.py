@@ -491,3 +491,27 @@ def test_a_study_whose_analysis_cannot_fit_is_refused_before_its_md(tmp_path, ti
 
     tiny_study["analysis"] = {"memory_budget_MB": at_validation + 0.1}
     load_study(tiny_study)
+
+
+def test_results_and_plot_take_an_analysis_file_as_they_take_a_study(tmp_path, capsys):
+    """`meltdyn results` and `meltdyn plot` on an analysis file: its summary as a table or JSON, its figures in
+    output_dir/plots; before `meltdyn analyse` has run, a refusal that says so."""
+    from meltdyn.cli.dispatch import main
+
+    x = melt(frames=40)
+    path = write_h5md(tmp_path / "t.h5", SYMBOLS, np.arange(len(x)) * EVERY, x, CELL, DT, EVERY)
+    spec = tmp_path / "a.yaml"
+    spec.write_text(f"trajectory: {path}\noutput_dir: {tmp_path / 'out'}\nobservables:\n  - {{plugin: msd}}\n")
+    assert main(["results", str(spec)]) == 2
+    assert "holds no analysis (no summary.json); run `meltdyn analyse`" in capsys.readouterr().err
+    assert main(["analyse", str(spec)]) == 0
+    capsys.readouterr()
+    assert main(["results", str(spec)]) == 0
+    table = capsys.readouterr().out
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    shown = [q for q in quantities(summary) if q.observable == "msd"]
+    assert shown and all(q.key in table and q.estimate.text(4) in table for q in shown)
+    assert main(["results", "--json", str(spec)]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"] == summary
+    assert main(["plot", str(spec)]) == 0
+    assert {p.name for p in (tmp_path / "out" / "plots").iterdir()} >= {"msd.png", "msd.pdf"}
