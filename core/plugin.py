@@ -45,6 +45,7 @@ from meltdyn.analysis.lags import (
 from meltdyn.analysis.estimates import Estimate, estimate_arrays, estimates_from_arrays
 from meltdyn.analysis.neighbours import Pairs, pairs_bytes, pairs_within
 from meltdyn.analysis.pair_histogram import BACKEND as PAIR_BACKEND, pair_histogram, pair_histogram_bytes
+from meltdyn.analysis.relaxation import RELAXED_A, EndFrames, annotate, frozen_note
 from meltdyn.analysis.peaks import peak, resampled_peaks
 from meltdyn.analysis.state_point import STATE_POINT, from_summary, kinetic_temperature_K
 from meltdyn.analysis.dimensions import (
@@ -75,23 +76,23 @@ from meltdyn.testing import (
 
 __all__ = [
     "AVOGADRO", "A_TO_NM", "AtomBlock", "AtomicSystem", "BAR_TO_EV_A3", "BOLTZMANN_EV_K", "BOOTSTRAP_BLOCKS",
-    "BaseObservable", "COULOMB_EV_A", "Command", "Dynamics", "EV_A3_TO_GPA", "EV_TO_KJ_MOL", "Engine",
+    "BaseObservable", "COULOMB_EV_A", "Command", "Dynamics", "EV_A3_TO_GPA", "EV_TO_KJ_MOL", "EndFrames", "Engine",
     "EngineSettings", "Estimate", "Executor", "ExecutorOutline", "FrameBatch", "FrameObservable", "InputError",
     "Interface", "KJ_MOL_TO_EV", "LabelledFrame", "Labeller", "LagPlan", "LagSample", "Lane", "LaneStart",
     "MinimiseStage", "NM_TO_A", "NPTStage", "NVEStage", "NVTStage", "Observable", "PAIR_BACKEND", "PLUGIN_KINDS",
     "Pairs", "PluginDef", "PluginKind", "PluginParams", "Potential", "PotentialOutline", "ProductionStage",
-    "Progress", "ProtocolSpec", "Quantity", "RampStage", "Registry", "Reported", "Reporter", "ResultArray",
-    "RunContext", "RunHandle", "RunOutline", "STATE_POINT", "SamplingSpec", "SeedBook", "SimulationBlewUp",
-    "Snapshot", "Spec", "Stage", "StageMachine", "StudyError", "StudyHandle", "StudyOutline", "Summary",
-    "SystemBuilder", "SystemOutline", "TrajectoryInfo", "Trend", "U_A2_PS2_TO_EV", "bootstrap_bytes",
-    "bootstrap_replicates", "bootstrap_std", "check_engine", "check_executor", "check_labelled", "check_labeller",
-    "check_observable", "check_plugin", "check_potential", "check_system", "check_xyz_counts", "checked_frame",
-    "claim", "coordinate", "coordinates", "derive_seed", "discover", "drive", "elements", "estimate_arrays",
-    "estimate_at", "estimates_from_arrays", "estimates_of", "fingerprint", "flags", "from_summary", "hookimpl",
-    "independent_blocks", "inside", "invalid", "is_xyz", "kind_of", "kinetic_temperature_K", "label_text",
-    "largest_sample", "load_study", "merge_blocks", "min_width_A", "origin_blocks", "package_versions",
-    "pair_histogram", "pair_histogram_bytes", "pairs_bytes", "pairs_within", "peak", "plan_lags", "plugin_union",
-    "probe_system", "quantities", "read_study_file", "resampled_peaks", "sample_lags", "samples_bytes", "select",
-    "species_coordinate", "stage_dynamics", "summary_entry", "usable", "validate_section", "write_json_atomic",
-    "write_labelled_frames",
+    "Progress", "ProtocolSpec", "Quantity", "RELAXED_A", "RampStage", "Registry", "Reported", "Reporter",
+    "ResultArray", "RunContext", "RunHandle", "RunOutline", "STATE_POINT", "SamplingSpec", "SeedBook",
+    "SimulationBlewUp", "Snapshot", "Spec", "Stage", "StageMachine", "StudyError", "StudyHandle", "StudyOutline",
+    "Summary", "SystemBuilder", "SystemOutline", "TrajectoryInfo", "Trend", "U_A2_PS2_TO_EV", "annotate",
+    "bootstrap_bytes", "bootstrap_replicates", "bootstrap_std", "check_engine", "check_executor", "check_labelled",
+    "check_labeller", "check_observable", "check_plugin", "check_potential", "check_system", "check_xyz_counts",
+    "checked_frame", "claim", "coordinate", "coordinates", "derive_seed", "discover", "drive", "elements",
+    "estimate_arrays", "estimate_at", "estimates_from_arrays", "estimates_of", "fingerprint", "flags",
+    "from_summary", "frozen_note", "hookimpl", "independent_blocks", "inside", "invalid", "is_xyz", "kind_of",
+    "kinetic_temperature_K", "label_text", "largest_sample", "load_study", "merge_blocks", "min_width_A",
+    "origin_blocks", "package_versions", "pair_histogram", "pair_histogram_bytes", "pairs_bytes", "pairs_within",
+    "peak", "plan_lags", "plugin_union", "probe_system", "quantities", "read_study_file", "resampled_peaks",
+    "sample_lags", "samples_bytes", "select", "species_coordinate", "stage_dynamics", "summary_entry", "usable",
+    "validate_section", "write_json_atomic", "write_labelled_frames",
 ]

@@ -60,7 +60,9 @@ class MobilityParams(PluginParams):
 
     @model_validator(mode="after")
     def _lag_choice(self) -> MobilityParams:
-        given = {"peak_species", "lags_per_decade"} & self.model_fields_set
+        # By value, not by the fields set: a study section reaches this model with every field filled in.
+        given = {name for name in ("peak_species", "lags_per_decade")
+                 if getattr(self, name) != type(self).model_fields[name].default}
         if self.lags_ps is not None and given:
             raise ValueError(f"{', '.join(sorted(given))}: only without lags_ps (they choose the lag when lags_ps "
                              "is not given)")

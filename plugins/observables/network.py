@@ -6,7 +6,9 @@ A former and an anion closer than ``cutoff_A`` are bonded (take it from the firs
 non-bridging, to two bridging, to three or more a tricluster; a former's Qn counts its anions that bond to another
 former too (triclusters included). Whole frames, spread evenly over the trajectory, kept per block of it (ten
 consecutive stretches): fractions and mean angles are means over the frames with the blocks' scatter over √10 as
-their error, right when a block is longer than the time bonds last.
+their error, right when a block is longer than the time bonds last. When the atoms moved less than a neighbour
+distance over the frames used (a glass), the frames are one network and every error says that it is scatter in
+time only (:mod:`meltdyn.analysis.relaxation`).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from meltdyn.plugin import (
-    Estimate, FrameBatch, FrameObservable, InputError, PluginDef, PluginParams, Reported, ResultArray, StudyOutline,
-    Summary, TrajectoryInfo, coordinate, elements, estimate_arrays, hookimpl, pairs_bytes, pairs_within, select,
+    EndFrames, Estimate, FrameBatch, FrameObservable, InputError, PluginDef, PluginParams, Reported, ResultArray,
+    StudyOutline, Summary, TrajectoryInfo, annotate, coordinate, elements, estimate_arrays, frozen_note, hookimpl,
+    pairs_bytes, pairs_within, select,
 )
 
 BLOCKS = 10
@@ -102,12 +105,14 @@ class Network(FrameObservable):
         self.frames = np.zeros(BLOCKS)
         self.density_guess = len(symbols) / abs(np.linalg.det(info.cell_A))
         self.n_atoms = len(symbols)
+        self.ends = EndFrames()
 
     def memory(self) -> tuple[int, int]:
         """Held: the block sums and the atoms' roles. One frame at a time: its bonds (pairs within the cutoff), each
         atom's bond counts, and the bond pairs of each center with their angles."""
         bonds = len(self.anions) * 2 + len(self.formers) * MAX_N
-        held = sum(a.nbytes for a in (self.qn, self.kinds, self.coordination, self.angles, self.role, self.index))
+        held = sum(a.nbytes for a in (self.qn, self.kinds, self.coordination, self.angles, self.role, self.index)) \
+            + EndFrames.nbytes(self.n_atoms)
         work = pairs_bytes(self.n_atoms, self.params.cutoff_A, self.density_guess) + 8 * 40 * bonds
         return held + work, 0
 
@@ -140,10 +145,12 @@ class Network(FrameObservable):
                 self.angles[block, t] += np.histogram(found, p.angle_bins, (0.0, 180.0))[0]
                 self.angle_sums[block, t] += found.sum()
             self.frames[block] += 1
+            self.ends.see(frame, frames.unwrapped_A[k])
 
     def merge(self, other: Network) -> None:
         for name in ("qn", "kinds", "coordination", "angles", "angle_sums", "frames"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.ends.merge(other.ends)
 
     def conclude(self) -> dict[str, ResultArray]:
         p = self.params
@@ -183,7 +190,8 @@ class Network(FrameObservable):
         coordination = self.coordination
         mean_coordination = ratio(coordination @ np.arange(MAX_COORDINATION + 1), coordination.sum(axis=1), used)
         connectivity = ratio(self.qn @ np.arange(MAX_N + 1), self.qn.sum(axis=1), used)
-        return {"n": coordinate("n", np.arange(MAX_N + 1), "1", "bridging anions of a former"),
+        rms = self.ends.rms_displacement_A()
+        return annotate({"n": coordinate("n", np.arange(MAX_N + 1), "1", "bridging anions of a former"),
                 "anion_kind": coordinate("anion_kind", list(ANION_KINDS), "", "formers an anion bonds to: 0, 1, 2, 3+"),
                 "neighbours": coordinate("neighbours", np.arange(MAX_COORDINATION + 1), "1", "anions bonded to a "
                                          "former"),
@@ -206,13 +214,19 @@ class Network(FrameObservable):
                                                          f"standard error of the distribution ({BLOCK_METHOD})"),
                 **estimate_arrays("mean_angle", mean_angles, "degree", ("triplet",), "mean bond angle"),
                 "cutoff": ResultArray(np.array(p.cutoff_A), "angstrom", (), "former-anion bond length limit"),
-                "frames_used": ResultArray(np.array(float(self.frames.sum())), "1", (), "frames counted")}
+                "frames_used": ResultArray(np.array(float(self.frames.sum())), "1", (), "frames counted"),
+                "rms_displacement": ResultArray(np.array(rms), "angstrom", (), "root-mean-square displacement "
+                                                "between the first and last frames used: under 1 Å they are one "
+                                                "configuration")}, frozen_note(rms))
 
     def summary(self, results: dict[str, ResultArray]) -> Summary:
         flags = []
         if float(results["frames_used"].values) < 2 * BLOCKS:
             flags.append(f"network from {int(results['frames_used'].values)} frames: fewer than two per block, so its "
                          "errors are rough or missing")
+        frozen = frozen_note(float(results["rms_displacement"].values))
+        if frozen:
+            flags.append(frozen)
         tri = float(select(results, "anion_fraction", anion_kind="tricluster"))
         if tri > 0.05:
             flags.append(f"{tri:.0%} of the anions bond to three or more formers within cutoff_A = "

@@ -188,6 +188,17 @@ def test_lag_choice_fields_are_refused_beside_lags_ps(field):
         MobilityParams(lags_ps=[1.0], **field)
 
 
+def test_lags_ps_in_an_analysis_file_is_accepted(tmp_path):
+    """Through the file, where the plugin's model is given every field (defaults included), as a study gives it."""
+    from meltdyn.analysis.standalone import load_analysis
+
+    spec, registry = load_analysis({"trajectory": str(tmp_path / "t.h5"), "output_dir": str(tmp_path / "out"),
+                                    "observables": [{"plugin": "mobility", "lags_ps": [0.3, 1.0]},
+                                                    {"plugin": "mobility", "label": "peak"}]})
+    params = registry.params_of("observable", spec.observables[0])
+    assert params.lags_ps == [0.3, 1.0] and registry.params_of("observable", spec.observables[1]).lags_ps is None
+
+
 def test_a_peak_species_not_in_the_trajectory_is_refused_by_name():
     rng = np.random.default_rng(7)
     cell = np.eye(3) * 20.0

@@ -64,6 +64,10 @@ def test_an_ideal_gas_has_g_one_and_the_coordination_of_its_density():
         ideal = 4 / 3 * np.pi * upper**3 * GAS.count(b) / np.linalg.det(GAS_CELL) * (
             (GAS.count(b) - 1) / GAS.count(b) if a == b else 1)
         assert np.all(np.abs(n - ideal) < 5 * select(res, "coordination_stderr", center=a, neighbour=b) + 1e-9)
+    # A new configuration every frame: no caution on its errors.
+    assert float(res["rms_displacement"].values) > 3
+    assert not any("one configuration" in str(v) for name, a in res.items() if name.endswith("_note")
+                   for v in np.ravel(a.values))
 
 
 @pytest.mark.slow
@@ -157,3 +161,7 @@ def test_a_rock_salt_crystal_has_six_unlike_and_twelve_like_neighbours():
     q, neutron = res["q"].values, select(res, "S", radiation="neutron")
     resolved = q >= float(res["q_resolved_min"].values)
     assert q[resolved][np.argmax(neutron[resolved])] == pytest.approx(4 * np.pi / a0, rel=0.05)
+    # A vibrating crystal is one configuration: its errors say they are scatter in time, and the summary says so.
+    assert float(res["rms_displacement"].values) == pytest.approx(0.08 * np.sqrt(6), rel=0.1)
+    assert "one configuration: atoms moved" in peak.note
+    assert any("one configuration" in f for f in Structure(StructureParams()).summary(res).flags)

@@ -3,7 +3,10 @@
 Whole frames, spread evenly over the trajectory (``max_frames``), each binned with its own cell's minimum image.
 Pair counts and the ideal-gas expectation (pairs per volume) are sums over frames kept per block of the trajectory
 (ten consecutive stretches), so instances merge by adding them and every number has a block-average error: the
-scatter of the ten blocks' values over √10, right when a block is longer than the structure's memory (τ_α).
+scatter of the ten blocks' values over √10, right when a block is longer than the structure's memory (τ_α). When
+the atoms moved less than a neighbour distance between the first and last frames used (a glass, a run shorter
+than τ_α) the frames are one configuration, and every error says that it is scatter in time only
+(:mod:`meltdyn.analysis.relaxation`).
 
 - g_ab(r) = counts / (Σ_frames pairs_ab / V · 4πr²dr); coordination n_ab(r): b atoms within r of an a atom.
 - First shell of each pair: the first maximum of g (smoothed over three bins), the first minimum after it, and the
@@ -26,9 +29,9 @@ from pydantic import Field
 from scipy.signal import find_peaks
 
 from meltdyn.plugin import (
-    PAIR_BACKEND, Estimate, FrameBatch, FrameObservable, InputError, PluginDef, PluginParams, Reported, ResultArray,
-    StudyOutline, Summary, TrajectoryInfo, coordinate, estimate_arrays, hookimpl, min_width_A, pair_histogram,
-    pair_histogram_bytes, pairs_bytes, select, species_coordinate,
+    PAIR_BACKEND, EndFrames, Estimate, FrameBatch, FrameObservable, InputError, PluginDef, PluginParams, Reported,
+    ResultArray, StudyOutline, Summary, TrajectoryInfo, annotate, coordinate, estimate_arrays, frozen_note, hookimpl,
+    min_width_A, pair_histogram, pair_histogram_bytes, pairs_bytes, select, species_coordinate,
 )
 from meltdyn.plugins.observables.structure import scattering
 
@@ -103,6 +106,7 @@ class Structure(FrameObservable):
         na = self.counts_of
         self.pairs_per_frame = np.where(np.eye(s, dtype=bool), na[:, None] * (na - 1) / 2, na[:, None] * na[None, :])
         self.density_guess = len(info.symbols) / abs(np.linalg.det(info.cell_A))
+        self.ends = EndFrames()
 
     def memory(self) -> tuple[int, int]:
         """Held: the block sums, and one frame's work (frames are binned one at a time, so nothing grows with the
@@ -114,7 +118,8 @@ class Structure(FrameObservable):
         else:  # the pairs within r_max, their species and histogram indices
             pairs = len(self.types) * 4 / 3 * np.pi * self.r_max**3 * self.density_guess / 2
             work = pairs_bytes(len(self.types), self.r_max, self.density_guess) + int(1.5 * pairs) * 8 * 6
-        return self.counts.nbytes * 3 + self.ideal.nbytes + work + 3 * 8 * s * s * bins, 0
+        held = self.counts.nbytes * 3 + self.ideal.nbytes + EndFrames.nbytes(len(self.types))
+        return held + work + 3 * 8 * s * s * bins, 0
 
     def process(self, frames: FrameBatch) -> None:
         s, bins = len(self.species), self.params.bins
@@ -134,10 +139,12 @@ class Structure(FrameObservable):
             self.ideal[block] += self.pairs_per_frame / volume
             self.density[block] += len(self.types) / volume
             self.frames[block] += 1
+            self.ends.see(frame, frames.unwrapped_A[k])
 
     def merge(self, other: Structure) -> None:
         for name in ("counts", "ideal", "density", "frames"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.ends.merge(other.ends)
 
     # -- conclusions ----------------------------------------------------------------------------------------------
 
@@ -235,7 +242,10 @@ class Structure(FrameObservable):
                "density": ResultArray(np.array(density), "1/angstrom^3", (), "mean number density")}
         out |= self._shells(r, g, n, blocks)
         out |= self._peaks(q, totals, [b[2] for b in blocks])
-        return out
+        rms = self.ends.rms_displacement_A()
+        out["rms_displacement"] = ResultArray(np.array(rms), "angstrom", (), "root-mean-square displacement between "
+                                              "the first and last frames used: under 1 Å they are one configuration")
+        return annotate(out, frozen_note(rms))
 
     def _shells(self, r: np.ndarray, g: np.ndarray, n: np.ndarray, blocks: list[tuple[np.ndarray, ...]]
                 ) -> dict[str, ResultArray]:
@@ -318,6 +328,9 @@ class Structure(FrameObservable):
         if float(results["frames_used"].values) < 2 * BLOCKS:
             flags.append(f"structure from {int(results['frames_used'].values)} frames: fewer than two per block, so "
                          "its errors are rough or missing")
+        frozen = frozen_note(float(results["rms_displacement"].values))
+        if frozen:
+            flags.append(frozen)
         for radiation in RADIATIONS:
             if not np.isfinite(select(results, "S", radiation=radiation)).any():
                 missing = ", ".join(scattering.missing(self.species_of(results), radiation))
