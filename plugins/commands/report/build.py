@@ -294,12 +294,13 @@ class Report:
         if self.mobility:
             figs |= self._curves_figure("mobility_cluster_sizes", self.mobility, "size", "cluster_size_distribution",
                                         {}, "cluster size (atoms)", "share of mobile atoms (dashed: random sets)",
-                                        log_x=True, reference="random_cluster_size_distribution", log_y=True)
+                                        log_x=True, reference="random_cluster_size_distribution", log_y=True,
+                                        marker="o-")
         return figs
 
     def _curves_figure(self, name: str, label: str, x: str, y: str, where: dict[str, Any], xlabel: str,
-                       ylabel: str, log_x: bool, reference: str | None = None, log_y: bool = False
-                       ) -> dict[str, Any]:
+                       ylabel: str, log_x: bool, reference: str | None = None, log_y: bool = False,
+                       marker: str = "-") -> dict[str, Any]:
         """One curve per state point (its first replica) of ``label``'s result ``y`` against ``x``, at the first
         entry of every other axis, with ``reference`` dashed in the same colour; one panel per composition.
         Nothing when no run has it."""
@@ -315,10 +316,13 @@ class Report:
                 except KeyError:  # this run's observable has no such entry (another species, another radiation)
                     continue
                 values = values.reshape(-1, values.shape[-1])[0]  # the first entry of any other axis
-                line, = ax.plot(res[x].values, values, label=f"{run.temperature_K:g} K")
+                shown = np.where(values > 0, values, np.nan) if log_y else values  # zeros have no place on a log axis
+                line, = ax.plot(res[x].values, shown, marker, ms=3, label=f"{run.temperature_K:g} K")
                 if reference is not None:
                     other = np.asarray(select(res, reference, **where))
-                    ax.plot(res[x].values, other.reshape(-1, other.shape[-1])[0], "--", color=line.get_color())
+                    other = other.reshape(-1, other.shape[-1])[0]
+                    ax.plot(res[x].values, np.where(other > 0, other, np.nan) if log_y else other, "--",
+                            color=line.get_color())
                 drawn = True
             ax.set(xlabel=xlabel, ylabel=ylabel, title=str(c), xscale="log" if log_x else "linear",
                    yscale="log" if log_y else "linear")
