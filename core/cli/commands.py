@@ -265,6 +265,28 @@ def _analyse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _init_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="the study file to write (it must not exist)")
+
+
+def _init(args: argparse.Namespace) -> int:
+    import re
+
+    from meltdyn.base.errors import StudyError
+    from meltdyn.cli.template import study_template
+
+    path = Path(args.file)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-._") or "study"
+    try:
+        with open(path, "x", encoding="utf-8") as f:  # exclusive: never over a file that is there
+            f.write(study_template(name, str(path)))
+    except FileExistsError:
+        raise StudyError(f"{str(path)!r} exists; meltdyn never overwrites it. Give another file name.") from None
+    print(f"wrote {path}: a study of one NS2 melt at 3000 K with SHIK; `meltdyn validate {path}` checks it, "
+          f"`meltdyn run {path}` runs it (minutes on a CPU)")
+    return 0
+
+
 def _plugins_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true")
 
@@ -307,6 +329,8 @@ def _schema(args: argparse.Namespace) -> int:
 def meltdyn_commands() -> list[Command]:
     return [
         Command("run", "run (or continue) every run of a study and analyse it", _run_arguments, _run),
+        Command("init", "write a commented study file to start from (one NS2 melt with SHIK, minutes on a CPU)",
+                _init_arguments, _init),
         Command("validate", "check a study file, plugins and hardware included, without running anything",
                 _study_arguments, _validate),
         Command("results", "print each run's state and summary (or an analysis file's): a table with units, failure "
