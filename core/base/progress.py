@@ -7,12 +7,24 @@ cluster worker is running them.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 from tqdm import tqdm
 
 LINE_EVERY_S = 30.0
+
+
+def _terminal_width() -> int:
+    """Columns of the terminal stderr is, 0 when it is none or reports none (a pseudo-terminal of 0 × 0 columns,
+    where a bar would render blank): lines are written instead."""
+    if not sys.stderr.isatty():
+        return 0
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except OSError:
+        return 0
 
 
 def clock(seconds: float) -> str:
@@ -30,7 +42,7 @@ class Progress:
     """
 
     def __init__(self, enabled: bool | None = None, prefix: str = "", every_s: float = LINE_EVERY_S):
-        self.mode = "off" if enabled is False else ("bar" if sys.stderr.isatty() else "lines")
+        self.mode = "off" if enabled is False else ("bar" if _terminal_width() > 0 else "lines")
         self.prefix = prefix
         self.every_s = every_s
         self._bar: tqdm | None = None
@@ -44,9 +56,20 @@ class Progress:
         self._name, self._timestep_ps, self._total, self._done = name, timestep_ps, total_steps, done_steps
         self._t0 = self._last_line = time.perf_counter()
         self._steps = 0
+        if self.mode == "lines":
+            resumed = f", resumed at step {done_steps}" if done_steps else ""
+            print(f"{self.prefix}{name}: {total_steps} steps ({total_steps * timestep_ps:.4g} ps){resumed}",
+                  file=sys.stderr, flush=True)
         if self.mode == "bar":
             self._bar = tqdm(total=total_steps, initial=done_steps, desc=f"{self.prefix}{name}", unit="step",
                              dynamic_ncols=True, file=sys.stderr)
+
+    def note(self, message: str) -> None:
+        """One line now (not in quiet mode): what the run is doing where no step is counted (building the system,
+        starting the engine, minimising), so that nothing is silent for long."""
+        if self.mode != "off":
+            self.close()
+            print(f"{self.prefix}{message}", file=sys.stderr, flush=True)
 
     def advance(self, steps: int) -> None:
         self._steps += steps

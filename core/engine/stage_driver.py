@@ -80,6 +80,8 @@ def drive(machine: StageMachine, runs: Sequence[RunContext], settings: EngineSet
             lanes = machine.start_stage(stage, starts)
             started = time.perf_counter()
             if isinstance(stage, MinimiseStage):
+                limit = f"at most {stage.max_iterations} iterations" if stage.max_iterations else "until converged"
+                runs[0].progress.note(f"[{index}] minimise: {limit}")
                 machine.minimise(stage)
             elif production:
                 checkpoints = produce(runs, lanes, checkpoints, index, stage, dt_ps, machine.advance, check_energy)

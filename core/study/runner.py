@@ -196,7 +196,9 @@ class Study:
             for run in held:
                 run.directory.set_running(started)
             try:
+                reporter.note("building the system and the potential")
                 contexts = self._contexts(held, reporter)
+                reporter.note(f"starting the {self.spec.engine.plugin} engine")
                 engine: Engine = self.registry.build("engine", self.spec.engine)
                 facts = engine.run(contexts)
             except BaseException as exc:
