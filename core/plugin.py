@@ -61,6 +61,7 @@ from meltdyn.base.units import (
     A_TO_NM, AVOGADRO, BAR_TO_EV_A3, BOLTZMANN_EV_K, COULOMB_EV_A, EV_A3_TO_GPA, EV_TO_KJ_MOL, KJ_MOL_TO_EV, NM_TO_A,
     U_A2_PS2_TO_EV,
 )
+from meltdyn.base.cores import StudyWarning, available_cores, default_threads, warn_if_oversubscribed
 from meltdyn.base.errors import InputError, StudyError, invalid
 from meltdyn.base.seeds import SeedBook, derive_seed
 from meltdyn.base.progress import Progress
@@ -80,19 +81,19 @@ __all__ = [
     "EngineSettings", "Estimate", "Executor", "ExecutorOutline", "FrameBatch", "FrameObservable", "InputError",
     "Interface", "KJ_MOL_TO_EV", "LabelledFrame", "Labeller", "LagPlan", "LagSample", "Lane", "LaneStart",
     "MinimiseStage", "NM_TO_A", "NPTStage", "NVEStage", "NVTStage", "Observable", "PAIR_BACKEND", "PLUGIN_KINDS",
-    "Pairs", "PluginDef", "PluginKind", "PluginParams", "Potential", "PotentialOutline", "ProductionStage",
-    "Progress", "ProtocolSpec", "Quantity", "RELAXED_A", "RampStage", "Registry", "Reported", "Reporter",
-    "ResultArray", "RunContext", "RunHandle", "RunOutline", "STATE_POINT", "SamplingSpec", "SeedBook",
-    "SimulationBlewUp", "Snapshot", "Spec", "Stage", "StageMachine", "StudyError", "StudyHandle", "StudyOutline",
-    "Summary", "SystemBuilder", "SystemOutline", "TrajectoryInfo", "Trend", "U_A2_PS2_TO_EV", "annotate",
+    "Pairs", "PluginDef", "PluginKind", "PluginParams", "Potential", "PotentialOutline", "ProductionStage", "Progress",
+    "ProtocolSpec", "Quantity", "RELAXED_A", "RampStage", "Registry", "Reported", "Reporter", "ResultArray",
+    "RunContext", "RunHandle", "RunOutline", "STATE_POINT", "SamplingSpec", "SeedBook", "SimulationBlewUp", "Snapshot",
+    "Spec", "Stage", "StageMachine", "StudyError", "StudyHandle", "StudyOutline", "StudyWarning", "Summary",
+    "SystemBuilder", "SystemOutline", "TrajectoryInfo", "Trend", "U_A2_PS2_TO_EV", "annotate", "available_cores",
     "bootstrap_bytes", "bootstrap_replicates", "bootstrap_std", "check_engine", "check_executor", "check_labelled",
     "check_labeller", "check_observable", "check_plugin", "check_potential", "check_system", "check_xyz_counts",
-    "checked_frame", "claim", "coordinate", "coordinates", "derive_seed", "discover", "drive", "elements",
-    "estimate_arrays", "estimate_at", "estimates_from_arrays", "estimates_of", "fingerprint", "flags",
+    "checked_frame", "claim", "coordinate", "coordinates", "default_threads", "derive_seed", "discover", "drive",
+    "elements", "estimate_arrays", "estimate_at", "estimates_from_arrays", "estimates_of", "fingerprint", "flags",
     "from_summary", "frozen_note", "hookimpl", "independent_blocks", "inside", "invalid", "is_xyz", "kind_of",
     "kinetic_temperature_K", "label_text", "largest_sample", "load_study", "merge_blocks", "min_width_A",
     "origin_blocks", "package_versions", "pair_histogram", "pair_histogram_bytes", "pairs_bytes", "pairs_within",
     "peak", "plan_lags", "plugin_union", "probe_system", "quantities", "read_study_file", "resampled_peaks",
     "sample_lags", "samples_bytes", "select", "species_coordinate", "stage_dynamics", "summary_entry", "usable",
-    "validate_section", "write_json_atomic", "write_labelled_frames",
+    "validate_section", "warn_if_oversubscribed", "write_json_atomic", "write_labelled_frames",
 ]

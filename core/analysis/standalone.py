@@ -27,9 +27,19 @@ from meltdyn.trajectory.h5md import H5MDReader
 from meltdyn.trajectory.readers import detect_format, open_frames
 
 
-def load_analysis(source: str | Path | dict[str, Any], registry: Registry | None = None) -> tuple[BaseModel, Registry]:
+#: The analysis file's inputs: relative paths in them are relative to the file's own folder, so an analysis file
+#: kept beside its trajectory works from any directory (output_dir, like a study's, is relative to the current one).
+INPUT_PATHS = ("trajectory", "topology")
+
+
+def load_analysis(source: str | Path | dict[str, Any], registry: Registry | None = None,
+                  folder: Path | None = None) -> tuple[BaseModel, Registry]:
+    """The validated analysis spec; relative input paths are taken from ``folder`` (the file's own, for a file)."""
     registry = registry or discover()
     data = dict(source) if isinstance(source, dict) else read_study_file(source, "analysis file")
+    folder = folder if folder is not None or isinstance(source, dict) else Path(source).parent
+    if folder is not None:
+        data = inputs_from(data, folder)
     model = analysis_model(registry)
     try:
         return model.model_validate(data), registry
@@ -51,7 +61,9 @@ def analyse_trajectory(source: str | Path | dict[str, Any], registry: Registry |
     out = usable(spec.output_dir, "output_dir")
     path = Path(usable(spec.trajectory, "trajectory")) if "\0" in str(spec.trajectory) else Path(spec.trajectory)
     if not path.is_file():
-        raise StudyError(f"trajectory: {str(path)!r} is not a file")
+        beside = not isinstance(source, dict) and path.is_relative_to(Path(source).parent)
+        where = " (a relative trajectory is relative to the analysis file's folder)" if beside else ""
+        raise StudyError(f"trajectory: {str(path)!r} is not a file{where}")
     observables = {label: registry.build("observable", o) for label, o in zip(spec.observable_labels, spec.observables)}
     cost = cost or AnalysisCost()
     flags: list[str] = []
@@ -70,6 +82,12 @@ def analyse_trajectory(source: str | Path | dict[str, Any], registry: Registry |
         if made and {p.name for p in out.iterdir()} <= {MARK}:
             shutil.rmtree(out, ignore_errors=True)  # made by this call and holding nothing: leave no trace
         raise
+
+
+def inputs_from(data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """``data`` with its relative input paths (:data:`INPUT_PATHS`) joined onto ``folder``."""
+    return {key: (str(folder / value) if key in INPUT_PATHS and isinstance(value, str) and value
+                  and not Path(value).is_absolute() else value) for key, value in data.items()}
 
 
 def _earlier_conversion(directory: Path) -> bool:

@@ -19,8 +19,13 @@ from meltdyn.hooks.registry import discover
 
 
 def _study_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("study", help="study file (YAML); results and plot also take an analysis file")
+    parser.add_argument("study", help="study file (YAML)")
     parser.add_argument("--output-dir", help="override the study's output_dir")
+
+
+def _study_or_analysis_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", help="study file or analysis file (YAML)")
+    parser.add_argument("--output-dir", help="override the file's output_dir")
 
 
 def _analysis_spec(args: argparse.Namespace) -> Any:
@@ -34,7 +39,7 @@ def _analysis_spec(args: argparse.Namespace) -> Any:
         return None
     if args.output_dir:
         data["output_dir"] = args.output_dir
-    return load_analysis(data, getattr(args, "registry", None))
+    return load_analysis(data, getattr(args, "registry", None), folder=Path(args.study).parent)
 
 
 def _analysis_output(spec: Any) -> Path:
@@ -104,7 +109,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _results_arguments(parser: argparse.ArgumentParser) -> None:
-    _study_arguments(parser)
+    _study_or_analysis_arguments(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per line: run, state, summary")
 
 
@@ -253,7 +258,7 @@ def _analyse(args: argparse.Namespace) -> int:
 
     cost = AnalysisCost()
     spec, registry = load_analysis(args.analysis, getattr(args, "registry", None))
-    analyse_trajectory(spec.model_dump(mode="json"), registry=registry, cost=cost)
+    analyse_trajectory(args.analysis, registry=registry, cost=cost)
     from meltdyn.base.jsonio import read_json
 
     out = Path(spec.output_dir)
@@ -310,16 +315,22 @@ def _plugins(args: argparse.Namespace) -> int:
 
 
 def _schema_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--markdown", action="store_true", help="print the study-file reference as Markdown instead")
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--markdown", action="store_true", help="print the file reference (study, analysis and "
+                      "plugins' files) as Markdown instead")
+    what.add_argument("--cli-markdown", action="store_true", help="print the command-line reference as Markdown "
+                      "instead")
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from meltdyn.cli.reference import reference_markdown
+    from meltdyn.cli.reference import cli_markdown, reference_markdown
     from meltdyn.study.model import study_model
 
     registry = getattr(args, "registry", None) or discover()
     if args.markdown:
         sys.stdout.write(reference_markdown(registry))
+    elif args.cli_markdown:
+        sys.stdout.write(cli_markdown(registry))
     else:
         print(json.dumps(study_model(registry).model_json_schema(), indent=2))
     return 0
@@ -337,7 +348,7 @@ def meltdyn_commands() -> list[Command]:
                 "reasons and flags",
                 _results_arguments, _results),
         Command("plot", "draw each observable's figure (PNG and PDF) into each run's plots/ (or an analysis' "
-                "output_dir/plots/)", _study_arguments, _plot),
+                "output_dir/plots/)", _study_or_analysis_arguments, _plot),
         Command("analyse", "run observables over an existing trajectory (H5MD, extxyz, LAMMPS dump, DCD)",
                 _analyse_arguments, _analyse),
         Command("plugins", "list discovered plugins and commands (name, kind, version, distribution)",

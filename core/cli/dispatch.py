@@ -7,7 +7,9 @@ import os
 import platform
 import signal
 import sys
+import warnings
 
+from meltdyn.base.cores import StudyWarning
 from meltdyn.base.version import __version__
 from meltdyn.base.errors import StudyError
 from meltdyn.base.storage import describe as storage_fault
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         # A file-size limit (RLIMIT_FSIZE) then fails the write with EFBIG, an ordinary error meltdyn records,
         # instead of killing the process mid-write.
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    _show_study_warnings_plainly()
     registry = discover()
     cli = parser(registry)
     args = cli.parse_args(argv)
@@ -75,3 +78,17 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 130
 
+
+
+def _show_study_warnings_plainly() -> None:
+    """A :class:`StudyWarning` (advice on a study that will run) as one ``meltdyn: warning:`` line, like the
+    errors; other warnings as Python shows them."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+        if issubclass(category, StudyWarning):
+            print(f"meltdyn: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show

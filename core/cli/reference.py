@@ -1,7 +1,9 @@
-"""The study-file reference in Markdown, generated from the spec models and the registered plugins."""
+"""The references in Markdown, generated from what they describe: the files (from the spec models and the registered
+plugins) and the command line (from its parsers)."""
 
 from __future__ import annotations
 
+import argparse
 import types
 import typing
 from typing import Any
@@ -9,10 +11,12 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from meltdyn.analysis.model import analysis_model
+from meltdyn.cli.dispatch import parser as cli_parser
 from meltdyn.hooks.registry import Registry
 from meltdyn.spec.models import (
-    AnalysisSettings, MinimiseStage, NPTStage, NVEStage, NVTStage, ProductionStage, ProtocolSpec, SamplingSpec,
-    SweepSpec,
+    AnalysisSettings, MinimiseStage, NPTStage, NVEStage, NVTStage, ProductionStage, ProtocolSpec, RampStage,
+    SamplingSpec, SweepSpec,
 )
 from meltdyn.study.model import study_model
 
@@ -32,10 +36,18 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def _table(title: str, model: type[BaseModel], skip: set[str] = frozenset()) -> str:
+def _is_section(annotation: Any) -> bool:
+    """A field holding a model (or a union of them, a plugin section): it gets a table of its own."""
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) \
+        else (annotation,)
+    options = [typing.get_args(o)[0] if typing.get_origin(o) is typing.Annotated else o for o in options]
+    return all(isinstance(o, type) and issubclass(o, BaseModel) for o in options)
+
+
+def _table(title: str, model: type[BaseModel], skip: set[str] = frozenset(), sections: bool = True) -> str:
     rows = [f"#### {title}\n", "| key | type | default | meaning |", "|---|---|---|---|"]
     for name, field in model.model_fields.items():
-        if name in skip:
+        if name in skip or not sections and _is_section(field.annotation):
             continue
         default = "required" if field.default is PydanticUndefined else f"`{field.default!r}`"
         rows.append(f"| `{name}` | {_type_name(field.annotation)} | {default} | {field.description or ''} |")
@@ -51,11 +63,14 @@ def reference_markdown(registry: Registry) -> str:
         "`serial`), `analysis` (optional) and `observables` (a list).\n",
         _table("sweep", SweepSpec), _table("protocol", ProtocolSpec),
     ]
-    for stage in (MinimiseStage, NVTStage, NPTStage, NVEStage, ProductionStage):
+    for stage in (MinimiseStage, NVTStage, NPTStage, RampStage, NVEStage, ProductionStage):
         tag = typing.get_args(stage.model_fields["stage"].annotation)[0]
         parts.append(_table(f"protocol.stages: `stage: {tag}`", stage, {"stage"}))
     parts.append(_table("production `sampling`", SamplingSpec))
     parts.append(_table("analysis", AnalysisSettings))
+    parts.append(_table("analysis file (`meltdyn analyse`): top level", analysis_model(registry),
+                        skip={"observables", *AnalysisSettings.model_fields}))
+    parts.append("and the `analysis` keys above at its top level, and `observables` (a list) as in a study.\n")
     for kind, section in (("system", "system"), ("potential", "potential"), ("engine", "engine"),
                           ("executor", "executor"), ("observable", "observables[]"),
                           ("labeller", "reference_data (meltdyn train)")):
@@ -64,4 +79,33 @@ def reference_markdown(registry: Registry) -> str:
             title = f"{section}: `plugin: {name}` ({entry.distribution})"
             parts.append(_table(title, entry.definition.params))
     parts.append("Every observable entry also takes `label` (results group name; default the plugin name).\n")
+    for name in sorted(registry.commands):
+        command = registry.commands[name].command
+        for title, model in command.files(registry) if command.files else []:
+            parts.append(_table(title, model, sections=False))
+            nested = [n for n, f in model.model_fields.items() if _is_section(f.annotation)]
+            if nested:
+                parts.append(f"and the sections {', '.join(f'`{n}`' for n in nested)}.\n")
+    return "\n".join(parts)
+
+
+HELP_WIDTH = 100  # fixed, so that the generated page does not depend on the terminal it was made in
+
+
+def _help(parser: argparse.ArgumentParser) -> str:
+    formatter = parser.formatter_class
+    parser.formatter_class = lambda prog: formatter(prog, width=HELP_WIDTH)
+    try:
+        return parser.format_help()
+    finally:
+        parser.formatter_class = formatter
+
+
+def cli_markdown(registry: Registry) -> str:
+    """Each command's ``--help``, meltdyn's and the plugins' alike, as one Markdown page."""
+    main = cli_parser(registry)
+    commands = next(a for a in main._actions if isinstance(a, argparse._SubParsersAction))
+    parts = ["## meltdyn\n", f"```text\n{_help(main)}```\n"]
+    for name, sub in commands.choices.items():
+        parts += [f"## meltdyn {name}\n", f"```text\n{_help(sub)}```\n"]
     return "\n".join(parts)

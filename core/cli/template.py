@@ -7,7 +7,8 @@ import importlib.util
 TEMPLATE = """\
 # A meltdyn study: every composition x temperature x replica of the sweep is one run that is built, simulated
 # and analysed. `meltdyn validate {file}` checks it (and shows each run's system); `meltdyn run {file}` runs it;
-# `meltdyn results {file}` prints what was measured. Every key is in the README's study-file reference.
+# `meltdyn results {file}` prints what was measured. Every key is in the file reference (docs/reference/
+# study-file.md in meltdyn's sources, or `meltdyn schema --markdown`).
 name: {name}
 output_dir: runs/{name}      # one directory per run below it; never overwritten
 seed: 1                      # every random choice derives from it (packing, velocities, thermostat noise)

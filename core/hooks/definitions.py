@@ -71,9 +71,12 @@ class PluginDef:
 
 @dataclass(frozen=True)
 class Command:
-    """A ``meltdyn`` subcommand: ``add_arguments`` fills its argparse parser, ``run`` returns the exit status."""
+    """A ``meltdyn`` subcommand: ``add_arguments`` fills its argparse parser, ``run`` returns the exit status;
+    ``files``, given the registry, returns the models of the files it reads as ``(title, model)`` pairs, for the
+    generated file reference (``meltdyn schema --markdown``): a plugin's file format is documented as meltdyn's are."""
 
     name: str
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    files: Callable[[Any], list[tuple[str, type]]] | None = None

@@ -24,7 +24,7 @@ from pydantic import Field, field_validator
 
 from meltdyn.plugin import (
     Executor, ExecutorOutline, PluginDef, PluginParams, Reporter, RunHandle, StudyError, StudyHandle, StudyOutline,
-    hookimpl,
+    StudyWarning, available_cores, hookimpl,
 )
 
 
@@ -98,7 +98,8 @@ class DaskParams(PluginParams):
     scheduler_address: str | None = Field(None, description="Use a running Dask scheduler instead (tcp://host:port); "
                                           "the other cluster settings are then not used.")
     workers: int = Field(2, ge=1, le=100_000, description="local: worker processes; slurm, pbs: jobs.")
-    threads_per_worker: int = Field(1, ge=1, le=1024, description="Cores per worker (local) or per job.")
+    threads_per_worker: int = Field(1, ge=1, le=1024, description="Cores per worker (local) or per job; an engine "
+                                    "whose threads is unset uses this many (OMP_NUM_THREADS in the worker).")
     gpus_per_worker: int = Field(0, ge=0, le=1, description="1: each worker owns one GPU and simulates one batch at a "
                                  "time on it (local: worker k sees only the k-th visible GPU; slurm: --gres=gpu:1 per "
                                  "job), so an engine's 'cuda' is that GPU; for N GPUs give workers: N.")
@@ -155,7 +156,7 @@ def make_cluster(params: DaskParams) -> Any:
         from distributed import LocalCluster
 
         return LocalCluster(n_workers=params.workers, threads_per_worker=params.threads_per_worker, processes=True,
-                            dashboard_address=None)
+                            dashboard_address=None, env=_worker_env(params))
     import dask_jobqueue
 
     directives = list(params.job_extra_directives)
@@ -164,7 +165,9 @@ def make_cluster(params: DaskParams) -> Any:
     kind = {"slurm": dask_jobqueue.SLURMCluster, "pbs": dask_jobqueue.PBSCluster}[params.cluster]
     cluster = kind(queue=params.queue, account=params.account, walltime=params.walltime,
                    cores=params.threads_per_worker, processes=1, memory=params.memory,
-                   job_extra_directives=directives, job_script_prologue=list(params.job_script_prologue),
+                   job_extra_directives=directives,
+                   job_script_prologue=[f"export OMP_NUM_THREADS={params.threads_per_worker}",
+                                        *params.job_script_prologue],
                    worker_extra_args=["--resources", f"GPU={params.gpus_per_worker}"] if resources else [])
     cluster.scale(jobs=params.workers)
     return cluster
@@ -180,6 +183,12 @@ def visible_gpus() -> list[str]:
     return [str(k) for k in range(torch.cuda.device_count())]
 
 
+def _worker_env(params: DaskParams) -> dict[str, str]:
+    """A worker's environment: OMP_NUM_THREADS its threads_per_worker, which an engine's default threads follow.
+    (Dask's nanny sets it to 1 otherwise, whatever threads_per_worker says.)"""
+    return {"OMP_NUM_THREADS": str(params.threads_per_worker)}
+
+
 def _local_gpu_cluster(params: DaskParams) -> Any:
     """One worker process per GPU, started with CUDA_VISIBLE_DEVICES naming its GPU alone: every engine's 'cuda'
     (TorchSim's, OpenMM's CUDA platform) is then that worker's GPU, and no two workers share one."""
@@ -187,7 +196,7 @@ def _local_gpu_cluster(params: DaskParams) -> Any:
 
     workers = {f"gpu-{k}": {"cls": Nanny, "options": {"host": "127.0.0.1", "nthreads": params.threads_per_worker,
                                                       "resources": {"GPU": 1},
-                                                      "env": {"CUDA_VISIBLE_DEVICES": device}}}
+                                                      "env": {**_worker_env(params), "CUDA_VISIBLE_DEVICES": device}}}
                for k, device in enumerate(visible_gpus()[: params.workers])}
     # The scheduler serves HTTP (metrics) even without a dashboard: on any free port, not Dask's 8787.
     scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard": False, "dashboard_address": ":0"}}
@@ -335,6 +344,15 @@ def check(params: DaskParams, study: StudyOutline) -> list[str]:
             importlib.util.find_spec("dask_jobqueue") is None:
         problems.append(f'cluster: {params.cluster!r} needs dask-jobqueue: pip install -e ".[dask]"')
     problems += _machine_problems(params)
+    local = params.cluster == "local" and params.scheduler_address is None and not params.gpus_per_worker
+    if local and params.workers * params.threads_per_worker > available_cores():
+        import warnings
+
+        warnings.warn(StudyWarning(
+            f"executor: workers: {params.workers} x threads_per_worker: {params.threads_per_worker} asks for more "
+            f"cores than the {available_cores()} this process may use: concurrent runs would share cores and wait "
+            "for one another (benchmarks/README.md, 'Threads'); give workers x threads_per_worker <= "
+            f"{available_cores()}"), stacklevel=2)
     if params.scheduler_address is not None:
         why = reachable(params.scheduler_address)
         if why is not None:

@@ -50,15 +50,18 @@ class PotentialMDParams(PluginParams):
                                       "{plugin: shik, ...}.")
     system: dict[str, Any] = Field({"plugin": "sodium_silicate", "atoms": 150},
                                    description="A system section: how each cell is built (atoms as in AIMD).")
-    compositions: list[str | float] = Field(["NS2", "NS4", "NS6"], min_length=1, max_length=100)
-    temperatures_K: list[float] = Field([3000.0, 3500.0, 4000.0], min_length=1, max_length=100)
+    compositions: list[str | float] = Field(["NS2", "NS4", "NS6"], min_length=1, max_length=100,
+                                            description="Compositions sampled, as the system plugin names them.")
+    temperatures_K: list[float] = Field([3000.0, 3500.0, 4000.0], min_length=1, max_length=100,
+                                        description="Temperatures of the sampling MD.")
     densities_g_cm3: list[float] | None = Field(
         None, min_length=1, max_length=100, description="Cell densities (set as the system's density_g_cm3); several "
         "let the model learn the equation of state that NPT runs need. Default: the system section's own.")
     frames_per_state: int = Field(20, ge=1, le=100_000, description="Labelled frames per composition, temperature and "
                                                                     "density.")
     every_steps: int = Field(200, ge=1, le=10**7, description="MD steps between frames, for decorrelation.")
-    equilibration_steps: int = Field(2000, ge=0, le=10**8)
+    equilibration_steps: int = Field(2000, ge=0, le=10**8, description="MD steps before the first frame of each "
+                                     "cell.")
     seed: int = Field(0, ge=0, le=2**63 - 1, description="Root of the cells' packing and of the sampling MD.")
 
 

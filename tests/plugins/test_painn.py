@@ -139,6 +139,20 @@ def test_python_force_path_equals_the_torchforce_path(trained, frames):
     np.testing.assert_allclose(f_python, f_script, rtol=1e-9, atol=1e-9 * np.abs(f_script).max())
 
 
+def test_without_openmm_torch_the_auto_backend_is_the_python_force(trained, frames, monkeypatch):
+    """openmm-torch is an extra: where it is missing (or built for another torch), ``backend: auto`` runs the same
+    model through openmm.PythonForce, with the TorchForce's energy and forces."""
+    workdir, _, _, _ = trained
+    e_script, f_script = _openmm_energy_forces(Painn(PainnParams(model_dir=workdir, precision="float64",
+                                                                 backend="torchscript")), frames[-1])
+    monkeypatch.setitem(sys.modules, "openmmtorch", None)  # import openmmtorch now raises ImportError
+    potential = Painn(PainnParams(model_dir=workdir, precision="float64"))
+    assert potential.backend == "python" and potential.describe()["openmm_backend"] == "python"
+    e_auto, f_auto = _openmm_energy_forces(potential, frames[-1])
+    assert e_auto == pytest.approx(e_script, rel=1e-12)
+    np.testing.assert_allclose(f_auto, f_script, rtol=1e-9, atol=1e-9 * np.abs(f_script).max())
+
+
 OPENMM_FIRST = """
 import sys
 import numpy as np

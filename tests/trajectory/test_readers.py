@@ -112,3 +112,27 @@ def test_cli_analyse(melt, tmp_path):
                for line in lines) and "_stderr" not in out.stdout
     assert "atoms per block, peak memory" in out.stdout
     assert (tmp_path / "out" / "results.h5").exists()
+
+
+def test_an_analysis_files_trajectory_is_found_beside_the_file_from_any_directory(melt, tmp_path, monkeypatch):
+    """A relative ``trajectory`` is relative to the analysis file's folder, not the current directory (as a
+    relative include is); ``output_dir`` stays relative to the current directory, as a study's is."""
+    from meltdyn.cli.dispatch import main
+
+    root, *_ = melt
+    folder = tmp_path / "analyses"
+    folder.mkdir()
+    (folder / "a.yaml").write_text(f"trajectory: {root.name}/ref.h5\noutput_dir: out\nobservables:\n"
+                                   "  - plugin: alpha2\n")
+    (folder / root.name).symlink_to(root)
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["analyse", str(folder / "a.yaml")]) == 0
+    assert (elsewhere / "out" / "results.h5").is_file() and not (folder / "out").exists()
+    assert main(["results", str(folder / "a.yaml")]) == 0  # `results` finds the same trajectory and output
+
+    (folder / "b.yaml").write_text("trajectory: missing.h5\noutput_dir: out2\nobservables:\n  - plugin: msd\n")
+    with pytest.raises(StudyError, match=r"trajectory: '.*analyses/missing.h5' is not a file \(a relative "
+                                         r"trajectory is relative to the analysis file's folder\)"):
+        analyse_trajectory(folder / "b.yaml")

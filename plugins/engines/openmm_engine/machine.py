@@ -9,7 +9,7 @@ import numpy as np
 
 from meltdyn.plugin import (
     A_TO_NM, EV_TO_KJ_MOL, KJ_MOL_TO_EV, NM_TO_A, U_A2_PS2_TO_EV, Lane, LaneStart, MinimiseStage, RunContext,
-    SimulationBlewUp, Snapshot, Stage, StageMachine, kinetic_temperature_K, stage_dynamics,
+    SimulationBlewUp, Snapshot, Stage, StageMachine, default_threads, kinetic_temperature_K, stage_dynamics,
 )
 from meltdyn.plugins.engines.openmm_engine.interface import OpenMMTarget, load_openmm, openmm_system
 
@@ -92,9 +92,9 @@ class OpenMMMachine(StageMachine):
                 self.properties["DeterministicForces"] = "true"
         if name == "CPU":
             # The CPU platform's force sums depend on how threads split the work; one thread is bitwise repeatable.
-            threads = 1 if run.deterministic else params.threads
-            if threads:
-                self.properties["Threads"] = str(threads)
+            # Unset, OpenMM would take every core of the machine, whatever this process may use.
+            threads = 1 if run.deterministic else params.threads or default_threads()
+            self.properties["Threads"] = str(threads)
         self.target = OpenMMTarget(name, params.precision if name in ("CUDA", "OpenCL") else "double")
         self.context: Any = None
 

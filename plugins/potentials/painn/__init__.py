@@ -229,4 +229,12 @@ def meltdyn_potentials() -> list[PluginDef]:
 @hookimpl
 def meltdyn_commands() -> list[Command]:
     return [Command("train", "make reference data and train a PaiNN potential (resumes if interrupted)",
-                    _train_arguments, _train)]
+                    _train_arguments, _train, files=_training_file)]
+
+
+def _training_file(registry: Any) -> list[tuple[str, type]]:
+    from meltdyn.plugins.potentials.painn.workflow import ArchitectureSpec, TrainingSpec, train_model_spec
+
+    return [("training file (`meltdyn train`): top level", train_model_spec(registry)),
+            ("training file: `model` (the PaiNN architecture)", ArchitectureSpec),
+            ("training file: `training`", TrainingSpec)]

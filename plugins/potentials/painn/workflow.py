@@ -48,12 +48,14 @@ class TrainingSpec(Spec):
     weight_energy: float = Field(1.0, ge=0, description="Weight of MSE(energy per atom).")
     weight_forces: float = Field(10.0, ge=0, description="Weight of MSE(force components).")
     weight_stress: float = Field(100.0, ge=0, description="Weight of MSE(stress components).")
-    learning_rate: float = Field(5e-4, gt=0)
-    batch_size: int = Field(4, ge=1, le=100_000)
-    max_epochs: int = Field(200, ge=1, le=1_000_000)
+    learning_rate: float = Field(5e-4, gt=0, description="Adam's initial learning rate.")
+    batch_size: int = Field(4, ge=1, le=100_000, description="Frames per optimisation step.")
+    max_epochs: int = Field(200, ge=1, le=1_000_000, description="Upper bound on the epochs (early stopping "
+                            "usually ends training sooner).")
     patience_epochs: int = Field(20, ge=1, le=1_000_000, description="Early stopping on the validation loss.")
-    lr_factor: float = Field(0.5, gt=0, lt=1)
-    lr_patience_epochs: int = Field(5, ge=1, le=1_000_000)
+    lr_factor: float = Field(0.5, gt=0, lt=1, description="The learning rate is multiplied by this when the "
+                             "validation loss stalls.")
+    lr_patience_epochs: int = Field(5, ge=1, le=1_000_000, description="Epochs without improvement before that.")
     validation_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of the frames held out for early "
                                        "stopping (at least one frame).")
     test_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of the frames held out for the test "
@@ -89,8 +91,10 @@ def train_model_spec(registry: Registry) -> type[BaseModel]:
     class TrainSpec(Spec):
         """Reference data, a PaiNN architecture and training settings; the model goes to output_dir."""
 
-        name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-        output_dir: str
+        name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="The model's name (letters, "
+                          "digits, . _ -).")
+        output_dir: str = Field(description="Where the reference data, checkpoints and the model go "
+                                "(relative to the current directory); never overwritten, resumed if interrupted.")
         reference_data: labeller  # type: ignore[valid-type]
         model: ArchitectureSpec = ArchitectureSpec()
         training: TrainingSpec = TrainingSpec()
