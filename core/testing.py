@@ -49,6 +49,7 @@ from meltdyn.hooks.contracts import BaseObservable, FrameObservable, Observable
 from meltdyn.hooks.data import AtomBlock, AtomicSystem, FrameBatch, LabelledFrame, ResultArray, TrajectoryInfo
 from meltdyn.hooks.registry import PluginEntry, Registry, discover
 from meltdyn.hooks.sections import validate_section
+from meltdyn.engine.thermo import read_thermo
 from meltdyn.trajectory.h5md import H5MDReader, H5MDWriter, Snapshot, TrajectoryHeader
 
 __all__ = ["check_engine", "check_executor", "check_labeller", "check_observable", "check_plugin", "check_potential",
@@ -251,7 +252,8 @@ def tiny_study(registry: Registry, engine: Any, workdir: Path, potential: str | 
 
 def check_engine(registry: Registry, study: dict[str, Any], workdir: Path, max_drift: float = 2e-2) -> None:
     """Run ``study`` (one run; its production should be NVE with velocities written) whole, then killed during
-    production and resumed; check energy conservation and the resumed trajectory."""
+    production and resumed; check energy conservation, the resumed trajectory, and the thermodynamic log (every MD
+    stage in it, each step once after the resume)."""
     from meltdyn.study.runner import load_study
 
     workdir = Path(workdir)
@@ -278,6 +280,13 @@ def check_engine(registry: Registry, study: dict[str, Any], workdir: Path, max_d
         resumed_steps, y = traj.steps, traj.positions_A()
     np.testing.assert_array_equal(resumed_steps, steps, err_msg=f"engine {engine!r}: a resumed run lost or "
                                                                "duplicated frames")
+    whole, resumed = read_thermo(run.dir), read_thermo(workdir / "killed" / run.id)
+    md_stages = [k for k, s in enumerate(study["protocol"]["stages"]) if s["stage"] != "minimise"]
+    assert sorted(set(whole["stage"].astype(int))) == md_stages, \
+        f"engine {engine!r}: the thermodynamic log misses stages ({sorted(set(whole['stage']))} of {md_stages})"
+    for name in ("stage", "step", "time_ps"):
+        np.testing.assert_array_equal(resumed[name], whole[name], err_msg=f"engine {engine!r}: a resumed run's "
+                                      f"thermodynamic log lost or repeated rows ({name})")
     jumps = np.abs(np.diff(y, axis=0)).max()
     assert jumps < 1.0, f"engine {engine!r}: the resumed trajectory jumps {jumps:.2f} Å between frames"
 

@@ -50,9 +50,9 @@ def test_the_file_reference_documents_every_key_of_every_file():
     """Each file a user writes has its tables: study, analysis and training files, every plugin's section, and
     every key with a meaning (no bare names)."""
     section = reference_markdown(_builtin_registry())
-    for title in ("#### top level", "#### analysis file (`meltdyn analyse`): top level",
-                  "#### training file (`meltdyn train`): top level", "#### training file: `training`",
-                  "#### protocol.stages: `stage: ramp`"):
+    for title in ("## Study file", "### top level", "### analysis file: top level", "## Files of `meltdyn train`",
+                  "### training file (`meltdyn train`): top level", "### training file: `training`",
+                  "### protocol.stages: `stage: ramp`"):
         assert title in section
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     assert rows and all(not line.rstrip().endswith("|  |") for line in rows), \

@@ -27,7 +27,7 @@ def plot_results(results: Results, observables: dict[str, BaseObservable], out_d
         if observable.plot(arrays, ax):
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7)
-            ax.set_title(f"{title}: {label}", fontsize=9)
+            ax.set_title(f"{label}\n{title}", fontsize=8)
             for fmt in FORMATS:
                 path = out_dir / f"{label}.{fmt}"
                 fig.savefig(path, dpi=150)

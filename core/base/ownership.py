@@ -22,7 +22,7 @@ from meltdyn.base.errors import StudyError
 MARK = ".meltdyn"
 """The mark file: JSON ``{"kind": ...}``. Its presence is what makes a directory meltdyn's to write into."""
 
-KINDS = ("study", "run", "analysis", "training", "report", "plots")
+KINDS = ("study", "run", "analysis", "training", "report", "plots", "export")
 
 
 def kind_of(directory: Path) -> str | None:

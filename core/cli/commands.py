@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,7 @@ def _results(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
+    from meltdyn.base.jsonio import read_json
     from meltdyn.base.ownership import claim, inside
     from meltdyn.analysis.plots import plot_results
 
@@ -216,7 +218,8 @@ def _plot(args: argparse.Namespace) -> int:
                        for label, o in zip(spec.observable_labels, spec.observables)}
         results = load_results(out / "results.h5")
         plots = claim(inside(out, "plots", field="plots", make=False), "plots", field="plots", within=out)
-        for path in plot_results(results, observables, plots, Path(spec.trajectory).name):
+        summary = read_json(out / "summary.json", "the analysis summary")
+        for path in plot_results(results, observables, plots, _figure_title(Path(spec.trajectory).name, summary)):
             print(path)
         return 0
     study = _load(args)
@@ -228,17 +231,30 @@ def _plot(args: argparse.Namespace) -> int:
             print(f"{run.id}: {run.status['state']}, nothing to plot")
             continue
         # Every run's results read (and refused if damaged) before any figure is drawn or directory made.
-        done.append((run, run.results()))
-    for run, results in done:
+        done.append((run, run.results(), run.summary()))
+    for run, results, summary in done:
         field = f"plots (run {run.id})"
         # The run's own directory, never a symlink out of the study; its plots/ meltdyn's, never a user's.
         run_dir = inside(study.output_dir, run.id, field=field, make=False)
         inside(run_dir, "plots", field=field, make=False)
         plots = claim(run_dir / "plots", "plots", field=field, within=run_dir,
                       adopt=lambda d: _earlier_plots(d, observables))
-        for path in plot_results(results, observables, plots, run.id):
+        composition = run.composition if isinstance(run.composition, str) else f"x(Na2O) = {run.composition:g}"
+        what = f"{composition}, replica {run.replica}, target {run.temperature_K:g} K"
+        for path in plot_results(results, observables, plots, _figure_title(what, summary)):
             print(path)
     return 0
+
+
+def _figure_title(what: str, summary: dict[str, Any]) -> str:
+    """What a figure shows and at which temperature the run was measured to be (the state point reached)."""
+    from meltdyn.analysis.state_point import from_summary
+
+    reached = from_summary(summary)
+    if reached is None or reached.kind != "value" or not math.isfinite(reached.value):
+        return what
+    error = f" ± {reached.stderr:.0f}" if math.isfinite(reached.stderr) else ""
+    return f"{what}; T reached {reached.value:.0f}{error} K"
 
 
 def _earlier_plots(directory: Path, observables: dict[str, Any]) -> bool:
@@ -314,6 +330,52 @@ def _plugins(args: argparse.Namespace) -> int:
     return 1 if registry.problems else 0
 
 
+def _export_arguments(parser: argparse.ArgumentParser) -> None:
+    from meltdyn.cli.export import add_arguments
+
+    add_arguments(parser)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from meltdyn.base.errors import StudyError
+    from meltdyn.base.ownership import claim
+    from meltdyn.cli import export
+
+    analysis = _analysis_spec(args)
+    if analysis is not None:
+        spec, _ = analysis
+        out = _analysis_output(spec)
+        converted = out / "trajectory.h5"  # a foreign format's conversion; H5MD is read where it lies
+        sources = [(Path(spec.trajectory).stem, converted if converted.is_file() else Path(spec.trajectory))]
+    else:
+        study = _load(args)
+        known = [run.id for run in study.runs]
+        unknown = sorted(set(args.only or []) - set(known))
+        if unknown:
+            raise StudyError(f"--only: {unknown} are not runs of this study; its runs: {', '.join(known)}")
+        sources = []
+        for run in study.runs:
+            if args.only and run.id not in args.only:
+                continue
+            if not run.completed:
+                print(f"{run.id}: {run.status['state']}, nothing to export")
+                continue
+            sources.append((run.id, run.trajectory))
+    if not sources:
+        raise StudyError(f"{args.study}: no completed run to export; `meltdyn run {args.study}` runs them")
+    # Every frame read (and a bad --frames refused) before the directory is made.
+    images = [(name, export.structures(trajectory, args.frames, args.format)) for name, trajectory in sources]
+    to = claim(args.to, "export", field="--to")
+    suffix = export.FORMATS[args.format][1]
+    for name, frames in images:
+        path = to / f"{name}{suffix}"
+        if path.exists():
+            raise StudyError(f"--to: {str(path)!r} exists; meltdyn never overwrites a file. Choose another --to")
+        export.write(frames, path, args.format)
+        print(f"{path}  ({len(frames)} frame(s), {len(frames[0])} atoms, {args.format})")
+    return 0
+
+
 def _schema_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--markdown", action="store_true", help="print the file reference (study, analysis and "
@@ -353,6 +415,8 @@ def meltdyn_commands() -> list[Command]:
                 _analyse_arguments, _analyse),
         Command("plugins", "list discovered plugins and commands (name, kind, version, distribution)",
                 _plugins_arguments, _plugins),
+        Command("export", "write runs' structures (the last frame, one or all) as extxyz, LAMMPS data, POSCAR or CIF",
+                _export_arguments, _export),
         Command("schema", "print the JSON Schema of study files for the installed plugins", _schema_arguments,
                 _schema),
     ]

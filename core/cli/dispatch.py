@@ -21,7 +21,7 @@ trajectory with observables, for every composition x temperature x replica of th
 OUTPUT_DIR/<run id>/ and a second 'meltdyn run' skips finished runs and continues unfinished ones from their last
 checkpoint.
 """
-CORE_ORDER = ("init", "run", "validate", "results", "plot", "analyse", "plugins", "schema")
+CORE_ORDER = ("init", "run", "validate", "results", "plot", "analyse", "export", "plugins", "schema")
 
 
 def parser(registry: Registry) -> argparse.ArgumentParser:

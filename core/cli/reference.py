@@ -45,22 +45,31 @@ def _is_section(annotation: Any) -> bool:
 
 
 def _table(title: str, model: type[BaseModel], skip: set[str] = frozenset(), sections: bool = True) -> str:
-    rows = [f"#### {title}\n", "| key | type | default | meaning |", "|---|---|---|---|"]
+    rows = [f"### {title}\n"]
     for name, field in model.model_fields.items():
         if name in skip or not sections and _is_section(field.annotation):
             continue
         default = "required" if field.default is PydanticUndefined else f"`{field.default!r}`"
         rows.append(f"| `{name}` | {_type_name(field.annotation)} | {default} | {field.description or ''} |")
-    return "\n".join(rows) + "\n"
+    if len(rows) == 1:
+        return rows[0] + "\nNo keys besides `plugin`.\n"
+    return "\n".join([rows[0], "| key | type | default | meaning |", "|---|---|---|---|", *rows[1:]]) + "\n"
+
+
+PLUGIN_SECTIONS = (("system", "system"), ("potential", "potential"), ("engine", "engine"), ("executor", "executor"),
+                   ("observable", "observables[]"), ("labeller", "reference_data (meltdyn train)"))
+"""Plugin kind → the section of a file its parameters fill."""
 
 
 def reference_markdown(registry: Registry) -> str:
     top = study_model(registry)
     parts = [
+        "## Study file\n",
         _table("top level", top, skip={"system", "sweep", "potential", "engine", "protocol", "executor", "analysis",
                                         "observables"}),
         "and the sections `system`, `sweep`, `potential`, `engine`, `protocol`, `executor` (optional; default "
-        "`serial`), `analysis` (optional) and `observables` (a list).\n",
+        "`serial`), `analysis` (optional) and `observables` (a list); the plugin sections' keys are under "
+        "[Plugin sections](#plugin-sections).\n",
         _table("sweep", SweepSpec), _table("protocol", ProtocolSpec),
     ]
     for stage in (MinimiseStage, NVTStage, NPTStage, RampStage, NVEStage, ProductionStage):
@@ -68,20 +77,24 @@ def reference_markdown(registry: Registry) -> str:
         parts.append(_table(f"protocol.stages: `stage: {tag}`", stage, {"stage"}))
     parts.append(_table("production `sampling`", SamplingSpec))
     parts.append(_table("analysis", AnalysisSettings))
-    parts.append(_table("analysis file (`meltdyn analyse`): top level", analysis_model(registry),
+    parts.append("## Analysis file (`meltdyn analyse`)\n")
+    parts.append(_table("analysis file: top level", analysis_model(registry),
                         skip={"observables", *AnalysisSettings.model_fields}))
-    parts.append("and the `analysis` keys above at its top level, and `observables` (a list) as in a study.\n")
-    for kind, section in (("system", "system"), ("potential", "potential"), ("engine", "engine"),
-                          ("executor", "executor"), ("observable", "observables[]"),
-                          ("labeller", "reference_data (meltdyn train)")):
+    parts.append("and the study's `analysis` keys at its top level, and `observables` (a list) as in a study.\n")
+    parts.append("## Plugin sections\n")
+    parts.append("Each section names its plugin (`plugin: NAME`) and takes that plugin's keys. Every observable entry "
+                 "also takes `label` (its results group name; default the plugin name).\n")
+    for kind, section in PLUGIN_SECTIONS:
         for name in registry.names(kind):
             entry = registry.get(kind, name)
             title = f"{section}: `plugin: {name}` ({entry.distribution})"
             parts.append(_table(title, entry.definition.params))
-    parts.append("Every observable entry also takes `label` (results group name; default the plugin name).\n")
     for name in sorted(registry.commands):
         command = registry.commands[name].command
-        for title, model in command.files(registry) if command.files else []:
+        files = command.files(registry) if command.files else []
+        if files:
+            parts.append(f"## Files of `meltdyn {name}`\n")
+        for title, model in files:
             parts.append(_table(title, model, sections=False))
             nested = [n for n, f in model.model_fields.items() if _is_section(f.annotation)]
             if nested:

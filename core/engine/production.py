@@ -22,7 +22,7 @@ from meltdyn.engine.kit import Lane
 from meltdyn.engine.schedule import frame_steps
 from meltdyn.hooks.contracts import RunContext
 from meltdyn.spec.models import ProductionStage
-from meltdyn.trajectory.h5md import H5MDWriter, TrajectoryHeader
+from meltdyn.trajectory.h5md import H5MDWriter, Snapshot, TrajectoryHeader
 
 
 class TrajectoryConflict(RuntimeError):
@@ -85,8 +85,10 @@ def open_trajectory(run: RunContext, ck: Checkpoint, index: int, stage: Producti
 
 def produce(runs: Sequence[RunContext], lanes: Sequence[Lane], checkpoints: list[Checkpoint], index: int,
             stage: ProductionStage, dt_ps: float, advance: Callable[[int], None],
-            check_energy: Callable[[RunContext, float, int], None]) -> list[Checkpoint]:
-    """Write every run's production trajectory, all runs advancing together; resume from their checkpoints."""
+            check_energy: Callable[[RunContext, float, int], None],
+            thermo: Callable[[int, Snapshot, int, float], None]) -> list[Checkpoint]:
+    """Write every run's production trajectory, all runs advancing together; resume from their checkpoints.
+    ``thermo(k, snapshot, step, dt_ps)`` records each frame of the k-th run in its thermodynamic log."""
     steps, interval = frame_steps(stage.sampling, dt_ps, stage.duration_ps)
     opened = [open_trajectory(run, ck, index, stage, dt_ps, interval) for run, ck in zip(runs, checkpoints)]
     writers, checkpoints = [w for w, _ in opened], [ck for _, ck in opened]
@@ -101,10 +103,11 @@ def produce(runs: Sequence[RunContext], lanes: Sequence[Lane], checkpoints: list
                 advance(target - done)
                 progress.advance(target - done)
                 done = target
-            for run, lane, writer in zip(runs, lanes, writers):
+            for j, (run, lane, writer) in enumerate(zip(runs, lanes, writers)):
                 snapshot = lane.snapshot(stage.sampling.velocities)
                 check_energy(run, snapshot.potential_energy_eV, done)
                 writer.append(done, done * dt_ps, snapshot)
+                thermo(j, snapshot, done, dt_ps)
             if writers[0].pending == stage.sampling.chunk_frames or k == len(steps) - 1:
                 frames = [w.flush() for w in writers][0]
                 checkpoints = [replace(ck, stage=index, step=done, frames=frames).commit(run.checkpoint_dir,

@@ -25,8 +25,10 @@ from meltdyn.engine.kit import EngineSettings, Lane, LaneStart, SimulationBlewUp
 from meltdyn.engine.checkpoints import Checkpoint, load_facts, save_facts
 from meltdyn.engine.interrupts import InterruptRequest, deferred_interrupt
 from meltdyn.engine.production import produce
+from meltdyn.engine.thermo import ThermoLog
 from meltdyn.hooks.contracts import RunContext
 from meltdyn.spec.models import MinimiseStage, NPTStage, ProductionStage, RampStage, Stage, stage_temperature
+from meltdyn.trajectory.h5md import Snapshot
 
 
 def _same_position(checkpoints: Sequence[Checkpoint], runs: Sequence[RunContext]) -> Checkpoint:
@@ -42,9 +44,8 @@ RAMP_STEPS = 200
 
 
 def drive(machine: StageMachine, runs: Sequence[RunContext], settings: EngineSettings) -> list[dict[str, Any]]:
-    """Carry out the protocol of ``runs`` (one batch, all at the same checkpoint) with ``machine``'s primitives."""
-    protocol = runs[0].protocol
-    dt_ps = protocol.timestep_fs * 1e-3
+    """Carry out the protocol of ``runs`` (one batch, all at the same checkpoint) with ``machine``'s primitives;
+    each run's thermodynamic log (:mod:`meltdyn.engine.thermo`) is kept on the way."""
     for run in runs:
         run.checkpoint_dir.mkdir(exist_ok=True)
     checkpoints = [Checkpoint.load(run.checkpoint_dir) for run in runs]
@@ -54,6 +55,20 @@ def drive(machine: StageMachine, runs: Sequence[RunContext], settings: EngineSet
     for run, record in zip(runs, facts):
         record.setdefault("sessions", []).append(session)
         save_facts(run.checkpoint_dir, record)
+    start = _same_position(checkpoints, runs)
+    logs = [ThermoLog(run.run_dir, run.system.n_atoms, float(run.system.masses_u.sum()) / AVOGADRO,
+                      (start.stage, start.step)) for run in runs]
+    try:
+        return _drive(machine, runs, settings, checkpoints, facts, logs)
+    finally:
+        for log in logs:
+            log.close()
+
+
+def _drive(machine: StageMachine, runs: Sequence[RunContext], settings: EngineSettings,
+           checkpoints: list[Checkpoint], facts: list[dict[str, Any]], logs: list[ThermoLog]) -> list[dict[str, Any]]:
+    protocol = runs[0].protocol
+    dt_ps = protocol.timestep_fs * 1e-3
 
     def check_energy(run: RunContext, energy_eV: float, step: int) -> None:
         per_atom = energy_eV * EV_TO_KJ_MOL / run.system.n_atoms
@@ -84,10 +99,11 @@ def drive(machine: StageMachine, runs: Sequence[RunContext], settings: EngineSet
                 runs[0].progress.note(f"[{index}] minimise: {limit}")
                 machine.minimise(stage)
             elif production:
-                checkpoints = produce(runs, lanes, checkpoints, index, stage, dt_ps, machine.advance, check_energy)
+                checkpoints = produce(runs, lanes, checkpoints, index, stage, dt_ps, machine.advance, check_energy,
+                                      _thermo_recorder(logs, index, stage, _elapsed_ps(protocol, index)))
             else:
                 means = _dynamics(machine, runs, lanes, checkpoints, index, stage, dt_ps, settings, check_energy,
-                                  interrupt)
+                                  interrupt, _thermo_recorder(logs, index, stage, _elapsed_ps(protocol, index)))
                 for run, record, (cell, n_cells) in zip(runs, facts, means):
                     if n_cells:
                         volume = abs(float(np.linalg.det(cell)))
@@ -109,10 +125,24 @@ def drive(machine: StageMachine, runs: Sequence[RunContext], settings: EngineSet
     return [{**machine.facts(), **record} for record in facts]
 
 
+def _elapsed_ps(protocol: Any, index: int) -> float:
+    """Simulated time before stage ``index`` (minimisations take none)."""
+    return sum(getattr(stage, "duration_ps", 0.0) for stage in protocol.stages[:index])
+
+
+def _thermo_recorder(logs: Sequence[ThermoLog], index: int, stage: Stage, elapsed_ps: float
+                     ) -> Callable[[int, Snapshot, int, float], None]:
+    """What records a lane's snapshot at ``step`` of this stage in its run's log (by the run's place in the batch)."""
+    def record(k: int, snapshot: Snapshot, step: int, dt_ps: float) -> None:
+        logs[k].record(index, stage.stage, step, elapsed_ps + step * dt_ps, snapshot.temperature_K,
+                       snapshot.potential_energy_eV, snapshot.cell_A)
+    return record
+
+
 def _dynamics(machine: StageMachine, runs: Sequence[RunContext], lanes: Sequence[Lane],
               checkpoints: Sequence[Checkpoint], index: int, stage: Stage, dt_ps: float, settings: EngineSettings,
-              check_energy: Callable[[RunContext, float, int], None], interrupt: InterruptRequest
-              ) -> list[tuple[np.ndarray, int]]:
+              check_energy: Callable[[RunContext, float, int], None], interrupt: InterruptRequest,
+              thermo: Callable[[int, Snapshot, int, float], None]) -> list[tuple[np.ndarray, int]]:
     """Run an NVT/NPT/NVE or ramp stage in chunks; for NPT, move each run to the mean cell of the stage's second half
     and return (mean cell, cells averaged) per run (counts 0 for other stages). A Ctrl-C (``interrupt``) stops it
     after the chunk it came in, with a checkpoint there."""
@@ -142,8 +172,10 @@ def _dynamics(machine: StageMachine, runs: Sequence[RunContext], lanes: Sequence
                                      for run in runs])
         machine.advance(n)
         done += n
-        for run, lane in zip(runs, lanes):
-            check_energy(run, lane.potential_energy_eV(), done)
+        for j, (run, lane) in enumerate(zip(runs, lanes)):
+            snapshot = lane.snapshot(velocities=False)
+            check_energy(run, snapshot.potential_energy_eV, done)
+            thermo(j, snapshot, done, dt_ps)
         if npt and done > total // 2:
             for k, lane in enumerate(lanes):
                 sums[k] = sums[k] + lane.cell_A()

@@ -189,7 +189,11 @@ class ISF(Observable):
         lag = results["lag"].values
         for s in results["species"].values.tolist():
             for q in results["q"].values.tolist():
-                ax.semilogx(lag[1:], select(results, "Fs", species=s, q=q)[1:], label=f"{s}, q={q:g} Å$^{{-1}}$")
+                (line,) = ax.semilogx(lag[1:], select(results, "Fs", species=s, q=q)[1:],
+                                      label=f"{s}, q={q:g} Å$^{{-1}}$")
+                tau = float(select(results, "tau_alpha", species=s, q=q))
+                if str(select(results, "tau_alpha_kind", species=s, q=q)) == "value" and np.isfinite(tau):
+                    ax.plot(tau, 1 / np.e, "o", color=line.get_color(), ms=4)  # τα, where F_s crosses 1/e
         ax.axhline(1 / np.e, color="grey", lw=0.5)
         ax.set(xlabel="t (ps)", ylabel="$F_s(q,t)$")
         return True

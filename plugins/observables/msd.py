@@ -221,6 +221,8 @@ class MSD(Observable):
         lag = results["lag"].values
         for s in results["species"].values.tolist():
             ax.loglog(lag[1:], select(results, "msd", species=s)[1:], label=s)
+        lo, hi = results["fit_window"].values
+        ax.axvspan(max(lo, lag[1]), hi, color="0.9", zorder=0, label="D fit window")
         ax.set(xlabel="t (ps)", ylabel="MSD (Å$^2$)")
         return True
 

@@ -497,15 +497,20 @@ class VanHove(Observable):
         return Summary({name: Reported(HOP_METHODS[name]) for name, _, _ in HOP_ESTIMATES}, flags)
 
     def plot(self, results: dict[str, ResultArray], ax: Any) -> bool:
-        """4πr²G_s(r,t) of the first hop species present (the bimodal one), else of the first species."""
+        """P(log10 r, t) of the first hop species present, else of the first species: on a log-r axis the natural
+        density (a linear-r histogram there would be distorted), where hops show as a second peak; the hop
+        threshold, where the analysis found one, dashed."""
         species = results["species"].values.tolist()
         hopping = [s for s in self.params.hop_species if s in species]
         s = (hopping or species)[0]
-        r = results["r"].values
-        gs = select(results, "Gs", species=s)
+        r = 10.0 ** results["log10_r"].values
+        density = select(results, "P_log10r", species=s)
         for k, t in enumerate(results["lag"].values):
-            ax.semilogx(r[1:], 4 * np.pi * r[1:] ** 2 * gs[k, 1:], label=f"t={t:g} ps")
-        ax.set(xlabel="r (Å)", ylabel=f"$4\\pi r^2 G_s(r,t)$ of {s} (Å$^{{-1}}$)")
+            ax.semilogx(r, density[k], label=f"t={t:g} ps")
+        if s in hopping and str(select(results, "hop_threshold_r_kind", hop_species=s)) == "value":
+            ax.axvline(float(select(results, "hop_threshold_r", hop_species=s)), color="grey", ls="--", lw=0.8,
+                       label="hop threshold")
+        ax.set(xlabel="r (Å)", ylabel=f"$P(\\log_{{10}} r, t)$ of {s}")
         return True
 
 

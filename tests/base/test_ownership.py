@@ -166,9 +166,10 @@ WRITERS: dict[str, Callable[[Case, Path | str], list[str]]] = {
     "analyse": lambda c, out: ["analyse", str(c.analysis(out))],
     "train": lambda c, out: ["train", "-q", str(c.training(out))],
     "report": lambda c, out: ["report", str(c.study), "--to", str(out)],
+    "export": lambda c, out: ["export", str(c.study), "--to", str(out)],
 }
 """Each writer's command line with ``out`` as its output directory."""
-FIELD = {"run": "output_dir", "analyse": "output_dir", "train": "output_dir", "report": "--to"}
+FIELD = {"run": "output_dir", "analyse": "output_dir", "train": "output_dir", "report": "--to", "export": "--to"}
 
 
 # ------------------------------------------------------------------------------- a directory with a user's files
@@ -178,6 +179,7 @@ USERS = {
     "train-model-parity": ("train", ["model.json", "parity.png"]),
     "report-html-table": ("report", ["report.html", "table.csv"]),
     "run-results-notes": ("run", ["results.h5", "notes.txt"]),
+    "export-structure-notes": ("export", ["NS2_T3000K_r0.extxyz", "notes.txt"]),
 }
 
 

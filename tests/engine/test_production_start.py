@@ -44,3 +44,5 @@ def test_a_run_killed_before_its_first_chunk_resumes(engine, tmp_path, registry)
         np.testing.assert_array_equal(res.steps, full.steps)
         if engine == "openmm":  # the Reference platform repeats itself bit for bit, resumed or not
             np.testing.assert_array_equal(res.positions_A(), full.positions_A())
+    if engine == "openmm":  # and so does the thermodynamic log: each step once, with the same numbers
+        assert (resumed.dir / "thermo.csv").read_text() == (reference.dir / "thermo.csv").read_text()

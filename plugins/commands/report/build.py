@@ -32,7 +32,7 @@ from meltdyn.plugins.commands.report.aggregate import (  # noqa: E402
     collect,
     fit_points,
 )
-from meltdyn.plugin import Quantity, label_text, select, write_json_atomic  # noqa: E402
+from meltdyn.plugin import Quantity, from_summary, label_text, select, write_json_atomic  # noqa: E402
 
 FIGURE_FORMATS = ("png", "pdf")
 ACTIVATED = ("rate", "time")
@@ -281,6 +281,14 @@ class Report:
             fig = self._van_hove_figure()
             if fig is not None:
                 figs["van_hove_Na"] = fig
+        species = sorted({s for p in self.study.outline.runs for s in p.system.species})
+        for s in species:
+            if self.msd:
+                figs |= self._curves_figure(f"msd_{s}", self.msd, "lag", "msd", {"species": s}, "t (ps)",
+                                            f"MSD of {s} (Å²)", log_x=True, log_y=True)
+            if self.isf:
+                figs |= self._curves_figure(f"isf_Fs_{s}", self.isf, "lag", "Fs", {"species": s}, "t (ps)",
+                                            f"$F_s(q,t)$ of {s}, first q", log_x=True)
         if self.structure:
             figs |= self._curves_figure("structure_S_neutron", self.structure, "q", "S",
                                         {"radiation": "neutron"}, r"$q$ (1/Å)", "neutron S(q)", log_x=False)
@@ -317,7 +325,7 @@ class Report:
                     continue
                 values = values.reshape(-1, values.shape[-1])[0]  # the first entry of any other axis
                 shown = np.where(values > 0, values, np.nan) if log_y else values  # zeros have no place on a log axis
-                line, = ax.plot(res[x].values, shown, marker, ms=3, label=f"{run.temperature_K:g} K")
+                line, = ax.plot(res[x].values, shown, marker, ms=3, label=_reached(run))
                 if reference is not None:
                     other = np.asarray(select(res, reference, **where))
                     other = other.reshape(-1, other.shape[-1])[0]
@@ -402,8 +410,14 @@ class Report:
         flags = "".join(f"<li>{esc(f)}</li>" for f in self.flags)
         figures = "".join(f'<figure><img alt="{esc(n)}" src="data:image/png;base64,{b}"><figcaption>{esc(n)}'
                           f"</figcaption></figure>" for n, b in images.items())
-        engine = json.dumps(spec.engine.model_dump(mode="json"))
-        potential = json.dumps(spec.potential.model_dump(mode="json"))
+        settings = "".join(f"<tr><th>{esc(section)}</th><td>{esc(_settings_text(getattr(spec, section)))}</td></tr>"
+                           for section in ("system", "potential", "engine", "executor"))
+        systems = {}
+        for outline in self.study.outline.runs:  # one line per composition: the first run's starting system
+            systems.setdefault(str(outline.composition), outline.system.describe())
+        system_rows = "".join(f"<tr><td>{esc(c)}</td><td>{esc(d)}</td></tr>" for c, d in systems.items())
+        stage_rows = "".join(f"<tr><td>{k}</td><td>{esc(s.stage)}</td><td>{esc(_stage_text(s))}</td></tr>"
+                             for k, s in enumerate(spec.protocol.stages))
         return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(spec.name)}: study report</title>
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}}
@@ -417,8 +431,13 @@ several, the larger of their scatter and their errors propagated); "&lt; x" and 
 sampled lags, an α2 peak at the last lag); "–" where no number can be given (the reasons are in the run's
 summary); "(k of n)" where only k of n replicas gave the quantity. "T reached" is the mean kinetic temperature of
 the productions ± its block-averaged error: every fit and figure uses it, not the target.
-Potential <code>{esc(potential)}</code>, engine <code>{esc(engine)}</code>,
-seed {spec.seed}. Made by meltdyn report on {time.strftime("%Y-%m-%d %H:%M")}.</p>
+Seed {spec.seed}. Made by meltdyn report on {time.strftime("%Y-%m-%d %H:%M")}.</p>
+<h2>System and protocol</h2>
+<table><tr><th>composition</th><th>starting system (each run's own is in its provenance.json)</th></tr>
+{system_rows}</table>
+<table><tr><th>stage</th><th>kind</th><th>settings (timestep {spec.protocol.timestep_fs:g} fs)</th></tr>
+{stage_rows}</table>
+<table>{settings}</table>
 <h2>State points</h2>{table}
 <h2>Arrhenius fits</h2><p>ln y = ln y0 − E<sub>a</sub>/(k<sub>B</sub>T) over each composition's state points at
 the temperatures they reached, weighted by the standard errors (uncertainty scaled by the reduced χ² when larger
@@ -431,3 +450,26 @@ than three points has no uncertainty.</p>
 <h2>Read with care</h2><ul>{flags or "<li>nothing flagged</li>"}</ul>
 </body></html>
 """
+
+
+def _settings_text(section: Any) -> str:
+    """A plugin section as ``plugin: key = value, ...``, defaults included (what ran, not only what was written)."""
+    data = section.model_dump(mode="json")
+    name = data.pop("plugin", "")
+    return f"{name}: " + ", ".join(f"{k} = {v}" for k, v in data.items()) if data else str(name)
+
+
+def _stage_text(stage: Any) -> str:
+    """A protocol stage's settings, as the study file would give them, without its kind."""
+    data = stage.model_dump(mode="json")
+    data.pop("stage", None)
+    return ", ".join(f"{k} = {v}" for k, v in data.items())
+
+
+def _reached(run: Any) -> str:
+    """A curve's label: the temperature the run reached (its target beside it), or the target where unknown."""
+    reached = from_summary(run.summary())
+    if reached is None or reached.kind != "value" or not np.isfinite(reached.value):
+        return f"{run.temperature_K:g} K (target)"
+    return f"{reached.value:.0f} K (target {run.temperature_K:g})"
+
