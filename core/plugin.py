@@ -38,6 +38,7 @@ from meltdyn.trajectory.h5md import Snapshot
 from meltdyn.trajectory.readers import check_xyz_counts, is_xyz
 
 # Lag helpers, estimates, the state point and summaries, for observables and reports
+from meltdyn.analysis.axes import tidy_axes
 from meltdyn.analysis.lags import (
     BOOTSTRAP_BLOCKS, LagPlan, LagSample, bootstrap_bytes, bootstrap_replicates, bootstrap_std, independent_blocks,
     largest_sample, merge_blocks, origin_blocks, plan_lags, sample_lags, samples_bytes,
@@ -94,6 +95,6 @@ __all__ = [
     "kinetic_temperature_K", "label_text", "largest_sample", "load_study", "merge_blocks", "min_width_A",
     "origin_blocks", "package_versions", "pair_histogram", "pair_histogram_bytes", "pairs_bytes", "pairs_within",
     "peak", "plan_lags", "plugin_union", "probe_system", "quantities", "read_study_file", "resampled_peaks",
-    "sample_lags", "samples_bytes", "select", "species_coordinate", "stage_dynamics", "summary_entry", "usable",
-    "validate_section", "warn_if_oversubscribed", "write_json_atomic", "write_labelled_frames",
+    "sample_lags", "samples_bytes", "select", "species_coordinate", "stage_dynamics", "summary_entry", "tidy_axes",
+    "usable", "validate_section", "warn_if_oversubscribed", "write_json_atomic", "write_labelled_frames",
 ]

@@ -102,6 +102,7 @@ def test_the_site_builds_with_warnings_as_errors(tmp_path):
     assert done.returncode == 0, done.stderr[-4000:]
     api = (tmp_path / "site" / "reference" / "python-api" / "index.html").read_text()
     assert "load_study" in api and "estimate_at" in api and "check_observable" in api, "API pages came out empty"
+    assert not re.search(r":(func|class|meth|mod|attr|data|exc):", api), "a docstring's Sphinx role shows as text"
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from meltdyn.analysis.axes import tidy_axes  # noqa: E402
 from meltdyn.hooks.contracts import BaseObservable  # noqa: E402
 from meltdyn.analysis.results import Results  # noqa: E402
 
@@ -27,6 +28,7 @@ def plot_results(results: Results, observables: dict[str, BaseObservable], out_d
         if observable.plot(arrays, ax):
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7)
+            tidy_axes(ax)
             ax.set_title(f"{label}\n{title}", fontsize=8)
             for fmt in FORMATS:
                 path = out_dir / f"{label}.{fmt}"

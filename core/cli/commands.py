@@ -89,6 +89,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from meltdyn.engine.schedule import protocol_cost
+
     study = _load(args)
     print(f"{args.study}: valid study {study.spec.name!r} with {len(study.runs)} run(s):")
     systems = {r.id: r.system for r in study.outline.runs}
@@ -99,7 +101,9 @@ def _validate(args: argparse.Namespace) -> int:
             conflicts.append(run.id)
             print(f"  {run.id}: made from a different spec ({'; '.join(changes)})")
         else:
-            print(f"  {run.id}: {run.status['state']}; starts as {systems[run.id].describe()}")
+            system = systems[run.id]
+            cost = protocol_cost(study.spec.protocol, system.n_atoms)
+            print(f"  {run.id}: {run.status['state']}; starts as {system.describe()}; {cost}")
     if conflicts:
         print(f"meltdyn: error: `meltdyn run` would refuse {len(conflicts)} run(s) whose directory holds a run of "
               f"another spec: {', '.join(conflicts)}. meltdyn never overwrites a run: give another output_dir for "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from meltdyn.spec.models import SamplingSpec
+from meltdyn.spec.models import ProtocolSpec, SamplingSpec
 
 
 def log_offsets(interval_steps: int, n_log: int) -> np.ndarray:
@@ -26,3 +26,17 @@ def frame_steps(sampling: SamplingSpec, timestep_ps: float, duration_ps: float) 
     offsets = log_offsets(interval, sampling.log_frames_per_interval)
     steps = (origins[:-1, None] + offsets[None, :]).ravel()
     return np.unique(np.concatenate([origins, steps])), interval
+
+
+def protocol_cost(protocol: ProtocolSpec, n_atoms: int) -> str:
+    """What a run of ``n_atoms`` under ``protocol`` will cost, as ``meltdyn validate`` prints it: MD steps and the
+    simulated time, production frames, and a lower bound on the trajectory's size on disk (its positions in float64,
+    velocities too where sampled, box, step and time; HDF5's chunks and metadata add to it)."""
+    dt_ps = protocol.timestep_fs * 1e-3
+    simulated = sum(getattr(stage, "duration_ps", 0.0) for stage in protocol.stages)
+    steps = sum(round(getattr(stage, "duration_ps", 0.0) / dt_ps) for stage in protocol.stages)
+    production = protocol.production
+    frames = len(frame_steps(production.sampling, dt_ps, production.duration_ps)[0])
+    per_frame = n_atoms * 3 * 8 * (2 if production.sampling.velocities else 1) + 9 * 8 + 2 * 8
+    return (f"{steps:,} MD steps ({simulated:g} ps), {frames:,} frames, trajectory ≥ "
+            f"{frames * per_frame / 1e6:.3g} MB")

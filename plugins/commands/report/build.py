@@ -32,7 +32,9 @@ from meltdyn.plugins.commands.report.aggregate import (  # noqa: E402
     collect,
     fit_points,
 )
-from meltdyn.plugin import Quantity, from_summary, label_text, select, write_json_atomic  # noqa: E402
+from meltdyn.plugin import (  # noqa: E402
+    Quantity, from_summary, label_text, select, tidy_axes, write_json_atomic,
+)
 
 FIGURE_FORMATS = ("png", "pdf")
 ACTIVATED = ("rate", "time")
@@ -387,6 +389,8 @@ class Report:
         write_json_atomic(out / "table.json", payload)
         images = {}
         for name, fig in self.figures().items():
+            for ax in fig.axes:
+                tidy_axes(ax)
             for fmt in FIGURE_FORMATS:
                 fig.savefig(out / f"{name}.{fmt}", dpi=150)
             buffer = io.BytesIO()
