@@ -18,7 +18,7 @@ from meltdyn.hooks.contracts import (
     BaseObservable, Engine, Executor, FrameObservable, Labeller, Observable, Potential, Reporter, RunContext,
     RunHandle, StudyHandle, SystemBuilder,
 )
-from meltdyn.hooks.labelled import check_labelled, checked_frame
+from meltdyn.hooks.labelled import check_labelled, checked_frame, voigt_to_matrix
 from meltdyn.hooks.data import (
     AtomBlock, AtomicSystem, ExecutorOutline, FrameBatch, LabelledFrame, PotentialOutline, Reported, ResultArray,
     RunOutline, StudyOutline, Summary, SystemOutline, TrajectoryInfo, Trend, min_width_A,
@@ -96,5 +96,6 @@ __all__ = [
     "origin_blocks", "package_versions", "pair_histogram", "pair_histogram_bytes", "pairs_bytes", "pairs_within",
     "peak", "plan_lags", "plugin_union", "probe_system", "quantities", "read_study_file", "resampled_peaks",
     "sample_lags", "samples_bytes", "select", "species_coordinate", "stage_dynamics", "summary_entry", "tidy_axes",
-    "usable", "validate_section", "warn_if_oversubscribed", "write_json_atomic", "write_labelled_frames",
+    "usable", "validate_section", "voigt_to_matrix", "warn_if_oversubscribed", "write_json_atomic",
+    "write_labelled_frames",
 ]

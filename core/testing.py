@@ -618,9 +618,13 @@ def write_labelled_frames(path: Path, frames: int = 3) -> Path:
     from ase.calculators.singlepoint import SinglePointCalculator
 
     rng = np.random.default_rng(0)
+    lattice = np.array([[i, j, k] for i in range(2) for j in range(2) for k in range(2)], dtype=float) * 4.0
     images = []
     for _ in range(frames):
-        atoms = ase.Atoms("Ar8", positions=rng.random((8, 3)) * 8.0, cell=np.eye(3) * 8.0, pbc=True)
+        # a jiggled simple-cubic crystal, so that the labels are a solid's (stresses of a few GPa at most), as a
+        # labeller's checks of physical magnitudes expect of reference data
+        positions = lattice + rng.normal(scale=0.2, size=lattice.shape)
+        atoms = ase.Atoms("Ar8", positions=positions, cell=np.eye(3) * 8.0, pbc=True)
         atoms.calc = LennardJones(sigma=2.0, epsilon=0.01, rc=3.9)
         labels = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(), "stress": atoms.get_stress()}
         atoms.calc = SinglePointCalculator(atoms, **labels)

@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
 import numpy as np
 from pydantic import Field
 
 from meltdyn.plugin import (
-    InputError, LabelledFrame, Labeller, PluginDef, PluginParams, Registry, checked_frame, hookimpl,
+    EV_A3_TO_GPA, InputError, LabelledFrame, Labeller, PluginDef, PluginParams, Registry, checked_frame, hookimpl,
+    voigt_to_matrix,
 )
 
 MAX_FILES = 100_000
+STRESS_UNITS_EV_A3 = {"eV/A^3": 1.0, "GPa": 1.0 / EV_A3_TO_GPA, "kbar": 0.1 / EV_A3_TO_GPA}
+"""One declared stress unit in eV/Å³, the unit meltdyn trains on."""
+MAX_STRESS_EV_A3 = 1.0
+"""No stress component of a condensed-phase reference reaches 1 eV/Å³ (160 GPa): larger ones were written in
+another unit than the one declared (GPa read as eV/Å³ is 160 times too large, kbar 1602 times)."""
 
 
 class ASEFileParams(PluginParams):
@@ -29,6 +35,20 @@ class ASEFileParams(PluginParams):
     format: str | None = Field(None, max_length=100, description="ASE format name when the suffix does not tell.")
     require_stress: bool = Field(True, description="Frames without a stress are an error; if false they are kept and "
                                  "left out of the stress term of the loss.")
+    energy_key: str | None = Field(None, max_length=100, description="extxyz info key of the energy (e.g. "
+                                   "REF_energy, as MACE and nequip write it); default: what ASE reads as energy.")
+    forces_key: str | None = Field(None, max_length=100, description="extxyz per-atom array of the forces (e.g. "
+                                   "REF_forces); default: what ASE reads as forces.")
+    stress_key: str | None = Field(None, max_length=100, description="extxyz info key of the stress (e.g. "
+                                   "REF_stress); default: what ASE reads as stress.")
+    virial_key: str = Field("virial", max_length=100, description="extxyz info key of a virial W (eV), read where a "
+                            "frame has no stress: stress = -W / V.")
+    stress_unit: Literal["eV/A^3", "GPa", "kbar"] = Field(
+        "eV/A^3", description="Unit of the stress in the file (ASE's readers of VASP and most codes give eV/A^3 "
+        "already); a stress that cannot be physical in it is refused with what it would be in the others.")
+    stress_sign: Literal["ase", "vasp"] = Field(
+        "ase", description="ase: positive under tension (∂E/∂ε / V, meltdyn's); vasp: positive under compression, "
+        "as VASP's OUTCAR prints it (the sign is flipped on import).")
 
 
 def _files(patterns: list[str]) -> list[str]:
@@ -98,25 +118,77 @@ class ASEFile(Labeller):
             images = _frames(path, p.index, p.format, what)
             for k, atoms in enumerate(images):
                 where = f"{what}, frame {k}"
-                calc = atoms.calc
-                have = set(calc.results) if calc is not None else set()
+                labels = self._labels(atoms, where)
                 needed = {"energy", "forces"} | ({"stress"} if p.require_stress else set())
-                if not needed <= have:
-                    missing.append(f"{path}[{k}]: no {sorted(needed - have)}")
+                if not needed <= set(labels):
+                    missing.append(f"{path}[{k}]: no {sorted(needed - set(labels))}")
                     continue
-                stress = calc.results["stress"] if "stress" in have else np.full((3, 3), np.nan)
+                stress = labels.get("stress", np.full((3, 3), np.nan))
                 try:
                     symbols = atoms.get_chemical_symbols()
                 except Exception as exc:
                     raise InputError(f"{where}: species cannot be read ({exc})") from None
-                out.append(LabelledFrame(*checked_frame(
-                    symbols, atoms.positions, np.asarray(atoms.cell), calc.results["energy"],
-                    calc.results["forces"], stress, where, allow_missing_stress="stress" not in have)))
+                frame = LabelledFrame(*checked_frame(
+                    symbols, atoms.positions, np.asarray(atoms.cell), labels["energy"], labels["forces"], stress,
+                    where, allow_missing_stress="stress" not in labels))
+                if "stress" in labels:
+                    frame.stress_eV_A3 = self._in_ev_a3(frame.stress_eV_A3, where, labels["stress_from"])
+                out.append(frame)
         if missing:
             shown = "; ".join(missing[:5]) + (f"; and {len(missing) - 5} more" if len(missing) > 5 else "")
             raise InputError(f"reference_data: {len(missing)} frame(s) lack labels: {shown}")
         self._frames = out
         return out
+
+    def _labels(self, atoms: Any, where: str) -> dict[str, Any]:
+        """A frame's energy, forces and stress as the file holds them, under the keys the params name; a virial
+        becomes a stress (``stress_from`` says where the stress came from)."""
+        p = self.params
+        results = dict(atoms.calc.results) if atoms.calc is not None else {}
+        found: dict[str, Any] = {}
+        for label, key, store in (("energy", p.energy_key, atoms.info), ("forces", p.forces_key, atoms.arrays),
+                                  ("stress", p.stress_key, atoms.info)):
+            if key is None:
+                if label in results:
+                    found[label] = results[label]
+            elif key in store:
+                found[label] = store[key]
+            elif key in results:  # ASE moved it into its calculator's results (energy, forces, stress keys)
+                found[label] = results[key]
+        found["stress_from"] = "stress"
+        if "stress" not in found and p.virial_key in atoms.info:
+            virial = np.asarray(atoms.info[p.virial_key], dtype=float)
+            if virial.size not in (6, 9):
+                raise InputError(f"{where}: {p.virial_key} has {virial.size} values; a virial has 9 (or 6, Voigt)")
+            matrix = virial.reshape(3, 3) if virial.size == 9 else voigt_to_matrix(virial)
+            volume = abs(float(np.linalg.det(np.asarray(atoms.cell))))
+            if volume <= 0:
+                raise InputError(f"{where}: a virial needs a cell to turn into a stress; the frame has none")
+            # W = -dE/dε (eV), so ∂E/∂ε / V = -W / V: meltdyn's sign, in eV/Å³ whatever stress_unit says
+            found["stress"], found["stress_from"] = -matrix / volume, "virial"
+        return found
+
+    def _in_ev_a3(self, stress: np.ndarray, where: str, source: str) -> np.ndarray:
+        """A stress in the declared unit and sign, in eV/Å³ and meltdyn's sign (one from a virial is so already);
+        refused if it cannot be physical."""
+        p = self.params
+        if source == "virial":
+            if np.abs(stress).max() > MAX_STRESS_EV_A3:
+                raise InputError(f"{where}: its {p.virial_key} (eV) gives a stress of "
+                                 f"{np.abs(stress).max() * EV_A3_TO_GPA:.4g} GPa, beyond any condensed-phase "
+                                 f"reference ({MAX_STRESS_EV_A3 * EV_A3_TO_GPA:.0f} GPa): is it in eV?")
+            return stress
+        converted = stress * STRESS_UNITS_EV_A3[p.stress_unit] * (-1.0 if p.stress_sign == "vasp" else 1.0)
+        largest = float(np.abs(converted).max())
+        if largest > MAX_STRESS_EV_A3:
+            raw = float(np.abs(stress).max())
+            readings = ", ".join(f"{raw * STRESS_UNITS_EV_A3[u] * EV_A3_TO_GPA:.4g} GPa if {u}"
+                                 for u in STRESS_UNITS_EV_A3)
+            raise InputError(f"{where}: stress component {raw:.4g} in the declared stress_unit {p.stress_unit!r} is "
+                             f"{largest * EV_A3_TO_GPA:.4g} GPa, beyond any condensed-phase reference "
+                             f"({MAX_STRESS_EV_A3 * EV_A3_TO_GPA:.0f} GPa); it reads as {readings}: set "
+                             "reference_data.stress_unit to the file's unit")
+        return converted
 
     def validate(self, registry: Registry) -> int:
         """Read and check every file now; the number of frames."""
