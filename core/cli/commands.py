@@ -24,6 +24,11 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", help="override the study's output_dir")
 
 
+def _validate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", help="study, analysis or training file (YAML)")
+    parser.add_argument("--output-dir", help="override the file's output_dir")
+
+
 def _study_or_analysis_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", help="study file or analysis file (YAML)")
     parser.add_argument("--output-dir", help="override the file's output_dir")
@@ -90,7 +95,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     from meltdyn.engine.schedule import protocol_cost
+    from meltdyn.spec.studyfile import read_study_file
 
+    data = read_study_file(args.study, "study, analysis or training file")
+    if "sweep" not in data and not _study_keys(data):  # an analysis file, or a file a plugin's command reads
+        return _validate_other(args, data)
     study = _load(args)
     print(f"{args.study}: valid study {study.spec.name!r} with {len(study.runs)} run(s):")
     systems = {r.id: r.system for r in study.outline.runs}
@@ -111,6 +120,37 @@ def _validate(args: argparse.Namespace) -> int:
               "More temperatures, compositions or replicas add runs beside the finished ones.", file=sys.stderr)
         return 2
     return 0
+
+
+def _study_keys(data: dict[str, Any]) -> bool:
+    """Whether a file without a sweep still reads as a study meant (its sections there): it is then validated as a
+    study, whose errors name what is missing or misspelt."""
+    return bool({"system", "protocol", "engine", "potential"} & set(data)) and "reference_data" not in data
+
+
+def _validate_other(args: argparse.Namespace, data: dict[str, Any]) -> int:
+    from meltdyn.base.errors import StudyError
+
+    if "trajectory" in data:
+        spec, _ = _analysis_spec(args)
+        if not Path(spec.trajectory).is_file():
+            raise StudyError(f"trajectory: {spec.trajectory!r} is not a file (a relative trajectory is relative to "
+                             "the analysis file's folder)")
+        print(f"{args.study}: valid analysis file: {len(spec.observables)} observable(s) over {spec.trajectory}")
+        return 0
+    registry = getattr(args, "registry", None) or discover()
+    if args.output_dir:
+        data = {**data, "output_dir": args.output_dir}
+    for name in sorted(registry.commands):
+        check = registry.commands[name].command.check
+        line = check(data, Path(args.study), registry) if check is not None else None
+        if line is not None:
+            print(line)
+            return 0
+    commands = ", ".join(f"meltdyn {n}" for n in sorted(registry.commands) if registry.commands[n].command.check)
+    raise StudyError(f"{args.study}: neither a study (it has no sweep), nor an analysis file (no trajectory), nor a "
+                     f"file of {commands or 'a command'} (a training file names reference_data); see "
+                     "docs/reference/study-file.md")
 
 
 def _results_arguments(parser: argparse.ArgumentParser) -> None:
@@ -408,8 +448,8 @@ def meltdyn_commands() -> list[Command]:
         Command("run", "run (or continue) every run of a study and analyse it", _run_arguments, _run),
         Command("init", "write a commented study file to start from (one NS2 melt with SHIK, minutes on a CPU)",
                 _init_arguments, _init),
-        Command("validate", "check a study file, plugins and hardware included, without running anything",
-                _study_arguments, _validate),
+        Command("validate", "check a study, analysis or training file (plugins and hardware included) without "
+                "running anything", _validate_arguments, _validate),
         Command("results", "print each run's state and summary (or an analysis file's): a table with units, failure "
                 "reasons and flags",
                 _results_arguments, _results),

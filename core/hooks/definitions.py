@@ -73,10 +73,13 @@ class PluginDef:
 class Command:
     """A ``meltdyn`` subcommand: ``add_arguments`` fills its argparse parser, ``run`` returns the exit status;
     ``files``, given the registry, returns the models of the files it reads as ``(title, model)`` pairs, for the
-    generated file reference (``meltdyn schema --markdown``): a plugin's file format is documented as meltdyn's are."""
+    generated file reference (``meltdyn schema --markdown``): a plugin's file format is documented as meltdyn's are;
+    ``check(data, path, registry)`` checks such a file for ``meltdyn validate`` without running it, returning the
+    line to print, or None when ``data`` (the file's top-level mapping) is not a file of this command."""
 
     name: str
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
     files: Callable[[Any], list[tuple[str, type]]] | None = None
+    check: Callable[[dict[str, Any], Path, Any], str | None] | None = None

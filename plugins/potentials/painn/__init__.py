@@ -229,7 +229,23 @@ def meltdyn_potentials() -> list[PluginDef]:
 @hookimpl
 def meltdyn_commands() -> list[Command]:
     return [Command("train", "make reference data and train a PaiNN potential (resumes if interrupted)",
-                    _train_arguments, _train, files=_training_file)]
+                    _train_arguments, _train, files=_training_file, check=_check_training_file)]
+
+
+def _check_training_file(data: dict[str, Any], path: Path, registry: Any) -> str | None:
+    """``meltdyn validate TRAINING.yaml``: what ``meltdyn train`` would check before writing anything."""
+    if "reference_data" not in data or "sweep" in data:
+        return None
+    from meltdyn.plugins.potentials.painn.workflow import check_training
+
+    checked = check_training(data, registry)
+    spec = checked.spec
+    frames = (f"{checked.frames} reference frames" if checked.frames is not None
+              else f"reference frames to be made by {spec.reference_data.plugin}")
+    state = "resumes the training there" if checked.resuming else "a new training"
+    return (f"{path}: valid training file {spec.name!r}: {frames}; PaiNN {spec.model.features} features x "
+            f"{spec.model.interactions} interactions, cutoff {spec.model.cutoff_A:g} A, on {checked.device}; "
+            f"output_dir {spec.output_dir!r}: {state}")
 
 
 def _training_file(registry: Any) -> list[tuple[str, type]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -194,8 +194,22 @@ def train_from_spec(source: str | Path | dict[str, Any], registry: Registry | No
         raise StudyError(str(exc)) from None
 
 
-def _train_from_spec(source: str | Path | dict[str, Any], registry: Registry | None) -> dict[str, Any]:
-    registry = registry or discover()
+@dataclass(frozen=True)
+class CheckedTraining:
+    """A training file checked as ``meltdyn train`` would before writing anything."""
+
+    spec: Any
+    resolved: dict[str, Any]
+    labeller: Any
+    device: str
+    resuming: bool
+    frames: int | None  # reference frames, where the labeller can count them before labelling (None: made by MD)
+
+
+def check_training(source: str | Path | dict[str, Any], registry: Registry) -> CheckedTraining:
+    """Everything ``meltdyn train`` checks before it writes: the spec, the device, whether it resumes (a different
+    spec in the output_dir is refused), the reference data (every file and frame, for labellers that can be
+    checked before labelling) and the split."""
     data = dict(source) if isinstance(source, dict) else read_study_file(source, "training file")
     model_cls = train_model_spec(registry)
     try:
@@ -205,11 +219,11 @@ def _train_from_spec(source: str | Path | dict[str, Any], registry: Registry | N
     device = resolve_device(spec.training.device)
     out = Path(spec.output_dir)
     resolved = spec.model_dump(mode="json")
-    dataset = out / "dataset.db"
     resuming = _resumable(out, resolved)
     labeller = registry.build("labeller", spec.reference_data)
     t = spec.training
-    if not (resuming and dataset.exists()):
+    count = None
+    if not (resuming and (out / "dataset.db").exists()):
         check = getattr(labeller, "validate", None)
         try:
             count = check(registry) if check is not None else None
@@ -217,6 +231,16 @@ def _train_from_spec(source: str | Path | dict[str, Any], registry: Registry | N
             raise StudyError(str(exc)) from None
         if count is not None and (problem := split_problem(count, t.validation_fraction, t.test_fraction)):
             raise StudyError(problem)
+    return CheckedTraining(spec, resolved, labeller, device, resuming, count)
+
+
+def _train_from_spec(source: str | Path | dict[str, Any], registry: Registry | None) -> dict[str, Any]:
+    registry = registry or discover()
+    checked = check_training(source, registry)
+    spec, resolved, labeller, device = checked.spec, checked.resolved, checked.labeller, checked.device
+    out = Path(spec.output_dir)
+    dataset = out / "dataset.db"
+    t = spec.training
     out = claim(out, "training", field="output_dir", adopt=lambda d: _made_before_marks(d, resolved))
     write_json_atomic(out / "spec.json", resolved)
     versions = package_versions()
