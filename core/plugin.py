@@ -48,7 +48,7 @@ from meltdyn.analysis.neighbours import Pairs, pairs_bytes, pairs_within
 from meltdyn.analysis.pair_histogram import BACKEND as PAIR_BACKEND, pair_histogram, pair_histogram_bytes
 from meltdyn.analysis.relaxation import RELAXED_A, EndFrames, annotate, frozen_note
 from meltdyn.analysis.peaks import peak, resampled_peaks
-from meltdyn.analysis.state_point import STATE_POINT, from_summary, kinetic_temperature_K
+from meltdyn.analysis.state_point import STATE_POINT, from_summary, kinetic_temperature_K, reached_text
 from meltdyn.analysis.dimensions import (
     coordinate, coordinates, estimate_at, estimates_of, select, species_coordinate,
 )
@@ -94,8 +94,8 @@ __all__ = [
     "from_summary", "frozen_note", "hookimpl", "independent_blocks", "inside", "invalid", "is_xyz", "kind_of",
     "kinetic_temperature_K", "label_text", "largest_sample", "load_study", "merge_blocks", "min_width_A",
     "origin_blocks", "package_versions", "pair_histogram", "pair_histogram_bytes", "pairs_bytes", "pairs_within",
-    "peak", "plan_lags", "plugin_union", "probe_system", "quantities", "read_study_file", "resampled_peaks",
-    "sample_lags", "samples_bytes", "select", "species_coordinate", "stage_dynamics", "summary_entry", "tidy_axes",
-    "usable", "validate_section", "voigt_to_matrix", "warn_if_oversubscribed", "write_json_atomic",
-    "write_labelled_frames",
+    "peak", "plan_lags", "plugin_union", "probe_system", "quantities", "reached_text", "read_study_file",
+    "resampled_peaks", "sample_lags", "samples_bytes", "select", "species_coordinate", "stage_dynamics",
+    "summary_entry", "tidy_axes", "usable", "validate_section", "voigt_to_matrix", "warn_if_oversubscribed",
+    "write_json_atomic", "write_labelled_frames",
 ]

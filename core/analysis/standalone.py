@@ -59,11 +59,7 @@ def analyse_trajectory(source: str | Path | dict[str, Any], registry: Registry |
     """
     spec, registry = load_analysis(source, registry)
     out = usable(spec.output_dir, "output_dir")
-    path = Path(usable(spec.trajectory, "trajectory")) if "\0" in str(spec.trajectory) else Path(spec.trajectory)
-    if not path.is_file():
-        beside = not isinstance(source, dict) and path.is_relative_to(Path(source).parent)
-        where = " (a relative trajectory is relative to the analysis file's folder)" if beside else ""
-        raise StudyError(f"trajectory: {str(path)!r} is not a file{where}")
+    path = trajectory_file(spec, source)
     observables = {label: registry.build("observable", o) for label, o in zip(spec.observable_labels, spec.observables)}
     cost = cost or AnalysisCost()
     flags: list[str] = []
@@ -82,6 +78,16 @@ def analyse_trajectory(source: str | Path | dict[str, Any], registry: Registry |
         if made and {p.name for p in out.iterdir()} <= {MARK}:
             shutil.rmtree(out, ignore_errors=True)  # made by this call and holding nothing: leave no trace
         raise
+
+
+def trajectory_file(spec: BaseModel, source: str | Path | dict[str, Any]) -> Path:
+    """The analysis' trajectory, refused by name unless it is a file (``source``: the analysis file or its dict)."""
+    path = Path(usable(spec.trajectory, "trajectory")) if "\0" in str(spec.trajectory) else Path(spec.trajectory)
+    if not path.is_file():
+        beside = not isinstance(source, dict) and path.is_relative_to(Path(source).parent)
+        where = " (a relative trajectory is relative to the analysis file's folder)" if beside else ""
+        raise StudyError(f"trajectory: {str(path)!r} is not a file{where}")
+    return path
 
 
 def inputs_from(data: dict[str, Any], folder: Path) -> dict[str, Any]:

@@ -222,4 +222,14 @@ def from_summary(summary: dict[str, Any]) -> Estimate | None:
     return Estimate.from_json(entry["temperature_K"]) if isinstance(entry, dict) and "temperature_K" in entry else None
 
 
+def reached_text(summary: dict[str, Any]) -> str | None:
+    """The temperature a run reached as a figure labels it (``3025 ± 97 K``), or None where its summary has no
+    value for it (an older summary, or a temperature that could not be measured)."""
+    reached = from_summary(summary)
+    if reached is None or reached.kind != "value" or not math.isfinite(reached.value):
+        return None
+    error = f" ± {reached.stderr:.0f}" if math.isfinite(reached.stderr) else ""
+    return f"{reached.value:.0f}{error} K"
+
+
 __all__ = ["STATE_POINT", "StatePoint", "kinetic_temperature_K", "block_standard_error", "measure", "series_estimate"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -129,13 +128,12 @@ def _study_keys(data: dict[str, Any]) -> bool:
 
 
 def _validate_other(args: argparse.Namespace, data: dict[str, Any]) -> int:
+    from meltdyn.analysis.standalone import trajectory_file
     from meltdyn.base.errors import StudyError
 
     if "trajectory" in data:
         spec, _ = _analysis_spec(args)
-        if not Path(spec.trajectory).is_file():
-            raise StudyError(f"trajectory: {spec.trajectory!r} is not a file (a relative trajectory is relative to "
-                             "the analysis file's folder)")
+        trajectory_file(spec, args.study)
         print(f"{args.study}: valid analysis file: {len(spec.observables)} observable(s) over {spec.trajectory}")
         return 0
     registry = getattr(args, "registry", None) or discover()
@@ -292,13 +290,10 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _figure_title(what: str, summary: dict[str, Any]) -> str:
     """What a figure shows and at which temperature the run was measured to be (the state point reached)."""
-    from meltdyn.analysis.state_point import from_summary
+    from meltdyn.analysis.state_point import reached_text
 
-    reached = from_summary(summary)
-    if reached is None or reached.kind != "value" or not math.isfinite(reached.value):
-        return what
-    error = f" ± {reached.stderr:.0f}" if math.isfinite(reached.stderr) else ""
-    return f"{what}; T reached {reached.value:.0f}{error} K"
+    reached = reached_text(summary)
+    return f"{what}; T reached {reached}" if reached is not None else what
 
 
 def _earlier_plots(directory: Path, observables: dict[str, Any]) -> bool:

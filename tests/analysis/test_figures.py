@@ -34,3 +34,15 @@ def test_the_legend_sits_beside_the_axes_not_on_the_data():
     legend = ax.get_legend().get_window_extent()
     assert legend.x0 >= ax.get_window_extent().x1 and len(ax.get_legend().get_texts()) == 4
     plt.close(fig)
+
+
+def test_a_figure_names_the_temperature_reached_only_where_it_was_measured():
+    from meltdyn.plugin import Estimate, reached_text
+
+    def summary(estimate):
+        return {"state_point": {"temperature_K": estimate.as_json()}}
+
+    assert reached_text(summary(Estimate(3025.4, 96.8))) == "3025 ± 97 K"
+    assert reached_text(summary(Estimate(3025.4, float("nan")))) == "3025 K"  # no error: none shown, none invented
+    assert reached_text(summary(Estimate(float("nan"), float("nan"), kind="undefined", note="no frames"))) is None
+    assert reached_text({}) is None  # a summary from before the state point was measured

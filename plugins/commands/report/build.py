@@ -33,7 +33,7 @@ from meltdyn.plugins.commands.report.aggregate import (  # noqa: E402
     fit_points,
 )
 from meltdyn.plugin import (  # noqa: E402
-    Quantity, from_summary, label_text, select, tidy_axes, write_json_atomic,
+    Quantity, label_text, reached_text, select, tidy_axes, write_json_atomic,
 )
 
 FIGURE_FORMATS = ("png", "pdf")
@@ -472,8 +472,6 @@ def _stage_text(stage: Any) -> str:
 
 def _reached(run: Any) -> str:
     """A curve's label: the temperature the run reached (its target beside it), or the target where unknown."""
-    reached = from_summary(run.summary())
-    if reached is None or reached.kind != "value" or not np.isfinite(reached.value):
-        return f"{run.temperature_K:g} K (target)"
-    return f"{reached.value:.0f} K (target {run.temperature_K:g})"
+    reached = reached_text(run.summary())
+    return f"{run.temperature_K:g} K (target)" if reached is None else f"{reached} (target {run.temperature_K:g})"
 

@@ -19,8 +19,9 @@ from meltdyn.plugins.engines.lammps_engine.interface import LAMMPS_COMMANDS
 
 
 class LAMMPSParams(EngineSettings):
-    threads: int | None = Field(None, ge=1, le=1024, description="OpenMP threads; default OMP_NUM_THREADS if set, else every core this "
-                                "process may use (its CPU affinity: taskset, SLURM's --cpus-per-task).")
+    threads: int | None = Field(None, ge=1, le=1024, description="OpenMP threads; default OMP_NUM_THREADS if set, "
+                                "else every core this process may use (its CPU affinity: taskset, SLURM's "
+                                "--cpus-per-task).")
     neighbor_skin_A: float = Field(2.0, gt=0, le=10, description="Neighbour-list skin beyond the cutoff.")
     barostat_time_ps: float = Field(1.0, gt=0, le=1e4, description="npt stages: relaxation time of the barostat "
                                     "(fix npt / nph Pdamp).")
