@@ -58,6 +58,12 @@ class Labeller(ABC):
         calculation); the first ``skip`` batches were kept before and are not produced again. ``registry``
         builds any potential a labeller's parameters name."""
 
+    def resume(self, kept: list[LabelledFrame]) -> None:
+        """Called before ``batches(registry, skip)`` when an interrupted labelling kept frames: ``kept`` are its
+        frames in the order they were made (velocities and info as the labeller gave them). A labeller that
+        continues a trajectory frame by frame (MD driven by the reference) starts from the last; others need
+        nothing, which is the default."""
+
 
 @dataclass
 class RunContext:

@@ -144,7 +144,12 @@ class StudyOutline:
 @dataclass
 class LabelledFrame:
     """A reference configuration: Å, eV, eV/Å, and stress as ∂E/∂ε / V in eV/Å³ (ASE's convention; NaN if
-    unknown)."""
+    unknown).
+
+    ``velocities_A_fs`` are the atoms' velocities where MD made the frame (a labeller that continues its trajectory
+    after an interruption starts from them); ``info`` says what the frame's source knows of it — ``composition``
+    and ``temperature_K`` of the state it was sampled at, say — so training reports can break errors down by them.
+    """
 
     symbols: list[str]
     positions_A: np.ndarray
@@ -152,6 +157,8 @@ class LabelledFrame:
     energy_eV: float
     forces_eV_A: np.ndarray
     stress_eV_A3: np.ndarray
+    velocities_A_fs: np.ndarray | None = None
+    info: dict[str, str | float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

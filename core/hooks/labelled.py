@@ -96,7 +96,20 @@ def checked_frame(symbols: Any, positions: Any, cell: Any, energy: Any, forces: 
 
 
 def check_labelled(frame: LabelledFrame, where: str, allow_missing_stress: bool = False) -> LabelledFrame:
-    """A :class:`~meltdyn.hooks.data.LabelledFrame`, checked (its stress as 3x3)."""
-
-    return LabelledFrame(*checked_frame(frame.symbols, frame.positions_A, frame.cell_A, frame.energy_eV,
-                                        frame.forces_eV_A, frame.stress_eV_A3, where, allow_missing_stress))
+    """A :class:`~meltdyn.hooks.data.LabelledFrame`, checked (its stress as 3x3; velocities, where given, of shape
+    (atoms, 3) and finite; ``info`` a mapping of names to numbers or text)."""
+    checked = checked_frame(frame.symbols, frame.positions_A, frame.cell_A, frame.energy_eV, frame.forces_eV_A,
+                            frame.stress_eV_A3, where, allow_missing_stress)
+    velocities = frame.velocities_A_fs
+    if velocities is not None:
+        velocities = _array(velocities, where, "velocities")
+        if velocities.shape != (len(checked[0]), 3):
+            raise InputError(f"{where}: velocities have shape {velocities.shape}, expected ({len(checked[0])}, 3)")
+        _finite(velocities, where, "velocities")
+    info = dict(frame.info)
+    for key, value in info.items():
+        if not (isinstance(key, str) and key.isidentifier()) or isinstance(value, bool) \
+                or not isinstance(value, (str, int, float)):
+            raise InputError(f"{where}: info {str(key)[:40]!r}: {_shown(str(value))!r}; info maps names (letters, "
+                             "digits, _) to numbers or text")
+    return LabelledFrame(*checked, velocities_A_fs=velocities, info=info)

@@ -8,52 +8,14 @@ its top-level code, as ``import`` does; name only a module you have installed an
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import inspect
-import re
 from pathlib import Path
 from typing import Any, Iterator
 
 from pydantic import Field, field_validator
 
-from meltdyn.plugin import LabelledFrame, Labeller, PluginDef, PluginParams, Registry, check_labelled, hookimpl
-
-_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
-
-
-def calculator_class(name: str) -> type:
-    """The ASE calculator class ``module:Class`` names; ValueError (saying why and what to do) for anything else.
-    Nothing but the module's import runs: the attribute is checked to be a Calculator subclass, never called."""
-    if not _NAME.match(name):
-        raise ValueError(f"{name!r} is not 'module:Class' (e.g. 'ase.calculators.lj:LennardJones')")
-    module_name, attribute = name.split(":")
-    try:
-        found = importlib.util.find_spec(module_name)
-    except (ImportError, ValueError) as exc:
-        found, why = None, str(exc)
-    else:
-        why = "no such module is installed"
-    if found is None:
-        raise ValueError(f"{name!r}: module {module_name!r} cannot be found ({why}); install the package that "
-                         "provides the calculator, or correct the name (e.g. 'ase.calculators.lj:LennardJones')")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # a broken third-party module: its own error, said plainly
-        raise ValueError(f"{name!r}: importing module {module_name!r} failed: {type(exc).__name__}: {exc}") from None
-    try:
-        value = inspect.getattr_static(module, attribute)
-    except AttributeError:
-        raise ValueError(f"{name!r}: module {module_name!r} has no {attribute!r}") from None
-    from ase.calculators.calculator import BaseCalculator
-
-    if not inspect.isclass(value) or not issubclass(value, BaseCalculator):
-        what = "a class, but not an ASE Calculator" if inspect.isclass(value) else \
-            f"a {type(value).__name__}, not a class"
-        raise ValueError(f"{name!r} is {what}; a study file may name only a subclass of "
-                         "ase.calculators.calculator.Calculator (BaseCalculator), which meltdyn instantiates; "
-                         "nothing else is called")
-    return value
+from meltdyn.plugin import (
+    LabelledFrame, Labeller, PluginDef, PluginParams, Registry, calculator_class, check_labelled, hookimpl,
+)
 
 
 class ASECalculatorParams(PluginParams):

@@ -7,6 +7,7 @@ labels must come out the same from the same file (one thread costs little at the
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from itertools import product
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,7 +26,11 @@ log = logging.getLogger(__name__)
 
 def sample(system: AtomicSystem, potential: OpenMMForces, temperature_K: float, frames: int, every_steps: int,
            seed: int, timestep_fs: float = 1.0, equilibration_steps: int = 1000) -> list[LabelledFrame]:
-    """Minimise, equilibrate at ``temperature_K`` (Langevin), then label a frame every ``every_steps`` steps."""
+    """Minimise, equilibrate at ``temperature_K`` (Langevin), then label a frame every ``every_steps`` steps.
+    ``seed`` must be positive: OpenMM takes a random number seed of 0 to mean "pick one at random", which would
+    make the labels differ from one process to the next."""
+    if seed <= 0:
+        raise ValueError(f"seed {seed}: a positive integer is needed (OpenMM takes 0 as 'choose at random')")
     mm = load_openmm()
     integrator = mm.LangevinMiddleIntegrator(temperature_K, 5.0, timestep_fs * 1e-3)
     integrator.setRandomNumberSeed(seed)
@@ -106,8 +111,9 @@ class PotentialMD(Labeller):
             system = builder.build(composition, temperature, seed)
             frames = sample(system, potential, temperature, p.frames_per_state, p.every_steps, seed,
                             equilibration_steps=p.equilibration_steps)
-            frames = [check_labelled(f, f"reference_data: {composition} at {temperature:g} K, frame {i}")
-                      for i, f in enumerate(frames)]
+            info = {"composition": str(composition), "temperature_K": float(temperature), "state": k}
+            frames = [check_labelled(replace(f, info=info), f"reference_data: {composition} at {temperature:g} K, "
+                                     f"frame {i}") for i, f in enumerate(frames)]
             log.info("labelled %d frames of %s at %g K, %s (state %d of %d)", p.frames_per_state, composition,
                      temperature, f"{density:g} g/cm3" if density else "default density", k + 1, len(states))
             yield frames

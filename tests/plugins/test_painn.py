@@ -39,7 +39,7 @@ def frames():
     out = []
     for k, (composition, temperature) in enumerate([("NS2", 3000.0), ("NS4", 3500.0)]):
         system = build_system(SodiumSilicateParams(atoms=100, density_g_cm3=2.3), composition, temperature, seed=k)
-        out += sample(system, Shik(ShikParams(**SHIK_SMALL)), temperature, frames=12, every_steps=40, seed=k,
+        out += sample(system, Shik(ShikParams(**SHIK_SMALL)), temperature, frames=12, every_steps=40, seed=k + 1,
                       equilibration_steps=300)
     return training_frames(out)
 
@@ -272,3 +272,22 @@ def test_trained_model_runs_nve_in_openmm_with_small_drift(trained, frames):
     drift = (totals[-1] - totals[0]) / kinetic
     print(f"PaiNN NVE, {len(symbols)} atoms, 0.5 fs, 200 steps: total-energy change {drift:.2e} of the kinetic energy")
     assert abs(drift) < 1e-2
+
+
+def test_an_ema_training_resumed_ends_where_the_uninterrupted_one_does(frames, tmp_path):
+    """The average is part of the checkpoint: stopping after two epochs and resuming to four gives the same kept
+    weights and history as four epochs in one go; and the kept weights are the average, not the raw ones."""
+    settings = TrainingSettings(max_epochs=4, batch_size=4, learning_rate=2e-3, seed=2, ema_decay=0.9)
+    _, whole = train(frames, ARCH, settings, tmp_path / "whole")
+    train(frames, ARCH, TrainingSettings(**{**settings.__dict__, "max_epochs": 2}), tmp_path / "resumed")
+    _, resumed = train(frames, ARCH, settings, tmp_path / "resumed")
+    assert [h["validation_loss"] for h in resumed.history] == [h["validation_loss"] for h in whole.history]
+    kept = {d: torch.load(tmp_path / d / "best.pt", weights_only=True) for d in ("whole", "resumed")}
+    assert all(torch.equal(kept["whole"][k], kept["resumed"][k]) for k in kept["whole"])
+    raw = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)
+    best_epoch = int(raw["best_epoch"])  # best.pt is the average at the best epoch, the checkpoint's at the last
+    assert all(torch.equal(raw["averaged"][k], kept["whole"][k]) for k in kept["whole"]) \
+        == (best_epoch == len(whole.history) - 1)
+    differs = [k for k in raw["model"] if raw["model"][k].is_floating_point()
+               and not torch.equal(raw["model"][k], raw["averaged"][k])]
+    assert differs  # the average is not the raw weights

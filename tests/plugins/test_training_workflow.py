@@ -229,3 +229,49 @@ def test_dataset_round_trip_keeps_any_element_in_batch_order(tmp_path):
         assert b.energy_eV == a.energy_eV
         np.testing.assert_allclose(b.forces_eV_A, a.forces_eV_A)
         np.testing.assert_allclose(b.stress_eV_A3, a.stress_eV_A3)
+
+
+def test_model_json_says_what_was_trained_on_and_its_errors_match_an_independent_evaluation(model_dir):
+    """The reported errors, recomputed through the path MD takes (the painn potential's batched module, forces by
+    autograd of its energy) rather than through the training's own evaluation."""
+    from meltdyn.plugins.potentials.painn import PainnParams
+    from meltdyn.plugins.potentials.painn.runtime import Painn
+
+    meta = json.loads((model_dir / "model.json").read_text())
+    training = json.loads((model_dir / "training.json").read_text())
+    split = training["split"]
+    assert meta["reference_frames"] == 14 and meta["training_frames"] == len(split["train"]) < 14
+    assert meta["training_frames"] + meta["validation_frames"] + meta["test_frames"] == 14
+    assert meta["training_compositions"] == {"NS2": meta["training_frames"]}
+    assert meta["training_temperatures_K"] == [3000.0]
+    # one composition: the per-element energies have rank 1 for three elements, and model.json says so
+    assert meta["energy_reference"]["rank"] == 1 and len(meta["energy_reference"]["undetermined"]) == 2
+    frames, _ = load_dataset(model_dir / "dataset.db")
+    module = Painn(PainnParams(model_dir=model_dir, precision="float64")).torch_model("cpu", torch.float64)
+    numbers = {"Na": 11, "Si": 14, "O": 8}
+    for name in ("train", "test"):
+        force_errors, energy_errors, sodium = [], [], []
+        for i in split[name]:
+            f = frames[i]
+            positions = torch.tensor(f.positions_A, requires_grad=True)
+            z = torch.tensor([numbers[s] for s in f.symbols])
+            energy = module(positions, torch.tensor(f.cell_A)[None], torch.zeros(len(z), dtype=torch.long), z)
+            (grad,) = torch.autograd.grad(energy.sum(), positions)
+            force_errors.append(-grad.numpy() - f.forces_eV_A)
+            energy_errors.append((float(energy.detach()) - f.energy_eV) / len(z))
+            sodium.append(force_errors[-1][np.array(f.symbols) == "Na"])
+        got = meta["metrics"][name]
+        assert got["frames"] == len(split[name])
+        assert got["force_rmse_meV_per_A"] == pytest.approx(1e3 * np.sqrt(np.mean(np.concatenate(force_errors) ** 2)),
+                                                            rel=1e-4)
+        assert got["force_mae_meV_per_A"] == pytest.approx(1e3 * np.mean(np.abs(np.concatenate(force_errors))),
+                                                           rel=1e-4)
+        assert got["energy_mae_meV_per_atom"] == pytest.approx(1e3 * np.mean(np.abs(energy_errors)), rel=1e-3)
+        assert got["force_by_species"]["Na"]["force_rmse_meV_per_A"] == pytest.approx(
+            1e3 * np.sqrt(np.mean(np.concatenate(sodium) ** 2)), rel=1e-4)
+    assert meta["test_metrics"]["force_rmse_meV_per_A"] == pytest.approx(meta["metrics"]["test"]["force_rmse_meV_per_A"],
+                                                                         rel=1e-5)
+    history = training["history"]
+    assert all(h["train_loss"] > 0 and h["seconds"] > 0 for h in history)
+    for figure in ("parity.png", "learning_curve.png"):
+        assert (model_dir / figure).stat().st_size > 10_000

@@ -215,7 +215,7 @@ def _train(args: argparse.Namespace) -> int:
 
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    print(json.dumps(train_from_spec(args.spec), indent=2))
+    print(json.dumps(train_from_spec(args.spec), indent=2, ensure_ascii=False))
     return 0
 
 

@@ -25,8 +25,23 @@ def append_batch(path: Path, frames: list[LabelledFrame], index: int, provenance
     data.add_systems(
         property_list=[{"energy": np.array([f.energy_eV]), "forces": f.forces_eV_A, "stress": f.stress_eV_A3[None]}
                        for f in frames],
-        atoms_list=[ase.Atoms(f.symbols, positions=f.positions_A, cell=f.cell_A, pbc=True) for f in frames],
-        atoms_metadata_list=[{"batch": index, "batch_size": len(frames)}] * len(frames))
+        atoms_list=[_atoms(f) for f in frames],
+        atoms_metadata_list=[{"batch": index, "batch_size": len(frames),
+                              **{INFO_PREFIX + k: v for k, v in f.info.items()}} for f in frames])
+
+
+INFO_PREFIX = "info_"
+"""A frame's ``info`` keys are stored with this prefix, apart from the database's own keys (batch, energy, ...)."""
+
+
+def _atoms(frame: LabelledFrame) -> Any:
+    import ase
+    from ase import units
+
+    atoms = ase.Atoms(frame.symbols, positions=frame.positions_A, cell=frame.cell_A, pbc=True)
+    if frame.velocities_A_fs is not None:  # stored as ASE's momenta: any ASE tool reads them
+        atoms.set_velocities(frame.velocities_A_fs / units.fs)
+    return atoms
 
 
 def complete_batches(path: Path) -> int:
@@ -48,18 +63,25 @@ def complete_batches(path: Path) -> int:
 
 
 def load_dataset(path: Path) -> tuple[list[LabelledFrame], dict[str, Any]]:
-    from ase.data import chemical_symbols
-    from schnetpack.data import ASEAtomsData
+    """The frames in the order they were labelled, with their velocities (to ASE's rounding of momenta) and info;
+    and the provenance the labelling recorded. Rows are read by the database's order, not by schnetpack's index,
+    which assumes ids without gaps (a batch cut short and removed leaves one)."""
+    from ase import units
+    from ase.db import connect
 
-    data = ASEAtomsData(str(path), load_properties=list(UNITS))
-    units = data.metadata["_property_unit_dict"]
-    if units != UNITS:
-        raise ValueError(f"dataset {path}: units {units}, expected {UNITS}")
+    db = connect(str(path), use_lock_file=False)
+    units_held = db.metadata.get("_property_unit_dict")
+    if units_held != UNITS:
+        raise ValueError(f"dataset {path}: units {units_held}, expected {UNITS}")
     frames = []
-    for k in range(len(data)):
-        row = data[k]
+    for row in db.select(sort="id"):
+        atoms = row.toatoms()
+        velocities = atoms.get_velocities() * units.fs if "momenta" in row else None
+        info = {key.removeprefix(INFO_PREFIX): value for key, value in row.key_value_pairs.items()
+                if key.startswith(INFO_PREFIX)}
         frames.append(LabelledFrame(
-            [chemical_symbols[int(z)] for z in row["_atomic_numbers"]], row["_positions"].numpy().astype(float),
-            row["_cell"].numpy().reshape(3, 3).astype(float), float(row["energy"][0]),
-            row["forces"].numpy().astype(float), row["stress"].numpy().reshape(3, 3).astype(float)))
-    return frames, data.metadata.get("meltdyn", {})
+            atoms.get_chemical_symbols(), np.asarray(row.positions, dtype=float),
+            np.asarray(row.cell, dtype=float).reshape(3, 3), float(np.asarray(row.data["energy"]).reshape(-1)[0]),
+            np.asarray(row.data["forces"], dtype=float), np.asarray(row.data["stress"], dtype=float).reshape(3, 3),
+            velocities, info))
+    return frames, db.metadata.get("meltdyn", {})

@@ -5,7 +5,7 @@ Inside the model lengths are Å and energies eV; md_module turns a trained model
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import schnetpack as spk
@@ -56,14 +56,6 @@ def build_model(arch: Architecture, offsets_eV: dict[int, float]) -> spk.model.N
                         spk.atomistic.Forces(calc_forces=True, calc_stress=True)])
 
 
-def fit_offsets(numbers: list[np.ndarray], energies: np.ndarray) -> dict[int, float]:
-    """Least-squares energy per atom of each element, from the compositions and energies of the training set."""
-    elements = sorted({int(z) for n in numbers for z in n})
-    counts = np.array([[np.sum(n == z) for z in elements] for n in numbers], dtype=float)
-    solution, *_ = np.linalg.lstsq(counts, energies, rcond=None)
-    return dict(zip(elements, solution.tolist()))
-
-
 @dataclass
 class Frame:
     """One labelled configuration with its neighbour list: Å, eV, eV/Å, eV/Å³ (stress = ∂E/∂ε / V)."""
@@ -77,6 +69,7 @@ class Frame:
     idx_i: np.ndarray | None = None
     idx_j: np.ndarray | None = None
     shifts: np.ndarray | None = None
+    info: dict[str, str | float] = field(default_factory=dict)  # the source's composition, temperature_K, ...
 
     def with_neighbours(self, cutoff_A: float) -> Frame:
         from vesin import NeighborList
@@ -89,7 +82,7 @@ class Frame:
 
 def training_frames(labelled: list[LabelledFrame]) -> list[Frame]:
     return [Frame(np.array([ATOMIC_NUMBER[s] for s in f.symbols]), f.positions_A, f.cell_A, f.energy_eV,
-                  f.forces_eV_A, f.stress_eV_A3) for f in labelled]
+                  f.forces_eV_A, f.stress_eV_A3, info=dict(f.info)) for f in labelled]
 
 
 def batch(frames: list[Frame], dtype: torch.dtype = torch.float32, device: str = "cpu") -> dict[str, torch.Tensor]:

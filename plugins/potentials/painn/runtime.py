@@ -54,14 +54,28 @@ def dataset_hash(frames: list[Frame]) -> str:
 
 
 def save_model(directory: Path, arch: Architecture, outcome: TrainingOutcome, frames: list[Frame],
-               provenance: dict[str, Any] | None = None) -> None:
-    """Write model.json beside the best weights: what a run needs to rebuild, and what produced it (``provenance``:
-    the recipe's fingerprint and package versions, when a training spec made it)."""
+               metrics: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None) -> None:
+    """Write model.json beside the best weights: what a run needs to rebuild, exactly what it was trained on (the
+    frames of the training set, not the reference data as a whole: the validation and test sets are held out) and
+    how well it does (``metrics``), and what produced it (``provenance``: the recipe's fingerprint and package
+    versions, when a training spec made it)."""
+    from meltdyn.plugins.potentials.painn.metrics import composition_of
+
     species = sorted({int(z) for f in frames for z in f.numbers})
+    trained = [frames[i] for i in outcome.split["train"]]
+    compositions: dict[str, int] = {}
+    for f in trained:
+        compositions[composition_of(f)] = compositions.get(composition_of(f), 0) + 1
+    temperatures = sorted({float(f.info["temperature_K"]) for f in trained if "temperature_K" in f.info})
     meta = {"architecture": asdict(arch), "offsets_eV": {str(k): v for k, v in outcome.offsets_eV.items()},
             "species": [chemical_symbols[z] for z in species], "units": UNITS,
-            "training_set_sha256": dataset_hash(frames), "training_frames": len(frames),
-            "test_metrics": outcome.test_metrics, **(provenance or {})}
+            "reference_frames": len(frames), "reference_data_sha256": dataset_hash(frames),
+            "training_frames": len(trained), "validation_frames": len(outcome.split["validation"]),
+            "test_frames": len(outcome.split["test"]), "training_set_sha256": dataset_hash(trained),
+            "training_atoms": int(sum(len(f.numbers) for f in trained)),
+            "training_compositions": dict(sorted(compositions.items())), "training_temperatures_K": temperatures,
+            "energy_reference": outcome.energy_reference, "epochs": len(outcome.history),
+            "test_metrics": outcome.test_metrics, "metrics": metrics or {}, **(provenance or {})}
     write_json_atomic(directory / MODEL_JSON, meta)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -14,8 +16,9 @@ import numpy as np
 import schnetpack.properties as props
 import torch
 
-from meltdyn.plugin import EV_A3_TO_GPA
-from meltdyn.plugins.potentials.painn.model import Architecture, Frame, batch, build_model, fit_offsets
+from meltdyn.plugin import EV_A3_TO_GPA, default_threads
+from meltdyn.plugins.potentials.painn.energy_reference import energy_reference
+from meltdyn.plugins.potentials.painn.model import Architecture, Frame, batch, build_model
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,9 @@ class TrainingSettings:
     seed: int = 0
     device: str = "cpu"
     deterministic: bool = False
+    atomic_energies_eV: dict[str, float] | None = None
+    ema_decay: float | None = None
+    threads: int | None = None
 
 
 @dataclass
@@ -44,6 +50,7 @@ class TrainingOutcome:
     test_metrics: dict[str, float] = field(default_factory=dict)
     split: dict[str, list[int]] = field(default_factory=dict)
     offsets_eV: dict[int, float] = field(default_factory=dict)
+    energy_reference: dict = field(default_factory=dict)
 
 
 def _split_sizes(n: int, validation: float, test: float) -> tuple[int, int]:
@@ -131,11 +138,39 @@ def _deterministic_algorithms(on: bool) -> Iterator[None]:
         torch.use_deterministic_algorithms(before)
 
 
+@contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op threads for the duration: ``n``, else the cores this process may use (OMP_NUM_THREADS,
+    affinity), not the machine's count torch takes by default."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n or default_threads())
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, workdir: Path
           ) -> tuple[torch.nn.Module, TrainingOutcome]:
     """Train, checkpointing every epoch in ``workdir``; calling again on the same workdir resumes."""
-    with _deterministic_algorithms(settings.deterministic):
+    with _deterministic_algorithms(settings.deterministic), _threads(settings.threads):
         return _train(frames, arch, settings, workdir)
+
+
+class _Averaged:
+    """An exponential moving average of the weights (``decay`` per optimisation step), the copy validated, kept
+    as best.pt and reported; or, without a decay, the model itself."""
+
+    def __init__(self, model: torch.nn.Module, decay: float | None):
+        self.decay = decay
+        self.model = copy.deepcopy(model) if decay is not None else model
+
+    def update(self, model: torch.nn.Module) -> None:
+        if self.decay is None:
+            return
+        with torch.no_grad():
+            for average, current in zip(self.model.parameters(), model.parameters()):
+                average.lerp_(current, 1.0 - self.decay)
 
 
 class CheckpointError(ValueError):
@@ -173,10 +208,12 @@ def _train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, 
         state = None
         split = split_indices(len(frames), settings.validation_fraction, settings.test_fraction, settings.seed)
         train_frames = [frames[i] for i in split["train"]]
-        offsets = fit_offsets([f.numbers for f in train_frames], np.array([f.energy for f in train_frames]))
-        outcome = TrainingOutcome(split=split, offsets_eV=offsets)
+        reference = energy_reference([f.numbers for f in train_frames], np.array([f.energy for f in train_frames]),
+                                     settings.atomic_energies_eV)
+        outcome = TrainingOutcome(split=split, offsets_eV=reference.offsets_eV, energy_reference=reference.record())
     subsets = {k: [frames[i] for i in v] for k, v in outcome.split.items()}
     model = build_model(arch, outcome.offsets_eV).to(device)
+    averaged = _Averaged(model, settings.ema_decay)
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=settings.lr_factor,
                                                            patience=settings.lr_patience_epochs)
@@ -184,6 +221,8 @@ def _train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, 
     if state is not None:
         try:
             model.load_state_dict(state["model"])
+            if settings.ema_decay is not None:
+                averaged.model.load_state_dict(state["averaged"])
             optimiser.load_state_dict(state["optimiser"])
             scheduler.load_state_dict(state["scheduler"])
             best_val, best_epoch = float(state["best_val"]), int(state["best_epoch"])
@@ -193,33 +232,38 @@ def _train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, 
                              f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
     for epoch in range(len(outcome.history), settings.max_epochs):
         if epoch - best_epoch > settings.patience_epochs:
+            log.info("early stop at epoch %d: no better validation loss for %d epochs (best: epoch %d)", epoch,
+                     settings.patience_epochs, best_epoch)
             break
+        started = time.perf_counter()
         model.train()
         order = rng.permutation(len(subsets["train"]))
+        train_loss, seen = 0.0, 0
         for k in range(0, len(order), settings.batch_size):
+            chunk = [subsets["train"][i] for i in order[k:k + settings.batch_size]]
             optimiser.zero_grad()
-            loss = _weighted(loss_terms(model, batch([subsets["train"][i] for i in order[k:k + settings.batch_size]],
-                                                       device=device)),
-                             settings)
+            loss = _weighted(loss_terms(model, batch(chunk, device=device)), settings)
             loss.backward()
             optimiser.step()
-        val = evaluate(model, subsets["validation"], settings.batch_size, device)
+            averaged.update(model)
+            train_loss, seen = train_loss + float(loss.detach()) * len(chunk), seen + len(chunk)
+        val = evaluate(averaged.model, subsets["validation"], settings.batch_size, device)
         val_loss = float(_weighted({k: torch.tensor(0.0 if np.isnan(v) else v) for k, v in val.items()}, settings))
         scheduler.step(val_loss)
-        rmse = rmse_report(val)
-        stress = "no stress labels" if rmse["stress_rmse_GPa"] is None else f"{rmse['stress_rmse_GPa']:.3f} GPa"
-        log.info("epoch %d: validation loss %.4g, RMSE %.1f meV/atom, %.0f meV/Å, %s, lr %.2g", epoch, val_loss,
-                 rmse["energy_rmse_meV_per_atom"], rmse["force_rmse_meV_per_A"], stress,
-                 optimiser.param_groups[0]["lr"])
-        outcome.history.append({"epoch": epoch, "validation_loss": val_loss, "lr": optimiser.param_groups[0]["lr"],
+        seconds = time.perf_counter() - started
+        outcome.history.append({"epoch": epoch, "train_loss": train_loss / seen, "validation_loss": val_loss,
+                                "lr": optimiser.param_groups[0]["lr"], "seconds": seconds,
                                 **{f"validation_{k}": None if np.isnan(v) else v for k, v in val.items()}})
+        _log_epoch(outcome.history, settings)
         if val_loss < best_val:
             best_val, best_epoch = val_loss, epoch
-            torch.save(model.state_dict(), workdir / "best.pt.tmp")
+            torch.save(averaged.model.state_dict(), workdir / "best.pt.tmp")
             os.replace(workdir / "best.pt.tmp", workdir / "best.pt")
         torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
                     "scheduler": scheduler.state_dict(), "best_val": best_val, "best_epoch": best_epoch,
-                    "rng": rng.bit_generator.state, "outcome": asdict(outcome)}, workdir / "checkpoint.pt.tmp")
+                    "rng": rng.bit_generator.state, "outcome": asdict(outcome),
+                    **({"averaged": averaged.model.state_dict()} if settings.ema_decay is not None else {})},
+                   workdir / "checkpoint.pt.tmp")
         os.replace(workdir / "checkpoint.pt.tmp", checkpoint)
     try:
         model.load_state_dict(torch.load(workdir / "best.pt", map_location=device, weights_only=True))
@@ -230,3 +274,25 @@ def _train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, 
     (workdir / "training.json").write_text(json.dumps({"architecture": asdict(arch), "settings": asdict(settings),
                                                        **asdict(outcome)}, indent=2))
     return model.cpu(), outcome
+
+
+def _log_epoch(history: list[dict[str, float]], settings: TrainingSettings) -> None:
+    """One line per epoch: losses, validation RMSEs, learning rate, the epoch's time and the time left at most."""
+    h = history[-1]
+    rmse = rmse_report({k: np.nan if h[f"validation_{k}"] is None else h[f"validation_{k}"]
+                        for k in ("energy", "forces", "stress")})
+    stress = "no stress labels" if rmse["stress_rmse_GPa"] is None else f"{rmse['stress_rmse_GPa']:.3f} GPa"
+    recent = [e["seconds"] for e in history[-5:]]
+    left = (settings.max_epochs - h["epoch"] - 1) * float(np.mean(recent))
+    log.info("epoch %d/%d: loss train %.4g, validation %.4g; validation RMSE %.1f meV/atom, %.0f meV/Å, %s; "
+             "lr %.2g; %.1f s, at most %s left (early stopping may end sooner)", h["epoch"] + 1, settings.max_epochs,
+             h["train_loss"], h["validation_loss"], rmse["energy_rmse_meV_per_atom"], rmse["force_rmse_meV_per_A"],
+             stress, h["lr"], h["seconds"], _duration(left))
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

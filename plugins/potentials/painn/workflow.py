@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from meltdyn.plugin import (
-    EV_A3_TO_GPA, InputError, Registry, Spec, StudyError, check_labelled, claim, discover, fingerprint, invalid,
-    kind_of, package_versions, plugin_union, read_study_file, write_json_atomic,
+    InputError, Registry, Spec, StudyError, check_labelled, claim, discover, fingerprint, invalid,
+    kind_of, package_versions, plugin_union, read_study_file, warn_if_oversubscribed, write_json_atomic,
 )
 from meltdyn.plugins.potentials.painn import (
     MAX_CUTOFF_A, MAX_FEATURES, MAX_INTERACTIONS, MAX_RADIAL_BASIS, architecture_problems,
 )
 from meltdyn.plugins.potentials.painn.dataset import append_batch, complete_batches, load_dataset
+from meltdyn.plugins.potentials.painn.energy_reference import element_symbol_problems
+from meltdyn.plugins.potentials.painn.figures import learning_curve, parity_plot
+from meltdyn.plugins.potentials.painn.metrics import predict, report
 from meltdyn.plugins.potentials.painn.model import Architecture, Frame, batch, training_frames
 from meltdyn.plugins.potentials.painn.runtime import save_model
 from meltdyn.plugins.potentials.painn.training import CheckpointError, TrainingSettings, split_problem, train
@@ -65,6 +68,30 @@ class TrainingSpec(Spec):
     deterministic: bool = Field(False, description="torch's deterministic algorithms (bit-identical retraining on "
                                 "the same GPU; on the CPU training is deterministic either way).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when torch sees a GPU.")
+    threads: int | None = Field(None, ge=1, le=4096, description="torch's CPU threads. Default: OMP_NUM_THREADS, "
+                                "else the cores this process may use (not the machine's count: an epoch took 17x "
+                                "longer when another job held one of two cores). A given count retrains "
+                                "bit-identically; another changes the sums' rounding.")
+    atomic_energies_eV: dict[str, float] | None = Field(
+        None, description="Energy of each element's reference (isolated atoms computed with the reference method, "
+        "or any reference), subtracted before training, e.g. {Na: -4.9, Si: -39.6, O: -105.1} (whatever the "
+        "reference code gives). Default: fitted by least squares to the training set — rank-deficient on a join such "
+        "as Na2O-SiO2 (O = Na/2 + 2 Si), which the training reports and resolves by the minimum-norm solution.")
+    ema_decay: float | None = Field(None, gt=0, lt=1, description="Keep an exponential moving average of the "
+                                    "weights with this decay per optimisation step (e.g. 0.99) and validate, keep "
+                                    "and report it instead of the raw weights. Default: off.")
+
+    @field_validator("atomic_energies_eV")
+    @classmethod
+    def _elements(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is not None:
+            bad = element_symbol_problems(v)
+            if bad:
+                raise ValueError(f"{bad[:5]} are not element symbols (e.g. Na, Si, O)")
+            infinite = [k for k, e in v.items() if not math.isfinite(e)]
+            if infinite:
+                raise ValueError(f"the energies of {infinite[:5]} are not finite numbers")
+        return v
 
 
 def resolve_device(requested: str) -> str:
@@ -76,7 +103,7 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-RESUMABLE_CHANGES = ("device", "max_epochs", "patience_epochs")
+RESUMABLE_CHANGES = ("device", "threads", "max_epochs", "patience_epochs")
 
 
 def _identity(resolved: dict[str, Any]) -> dict[str, Any]:
@@ -102,41 +129,15 @@ def train_model_spec(registry: Registry) -> type[BaseModel]:
     return TrainSpec
 
 
-def _parity_plot(model: Any, frames: list[Frame], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out = model(batch(frames))
-    n = np.array([len(f.numbers) for f in frames])
-    pairs = [("energy per atom (eV)", np.array([f.energy for f in frames]) / n, out["energy"].detach().numpy() / n),
-             ("force component (eV/Å)", np.concatenate([f.forces.ravel() for f in frames]),
-              out["forces"].detach().numpy().ravel()),
-             ("stress component (GPa)", np.concatenate([f.stress.ravel() for f in frames]) * EV_A3_TO_GPA,
-              out["stress"].detach().numpy().ravel() * EV_A3_TO_GPA)]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), layout="constrained")
-    for ax, (label, ref, pred) in zip(axes, pairs):
-        known = np.isfinite(ref)  # imported frames may lack a stress
-        ref, pred = ref[known], pred[known]
-        if not known.any():
-            ax.set(title=f"test set: no reference {label.split(' (')[0]}")
-            continue
-        ax.plot(ref, pred, ".", ms=2)
-        lim = [min(ref.min(), pred.min()), max(ref.max(), pred.max())]
-        ax.plot(lim, lim, "k-", lw=0.5)
-        ax.set(xlabel=f"reference {label}", ylabel=f"PaiNN {label}", title="test set")
-    for suffix in ("png", "pdf"):
-        fig.savefig(path.with_suffix(f".{suffix}"), dpi=150)
-    plt.close(fig)
-
-
 def _label(labeller: Any, registry: Registry, out: Path, provenance: dict[str, Any]) -> None:
     """Build dataset.db batch by batch in dataset.partial.db; a restart keeps every batch already labelled."""
     partial, dataset = out / "dataset.partial.db", out / "dataset.db"
     done = complete_batches(partial)
     if done:
         log.info("reference data: keeping %d labelled batch(es) from %s", done, partial)
+        resume = getattr(labeller, "resume", None)  # a labeller that does not subclass Labeller has none
+        if resume is not None:
+            resume(load_dataset(partial)[0])
     for index, frames in enumerate(labeller.batches(registry, skip=done), start=done):
         frames = [check_labelled(f, f"reference_data: batch {index}, frame {k}", allow_missing_stress=True)
                   for k, f in enumerate(frames)]
@@ -148,7 +149,7 @@ def _label(labeller: Any, registry: Registry, out: Path, provenance: dict[str, A
 
 
 TRAINING_FILES = {"spec.json", "dataset.db", "dataset.partial.db", "checkpoint.pt", "best.pt", "training.json",
-                  "model.json", "parity.png", "parity.pdf"}
+                  "model.json", "parity.png", "parity.pdf", "learning_curve.png", "learning_curve.pdf"}
 
 
 def _made_before_marks(directory: Path, resolved: dict[str, Any]) -> bool:
@@ -217,6 +218,7 @@ def check_training(source: str | Path | dict[str, Any], registry: Registry) -> C
     except ValidationError as exc:
         raise invalid(exc, model_cls, "training spec") from None
     device = resolve_device(spec.training.device)
+    warn_if_oversubscribed(spec.training.threads, "training.threads")
     out = Path(spec.output_dir)
     resolved = spec.model_dump(mode="json")
     resuming = _resumable(out, resolved)
@@ -258,6 +260,12 @@ def _train_from_spec(source: str | Path | dict[str, Any], registry: Registry | N
                          "remove it to label the reference data again") from None
     if problem := split_problem(len(labelled), t.validation_fraction, t.test_fraction):
         raise StudyError(problem)
+    if t.atomic_energies_eV is not None:
+        present = sorted({s for f in labelled for s in f.symbols})
+        missing = [s for s in present if s not in t.atomic_energies_eV]
+        if missing:
+            raise StudyError(f"training.atomic_energies_eV: no energy for {missing}, present in the reference data; "
+                             f"give one for each of {present}")
     frames = training_frames(labelled)
     arch = Architecture(**spec.model.model_dump())
     settings = TrainingSettings(**{**spec.training.model_dump(), "device": device})
@@ -267,9 +275,19 @@ def _train_from_spec(source: str | Path | dict[str, Any], registry: Registry | N
         raise StudyError(str(exc)) from None
     recipe = _identity(resolved)
     del recipe["output_dir"], recipe["name"]  # where it goes and what it is called change no number
-    save_model(out, arch, outcome, frames, provenance={
+    predicted = predict(model, frames, t.batch_size)
+    metrics = report(frames, predicted, outcome.split)
+    save_model(out, arch, outcome, frames, metrics, provenance={
         "fingerprint": fingerprint(recipe, {"training": spec.training.seed}, versions), "packages": versions,
-        "dataset_fingerprint": data_fingerprint})
-    _parity_plot(model, [frames[i] for i in outcome.split["test"]], out / "parity")
+        "dataset_fingerprint": data_fingerprint, "ema_decay": t.ema_decay})
+    parity_plot(frames, predicted, outcome.split, outcome.offsets_eV, out / "parity")
+    learning_curve(outcome.history, out / "learning_curve")
     return {"model_dir": str(out), "frames": len(frames), "epochs": len(outcome.history),
-            "test_metrics": outcome.test_metrics, "architecture": asdict(arch)}
+            "trained_on_frames": len(outcome.split["train"]), "test_metrics": outcome.test_metrics,
+            "metrics": {name: _headline(m) for name, m in metrics.items()},
+            "energy_reference": outcome.energy_reference["note"], "architecture": asdict(arch)}
+
+
+def _headline(errors: dict[str, Any]) -> dict[str, Any]:
+    """A set's errors without the breakdowns (those are in model.json and training.json)."""
+    return {k: v for k, v in errors.items() if not k.startswith(("by_", "force_by"))}
