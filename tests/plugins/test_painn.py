@@ -281,9 +281,11 @@ def test_an_ema_training_resumed_ends_where_the_uninterrupted_one_does(frames, t
     _, whole = train(frames, ARCH, settings, tmp_path / "whole")
     train(frames, ARCH, TrainingSettings(**{**settings.__dict__, "max_epochs": 2}), tmp_path / "resumed")
     _, resumed = train(frames, ARCH, settings, tmp_path / "resumed")
-    assert [h["validation_loss"] for h in resumed.history] == [h["validation_loss"] for h in whole.history]
+    # to float32 rounding: matrix products' last bits can depend on memory alignment
+    assert [h["validation_loss"] for h in resumed.history] == pytest.approx([h["validation_loss"] for h in
+                                                                              whole.history], rel=1e-6)
     kept = {d: torch.load(tmp_path / d / "best.pt", weights_only=True) for d in ("whole", "resumed")}
-    assert all(torch.equal(kept["whole"][k], kept["resumed"][k]) for k in kept["whole"])
+    assert all(torch.allclose(kept["whole"][k], kept["resumed"][k], rtol=1e-5, atol=1e-7) for k in kept["whole"])
     raw = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)
     best_epoch = int(raw["best_epoch"])  # best.pt is the average at the best epoch, the checkpoint's at the last
     assert all(torch.equal(raw["averaged"][k], kept["whole"][k]) for k in kept["whole"]) \

@@ -42,6 +42,7 @@ MAX_INTERACTIONS = 32
 MAX_RADIAL_BASIS = 1024
 MAX_CUTOFF_A = 20.0
 MAX_PARAMETERS = 50_000_000
+MAX_COMMITTEE = 32
 """Bounds on a PaiNN architecture, in training specs and model.json alike. Weights and their Adam moments take 16
 bytes a parameter: 50 million is 800 MB before any activation, and each MD step's pair tensors grow with features
 × interactions × pairs (pairs with the cube of the cutoff; 20 Å is four times any oxide cutoff)."""
@@ -107,6 +108,19 @@ def _model_problems(meta: Any) -> list[str]:
             unknown = [s for s in species if not elements.is_element(s)]
             if unknown:
                 problems.append(f"species: {unknown[:5]} are not element symbols")
+    committee = meta.get("committee")
+    if committee is not None:
+        if not isinstance(committee, list) or not committee or not all(isinstance(m, dict) for m in committee):
+            problems.append(f"committee: {str(committee)[:60]!r}; expected a non-empty list of members")
+        else:
+            for k, member in enumerate(committee[:MAX_COMMITTEE + 1]):
+                weights = member.get("weights")
+                if not isinstance(weights, str) or weights.startswith("/") or ".." in Path(weights).parts:
+                    problems.append(f"committee[{k}].weights: {str(weights)[:60]!r}; expected a path inside the "
+                                    "model directory")
+                    break
+            if len(committee) > MAX_COMMITTEE:
+                problems.append(f"committee: {len(committee)} members, more than {MAX_COMMITTEE}")
     offsets = meta.get("offsets_eV")
     if "offsets_eV" in meta:
         if not isinstance(offsets, dict):
@@ -143,6 +157,10 @@ def read_model_meta(model_dir: Path) -> dict[str, Any]:
     if problems:
         raise ValueError(f"model_dir: {str(path)!r} is not a meltdyn model description: {'; '.join(problems[:5])}; "
                          "restore the file, or train the model again (meltdyn train)")
+    absent = [m["weights"] for m in meta.get("committee") or [] if not (model_dir / m["weights"]).is_file()]
+    if absent:
+        raise ValueError(f"model_dir: {str(model_dir)!r} is a committee of {len(meta['committee'])}, but its members' "
+                         f"weights {absent[:3]} are missing; restore them, or train the committee again")
     return meta
 
 
@@ -160,9 +178,9 @@ def check_weights(model_dir: Path, meta: dict[str, Any]) -> None:
         raise ValueError(f"model_dir: {str(path)!r} cannot be read ({exc.strerror})") from None
     if key in _CHECKED:
         return
-    from meltdyn.plugins.potentials.painn.runtime import load_weights
+    from meltdyn.plugins.potentials.painn.runtime import load_members
 
-    load_weights(model_dir, meta)
+    load_members(model_dir, meta)
     _CHECKED[key] = None
 
 

@@ -74,53 +74,100 @@ class InferencePaiNN(nn.Module):
         return q.squeeze(1)
 
 
-def _energy_parts(model: spk.model.NeuralNetworkPotential) -> tuple[InferencePaiNN, nn.Module, torch.Tensor]:
-    """The representation, the atomic-energy network and the per-element energy offsets (eV) of a trained model,
-    as copies: casting a module to the MD precision must not change the model it came from."""
-    atomwise, offsets = model.output_modules[0], model.output_modules[1]
-    if atomwise.aggregation_mode != "sum":
-        raise ValueError(f"energy output must sum atomic contributions, not {atomwise.aggregation_mode!r}")
-    return (InferencePaiNN(copy.deepcopy(model.representation)), copy.deepcopy(atomwise.outnet),
-            offsets.table.detach().clone())
+class MemberEnergy(nn.Module):
+    """One trained model's atomic energies without offsets (eV), from pair vectors: a member of a committee."""
+
+    def __init__(self, model: spk.model.NeuralNetworkPotential):
+        super().__init__()
+        atomwise = model.output_modules[0]
+        if atomwise.aggregation_mode != "sum":
+            raise ValueError(f"energy output must sum atomic contributions, not {atomwise.aggregation_mode!r}")
+        # copies: casting a module to the MD precision must not change the model it came from
+        self.representation = InferencePaiNN(copy.deepcopy(model.representation))
+        self.atomic_energy = copy.deepcopy(atomwise.outnet)
+
+    def forward(self, numbers: torch.Tensor, r_ij: torch.Tensor, idx_i: torch.Tensor, idx_j: torch.Tensor
+                ) -> torch.Tensor:
+        return self.atomic_energy(self.representation(numbers, r_ij, idx_i, idx_j)).squeeze(-1)
+
+
+def _members(models: list[spk.model.NeuralNetworkPotential]) -> tuple[nn.ModuleList, torch.Tensor]:
+    """The members' energy networks and the per-element energy offsets (eV) they share (training fits them once
+    for the committee; a committee whose members differ there is refused)."""
+    offsets = models[0].output_modules[1].table.detach().clone()
+    for model in models[1:]:
+        if not torch.equal(model.output_modules[1].table, offsets):
+            raise ValueError("committee members with different per-element energy offsets cannot be averaged")
+    return nn.ModuleList([MemberEnergy(m) for m in models]), offsets
 
 
 class BatchedPaiNN(nn.Module):
     """The same function for a batch of systems in meltdyn's units (Å in, eV per system out): the ``torch_model``
-    interface, for TorchSim and any other torch-native engine."""
+    interface, for TorchSim and any other torch-native engine. A committee gives its members' mean energy (so
+    forces are the mean forces), from one neighbour list."""
 
-    def __init__(self, model: spk.model.NeuralNetworkPotential, cutoff_A: float, dtype: torch.dtype, device: str):
+    def __init__(self, models: list[spk.model.NeuralNetworkPotential], cutoff_A: float, dtype: torch.dtype,
+                 device: str):
         super().__init__()
         from vesin_torch import NeighborList
 
-        self.representation, self.atomic_energy, offsets_eV = _energy_parts(model)
+        self.members, offsets_eV = _members(models)
         self.register_buffer("offsets_eV", offsets_eV)
         self.neighbours = NeighborList(cutoff=cutoff_A, full_list=True)
         self.to(device=device, dtype=dtype)
         self.requires_grad_(False)
 
-    def forward(self, positions: torch.Tensor, cells: torch.Tensor, system_idx: torch.Tensor,
-                numbers: torch.Tensor) -> torch.Tensor:
+    def member_energies(self, positions: torch.Tensor, cells: torch.Tensor, system_idx: torch.Tensor,
+                        numbers: torch.Tensor) -> torch.Tensor:
+        """Each member's energy per system (members, systems), eV, offsets included."""
         from meltdyn.plugins.engines.torchsim_engine.interface import periodic_pairs
 
         i, j, r_ij = periodic_pairs(self.neighbours, positions, cells, system_idx)
-        atomic = self.atomic_energy(self.representation(numbers, r_ij, i, j)).squeeze(-1) + self.offsets_eV[numbers]
-        return torch.zeros(cells.shape[0], dtype=atomic.dtype, device=atomic.device).index_add(0, system_idx, atomic)
+        offsets = self.offsets_eV[numbers]
+        out = []
+        for member in self.members:
+            atomic = member(numbers, r_ij, i, j) + offsets
+            out.append(torch.zeros(cells.shape[0], dtype=atomic.dtype, device=atomic.device).index_add(
+                0, system_idx, atomic))
+        return torch.stack(out)
+
+    def forward(self, positions: torch.Tensor, cells: torch.Tensor, system_idx: torch.Tensor,
+                numbers: torch.Tensor) -> torch.Tensor:
+        return self.member_energies(positions, cells, system_idx, numbers).mean(0)
+
+    def member_forces(self, positions: torch.Tensor, cell: torch.Tensor, numbers: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each member's energy (members,) eV and forces (members, atoms, 3) eV/Å for one system, in one pass:
+        one neighbour list, and one backward through the members' summed energies, each member's energy
+        depending on its own copy of the positions, so that the copies' gradients are the members' forces."""
+        i, j, shifts = self.neighbours.compute(points=positions.detach(), box=cell.detach(), periodic=True,
+                                               quantities="ijS")
+        i, j = i.to(torch.long), j.to(torch.long)
+        offset = (self.offsets_eV[numbers]).sum()
+        copies = positions.detach().expand(len(self.members), -1, -1).clone().requires_grad_(True)
+        shift = shifts.to(positions.dtype) @ cell
+        energies = torch.stack([member(numbers, x.index_select(0, j) - x.index_select(0, i) + shift, i, j).sum()
+                                for member, x in zip(self.members, copies)]) + offset
+        (grad,) = torch.autograd.grad(energies.sum(), copies)
+        return energies.detach(), -grad
 
 
 class OpenMMPaiNN(nn.Module):
-    """TorchForce module: positions (nm) and box vectors (nm) in, potential energy (kJ/mol, float64) out."""
+    """TorchForce module: positions (nm) and box vectors (nm) in, potential energy (kJ/mol, float64) out; a
+    committee's mean energy, its members sharing one neighbour list."""
 
-    def __init__(self, model: spk.model.NeuralNetworkPotential, numbers: np.ndarray, cutoff_A: float,
+    def __init__(self, models: list[spk.model.NeuralNetworkPotential], numbers: np.ndarray, cutoff_A: float,
                  dtype: torch.dtype):
         super().__init__()
         from vesin_torch import NeighborList
 
-        self.representation, self.atomic_energy, offsets_eV = _energy_parts(model)
+        self.members, offsets_eV = _members(models)
         self.offset_eV = float(offsets_eV[torch.as_tensor(numbers)].sum())
         self.neighbours = NeighborList(cutoff=cutoff_A, full_list=True)
         self.register_buffer("numbers", torch.as_tensor(numbers, dtype=torch.long))
         self.dtype = dtype
         self.kj_mol_per_eV = EV_TO_KJ_MOL
+        self.n_members = len(models)
         self.to(dtype)
         self.requires_grad_(False)
 
@@ -130,6 +177,7 @@ class OpenMMPaiNN(nn.Module):
         i, j, s = self.neighbours.compute(points=r.detach(), box=cell.detach(), periodic=True, quantities="ijS")
         i, j = i.to(torch.long), j.to(torch.long)
         r_ij = r.index_select(0, j) - r.index_select(0, i) + s.to(self.dtype) @ cell
-        q = self.representation(self.numbers, r_ij, i, j)
-        energy = self.atomic_energy(q).sum().to(torch.float64) + self.offset_eV
-        return energy * self.kj_mol_per_eV
+        energy = torch.zeros((), dtype=self.dtype, device=r.device)
+        for member in self.members:
+            energy = energy + member(self.numbers, r_ij, i, j).sum()
+        return (energy.to(torch.float64) / self.n_members + self.offset_eV) * self.kj_mol_per_eV

@@ -114,3 +114,28 @@ def cohesive_per_atom(frames: list[Frame], energies: np.ndarray, offsets_eV: dic
     """Energy minus the per-element reference energies, per atom (eV/atom)."""
     return np.array([(e - sum(offsets_eV[int(z)] for z in f.numbers)) / len(f.numbers)
                      for f, e in zip(frames, energies)])
+
+
+def committee_mean(members: list[Predictions]) -> Predictions:
+    """What the committee predicts: its members' mean energy, forces and stress."""
+    return Predictions(np.mean([p.energy for p in members], axis=0),
+                       [np.mean([p.forces[k] for p in members], axis=0) for k in range(len(members[0].forces))],
+                       np.mean([p.stress for p in members], axis=0))
+
+
+def max_force_deviation(forces: np.ndarray) -> float:
+    """DP-GEN's model deviation of one frame: the largest over atoms of the members' force spread,
+    max_i sqrt(<|F_i - <F_i>|²>), in the forces' unit; ``forces`` is (members, atoms, 3)."""
+    return float(np.sqrt(np.mean(np.sum((forces - forces.mean(0)) ** 2, axis=-1), axis=0)).max())
+
+
+def committee_spread(members: list[Predictions], indices: list[int]) -> dict[str, float]:
+    """How far the members disagree on the frames ``indices``: the RMS over force components of their standard
+    deviation (meV/Å; set beside the force RMSE, it says whether the spread tracks the error) and the frames'
+    mean and largest max atomic force deviation (eV/Å, DP-GEN's model deviation)."""
+    stacked = [np.stack([p.forces[i] for p in members]) for i in indices]
+    deviations = [max_force_deviation(f) for f in stacked]
+    variance = np.concatenate([f.var(axis=0).ravel() for f in stacked])
+    return {"members": len(members), "force_spread_rms_meV_per_A": float(np.sqrt(variance.mean()) * 1e3),
+            "max_force_deviation_mean_eV_per_A": float(np.mean(deviations)),
+            "max_force_deviation_max_eV_per_A": float(np.max(deviations))}

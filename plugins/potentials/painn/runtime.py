@@ -54,7 +54,8 @@ def dataset_hash(frames: list[Frame]) -> str:
 
 
 def save_model(directory: Path, arch: Architecture, outcome: TrainingOutcome, frames: list[Frame],
-               metrics: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None) -> None:
+               metrics: dict[str, Any] | None = None, provenance: dict[str, Any] | None = None,
+               committee: list[dict[str, Any]] | None = None) -> None:
     """Write model.json beside the best weights: what a run needs to rebuild, exactly what it was trained on (the
     frames of the training set, not the reference data as a whole: the validation and test sets are held out) and
     how well it does (``metrics``), and what produced it (``provenance``: the recipe's fingerprint and package
@@ -75,27 +76,44 @@ def save_model(directory: Path, arch: Architecture, outcome: TrainingOutcome, fr
             "training_atoms": int(sum(len(f.numbers) for f in trained)),
             "training_compositions": dict(sorted(compositions.items())), "training_temperatures_K": temperatures,
             "energy_reference": outcome.energy_reference, "epochs": len(outcome.history),
-            "test_metrics": outcome.test_metrics, "metrics": metrics or {}, **(provenance or {})}
+            "test_metrics": outcome.test_metrics, "metrics": metrics or {}, **(provenance or {}),
+            **({"committee": committee} if committee else {})}
     write_json_atomic(directory / MODEL_JSON, meta)
 
 
 def save_untrained(directory: Path, species: list[str], arch: Architecture = Architecture(
-        cutoff_A=4.0, features=8, interactions=2, radial_basis=6)) -> None:
-    """A model with seeded random weights: a valid model directory for tests of the machinery, not of physics."""
+        cutoff_A=4.0, features=8, interactions=2, radial_basis=6), members: int = 1) -> None:
+    """A model with seeded random weights (a committee of them if ``members`` > 1): a valid model directory for
+    tests of the machinery, not of physics."""
     directory.mkdir(parents=True, exist_ok=True)
     offsets = {ATOMIC_NUMBER[s]: -3.0 for s in species}
-    torch.manual_seed(0)
-    torch.save(build_model(arch, offsets).state_dict(), directory / WEIGHTS)
-    write_json_atomic(directory / MODEL_JSON, {"architecture": asdict(arch), "species": sorted(species),
-                                               "offsets_eV": {str(k): v for k, v in offsets.items()}, "units": UNITS,
-                                               "training_set_sha256": None, "training_frames": 0,
-                                               "test_metrics": {}})
+    weights = [WEIGHTS] + [f"committee/member-{k}/{WEIGHTS}" for k in range(1, members)]
+    for k, path in enumerate(weights):
+        torch.manual_seed(k)
+        (directory / path).parent.mkdir(parents=True, exist_ok=True)
+        torch.save(build_model(arch, offsets).state_dict(), directory / path)
+    write_json_atomic(directory / MODEL_JSON, {
+        "architecture": asdict(arch), "species": sorted(species), "offsets_eV": {str(k): v for k, v in offsets.items()},
+        "units": UNITS, "training_set_sha256": None, "training_frames": 0, "test_metrics": {},
+        **({"committee": [{"member": k, "seed": k, "weights": w} for k, w in enumerate(weights)]}
+           if members > 1 else {})})
 
 
-def load_weights(model_dir: Path, meta: dict[str, Any]) -> torch.nn.Module:
-    """The model model.json describes with best.pt's weights; ValueError naming the file if they do not fit.
-    ``torch.load`` reads tensors only (``weights_only``): a best.pt cannot run code."""
-    path = model_dir / WEIGHTS
+def member_weights(meta: dict[str, Any]) -> list[str]:
+    """The weights files of a model's members, relative to its directory: best.pt alone, or a committee's."""
+    return [m["weights"] for m in meta["committee"]] if meta.get("committee") else [WEIGHTS]
+
+
+def load_members(model_dir: Path, meta: dict[str, Any]) -> list[torch.nn.Module]:
+    """Every member of the model (one unless it is a committee), each as :func:`load_weights` loads it."""
+    return [load_weights(model_dir, meta, weights) for weights in member_weights(meta)]
+
+
+def load_weights(model_dir: Path, meta: dict[str, Any], weights: str = WEIGHTS) -> torch.nn.Module:
+    """The model model.json describes with the weights in ``weights`` (best.pt, or a committee member's);
+    ValueError naming the file if they do not fit. ``torch.load`` reads tensors only (``weights_only``): a weights
+    file cannot run code."""
+    path = model_dir / weights
     advice = "restore it, or train the model again (meltdyn train)"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -123,8 +141,11 @@ class Painn(Potential):
         self.params = params
         self.meta = read_model_meta(params.model_dir)
         self.arch = Architecture(**self.meta["architecture"])
-        self.model = load_weights(params.model_dir, self.meta)
-        self.model.eval()
+        self.members = load_members(params.model_dir, self.meta)
+        for member in self.members:
+            member.eval()
+        self.model = self.members[0]
+        self._spread_module: BatchedPaiNN | None = None
         self.backend = params.backend if params.backend != "auto" else (
             "torchscript" if torchforce_loads() else "python")
 
@@ -135,7 +156,7 @@ class Painn(Potential):
     def md_module(self, symbols: list[str]) -> OpenMMPaiNN:
         """The model arranged for MD in openmm-torch's convention (nm in, kJ/mol out), eager."""
         numbers = np.array([ATOMIC_NUMBER[s] for s in symbols])
-        return OpenMMPaiNN(self.model, numbers, self.arch.cutoff_A, self.dtype)
+        return OpenMMPaiNN(self.members, numbers, self.arch.cutoff_A, self.dtype)
 
     def torchforce_module(self, symbols: list[str]) -> torch.jit.ScriptModule:
         return torch.jit.script(self.md_module(symbols))
@@ -163,7 +184,20 @@ class Painn(Potential):
     def torch_model(self, device: str, dtype: torch.dtype) -> BatchedPaiNN:
         if self.params.keep_freed_memory and device == "cpu":
             keep_freed_memory()
-        return BatchedPaiNN(self.model, self.arch.cutoff_A, dtype, device)
+        return BatchedPaiNN(self.members, self.arch.cutoff_A, dtype, device)
+
+    def member_forces(self, system: AtomicSystem, dtype: torch.dtype = torch.float64) -> tuple[np.ndarray,
+                                                                                                np.ndarray]:
+        """Each member's energy (members,) in eV and forces (members, atoms, 3) in eV/Å for one configuration:
+        the committee's spread, which MD (on the mean) does not compute."""
+        from ase.data import atomic_numbers
+
+        if self._spread_module is None or self._spread_module.offsets_eV.dtype != dtype:
+            self._spread_module = BatchedPaiNN(self.members, self.arch.cutoff_A, dtype, "cpu")
+        energies, forces = self._spread_module.member_forces(
+            torch.tensor(system.positions_A, dtype=dtype), torch.tensor(system.cell_A, dtype=dtype),
+            torch.tensor([atomic_numbers[s] for s in system.symbols]))
+        return energies.numpy(), forces.numpy()
 
     def describe(self) -> dict[str, Any]:
         return {"name": "painn", "model_dir": str(self.params.model_dir), "openmm_backend": self.backend, **self.meta}

@@ -16,7 +16,7 @@ import numpy as np
 import schnetpack.properties as props
 import torch
 
-from meltdyn.plugin import EV_A3_TO_GPA, default_threads
+from meltdyn.plugin import EV_A3_TO_GPA, default_threads, derive_seed
 from meltdyn.plugins.potentials.painn.energy_reference import energy_reference
 from meltdyn.plugins.potentials.painn.model import Architecture, Frame, batch, build_model
 
@@ -42,6 +42,12 @@ class TrainingSettings:
     atomic_energies_eV: dict[str, float] | None = None
     ema_decay: float | None = None
     threads: int | None = None
+    member: int = 0  # of a committee: its weights and batch order come from a seed of their own; the split does not
+
+    @property
+    def member_seed(self) -> int:
+        """Member 0 (a single model) uses the training seed itself; member k a seed derived from it."""
+        return self.seed if self.member == 0 else derive_seed(self.seed, "committee member", self.member)
 
 
 @dataclass
@@ -200,7 +206,7 @@ def _train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, 
     workdir.mkdir(parents=True, exist_ok=True)
     frames = [f.with_neighbours(arch.cutoff_A) if f.idx_i is None else f for f in frames]
     checkpoint = workdir / "checkpoint.pt"
-    torch.manual_seed(settings.seed)
+    torch.manual_seed(settings.member_seed)
     device = settings.device
     if checkpoint.exists():
         state, outcome = _read_checkpoint(checkpoint, device)
@@ -217,7 +223,7 @@ def _train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, 
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=settings.lr_factor,
                                                            patience=settings.lr_patience_epochs)
-    best_val, best_epoch, rng = float("inf"), -1, np.random.default_rng(settings.seed)
+    best_val, best_epoch, rng = float("inf"), -1, np.random.default_rng(settings.member_seed)
     if state is not None:
         try:
             model.load_state_dict(state["model"])

@@ -18,12 +18,12 @@ from meltdyn.plugin import (
     kind_of, package_versions, plugin_union, read_study_file, warn_if_oversubscribed, write_json_atomic,
 )
 from meltdyn.plugins.potentials.painn import (
-    MAX_CUTOFF_A, MAX_FEATURES, MAX_INTERACTIONS, MAX_RADIAL_BASIS, architecture_problems,
+    MAX_COMMITTEE, MAX_CUTOFF_A, MAX_FEATURES, MAX_INTERACTIONS, MAX_RADIAL_BASIS, architecture_problems,
 )
 from meltdyn.plugins.potentials.painn.dataset import append_batch, complete_batches, load_dataset
 from meltdyn.plugins.potentials.painn.energy_reference import element_symbol_problems
 from meltdyn.plugins.potentials.painn.figures import learning_curve, parity_plot
-from meltdyn.plugins.potentials.painn.metrics import predict, report
+from meltdyn.plugins.potentials.painn.metrics import committee_mean, committee_spread, predict, report
 from meltdyn.plugins.potentials.painn.model import Architecture, Frame, batch, training_frames
 from meltdyn.plugins.potentials.painn.runtime import save_model
 from meltdyn.plugins.potentials.painn.training import CheckpointError, TrainingSettings, split_problem, train
@@ -65,8 +65,9 @@ class TrainingSpec(Spec):
                                  "metrics and the parity plot (at least one frame).")
     seed: int = Field(0, ge=0, le=2**63 - 1, description="Root of the split, the weight initialisation and the "
                       "batch order.")
-    deterministic: bool = Field(False, description="torch's deterministic algorithms (bit-identical retraining on "
-                                "the same GPU; on the CPU training is deterministic either way).")
+    deterministic: bool = Field(False, description="torch's deterministic algorithms (retraining on the same GPU "
+                                "repeats; on the CPU it does either way, to float32 rounding: the last bits of "
+                                "matrix products can depend on memory alignment).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when torch sees a GPU.")
     threads: int | None = Field(None, ge=1, le=4096, description="torch's CPU threads. Default: OMP_NUM_THREADS, "
                                 "else the cores this process may use (not the machine's count: an epoch took 17x "
@@ -77,6 +78,10 @@ class TrainingSpec(Spec):
         "or any reference), subtracted before training, e.g. {Na: -4.9, Si: -39.6, O: -105.1} (whatever the "
         "reference code gives). Default: fitted by least squares to the training set — rank-deficient on a join such "
         "as Na2O-SiO2 (O = Na/2 + 2 Si), which the training reports and resolves by the minimum-norm solution.")
+    committee: int = Field(1, ge=1, le=MAX_COMMITTEE, description="Train this many models on the same split, each "
+                           "from its own seed (weights and batch order), and run their mean: their spread is the "
+                           "model deviation (DP-GEN) that the model_deviation observable records and `meltdyn "
+                           "learn` selects frames by. Member 0 is the model a committee of 1 would be.")
     ema_decay: float | None = Field(None, gt=0, lt=1, description="Keep an exponential moving average of the "
                                     "weights with this decay per optimisation step (e.g. 0.99) and validate, keep "
                                     "and report it instead of the raw weights. Default: off.")
@@ -103,12 +108,13 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-RESUMABLE_CHANGES = ("device", "threads", "max_epochs", "patience_epochs")
+RESUMABLE_CHANGES = ("device", "threads", "max_epochs", "patience_epochs", "committee")
 
 
 def _identity(resolved: dict[str, Any]) -> dict[str, Any]:
     """What a model is. Where it trains and for how long are not: a run may resume on another device, and
-    more epochs continue the same seeded sequence of updates that a longer run would have made."""
+    more epochs continue the same seeded sequence of updates that a longer run would have made; nor how many
+    members a committee has: each trains on its own, so more members add to those already trained."""
     return {**resolved, "training": {k: v for k, v in resolved["training"].items() if k not in RESUMABLE_CHANGES}}
 
 
@@ -148,7 +154,13 @@ def _label(labeller: Any, registry: Registry, out: Path, provenance: dict[str, A
     os.replace(partial, dataset)
 
 
-TRAINING_FILES = {"spec.json", "dataset.db", "dataset.partial.db", "checkpoint.pt", "best.pt", "training.json",
+def member_directory(member: int) -> Path:
+    """Where a committee member trains, inside output_dir: member 0 in output_dir itself (so a committee's
+    directory is also its first member's model), the others under committee/."""
+    return Path(".") if member == 0 else Path("committee") / f"member-{member}"
+
+
+TRAINING_FILES = {"committee", "spec.json", "dataset.db", "dataset.partial.db", "checkpoint.pt", "best.pt", "training.json",
                   "model.json", "parity.png", "parity.pdf", "learning_curve.png", "learning_curve.pdf"}
 
 
@@ -268,18 +280,35 @@ def _train_from_spec(source: str | Path | dict[str, Any], registry: Registry | N
                              f"give one for each of {present}")
     frames = training_frames(labelled)
     arch = Architecture(**spec.model.model_dump())
-    settings = TrainingSettings(**{**spec.training.model_dump(), "device": device})
-    try:
-        model, outcome = train(frames, arch, settings, out)
-    except CheckpointError as exc:
-        raise StudyError(str(exc)) from None
+    members = []
+    for member in range(t.committee):
+        settings = TrainingSettings(**{**spec.training.model_dump(exclude={"committee"}), "device": device,
+                                       "member": member})
+        if t.committee > 1:
+            log.info("committee member %d of %d (seed %d)", member + 1, t.committee, settings.member_seed)
+        try:
+            members.append((settings, *train(frames, arch, settings, out / member_directory(member))))
+        except CheckpointError as exc:
+            raise StudyError(str(exc)) from None
+    _, model, outcome = members[0]
     recipe = _identity(resolved)
     del recipe["output_dir"], recipe["name"]  # where it goes and what it is called change no number
-    predicted = predict(model, frames, t.batch_size)
+    predictions = [predict(m, frames, t.batch_size) for _, m, _ in members]
+    predicted = committee_mean(predictions)
     metrics = report(frames, predicted, outcome.split)
+    committee = None
+    if t.committee > 1:
+        for name, indices in outcome.split.items():
+            metrics[name]["committee"] = committee_spread(predictions, indices)
+        committee = [{"member": s.member, "seed": s.member_seed, "weights": str(member_directory(s.member) / "best.pt"),
+                      "test_metrics": dict(o.test_metrics)} for s, _, o in members]
+        test = metrics["test"]
+        outcome.test_metrics = {"energy_rmse_meV_per_atom": test["energy_rmse_meV_per_atom"],
+                                "force_rmse_meV_per_A": test["force_rmse_meV_per_A"],
+                                "stress_rmse_GPa": test["stress_rmse_GPa"]}  # of the mean, which MD runs
     save_model(out, arch, outcome, frames, metrics, provenance={
         "fingerprint": fingerprint(recipe, {"training": spec.training.seed}, versions), "packages": versions,
-        "dataset_fingerprint": data_fingerprint, "ema_decay": t.ema_decay})
+        "dataset_fingerprint": data_fingerprint, "ema_decay": t.ema_decay}, committee=committee)
     parity_plot(frames, predicted, outcome.split, outcome.offsets_eV, out / "parity")
     learning_curve(outcome.history, out / "learning_curve")
     return {"model_dir": str(out), "frames": len(frames), "epochs": len(outcome.history),

@@ -1,0 +1,130 @@
+"""Committees of PaiNN models: training, the mean MD runs on, the spread, and the model_deviation observable.
+
+Oracle: each member loaded on its own and evaluated through the training's own path (schnetpack's model, forces
+and stress by its autograd), its mean and spread computed here with numpy.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import meltdyn
+from meltdyn.plugin import AtomicSystem, select
+from meltdyn.plugins.potentials.painn import PainnParams, read_model_meta
+from meltdyn.plugins.potentials.painn.dataset import load_dataset
+from meltdyn.plugins.potentials.painn.model import batch, training_frames
+from meltdyn.plugins.potentials.painn.runtime import Painn, load_weights
+from meltdyn.plugins.potentials.painn.workflow import train_from_spec
+
+pytestmark = pytest.mark.slow  # the module's fixture trains a committee (~20 s)
+
+SHIK_SMALL = {"plugin": "shik", "short_range_cutoff_A": 5.0, "coulomb_cutoff_A": 5.0}
+
+
+def _spec(out, committee):
+    return {"name": "committee", "output_dir": str(out),
+            "reference_data": {"plugin": "potential_md", "potential": SHIK_SMALL, "compositions": ["NS2"],
+                               "system": {"plugin": "sodium_silicate", "atoms": 100, "density_g_cm3": 2.3},
+                               "temperatures_K": [3000], "frames_per_state": 10, "every_steps": 30,
+                               "equilibration_steps": 200},
+            "model": {"cutoff_A": 4.5, "features": 8, "interactions": 1, "radial_basis": 6},
+            "training": {"max_epochs": 3, "batch_size": 4, "committee": committee}}
+
+
+@pytest.fixture(scope="module")
+def committee(tmp_path_factory):
+    out = tmp_path_factory.mktemp("committee") / "model"
+    train_from_spec(_spec(out, 3))
+    return out
+
+
+def _one_by_one(model_dir, frame):
+    """Each member's energy and forces through schnetpack's own model, and the numpy mean and spread."""
+    meta = read_model_meta(model_dir)
+    energies, forces = [], []
+    for member in meta["committee"]:
+        model = load_weights(model_dir, meta, member["weights"]).double()
+        out = model(batch([frame.with_neighbours(meta["architecture"]["cutoff_A"])], dtype=torch.float64))
+        energies.append(float(out["energy"][0].detach()))
+        forces.append(out["forces"].detach().numpy())
+    return np.array(energies), np.array(forces)
+
+
+def test_a_committee_trains_members_from_their_own_seeds_member_0_being_the_single_model(committee, tmp_path):
+    meta = json.loads((committee / "model.json").read_text())
+    assert [m["member"] for m in meta["committee"]] == [0, 1, 2] and len({m["seed"] for m in meta["committee"]}) == 3
+    assert meta["metrics"]["test"]["committee"]["members"] == 3
+    single = tmp_path / "single"
+    train_from_spec(_spec(single, 1))
+    alone = torch.load(single / "best.pt", weights_only=True)
+    first = torch.load(committee / "best.pt", weights_only=True)
+    # the same model, to float32 rounding (matrix products' last bits can depend on memory alignment)
+    assert all(torch.allclose(alone[k], first[k], rtol=1e-5, atol=1e-7) for k in alone)
+    other = torch.load(committee / meta["committee"][1]["weights"], weights_only=True)
+    assert not all(torch.equal(other[k], first[k]) for k in first if first[k].is_floating_point())
+    assert "committee" not in json.loads((single / "model.json").read_text())
+
+
+def test_the_committee_runs_its_members_mean_and_gives_their_spread(committee):
+    frames, _ = load_dataset(committee / "dataset.db")
+    frame = training_frames(frames)[-1]
+    energies, forces = _one_by_one(committee, frame)
+    assert np.std(energies) > 0 and np.abs(forces - forces.mean(0)).max() > 1e-3  # members do disagree
+    potential = Painn(PainnParams(model_dir=committee, precision="float64", backend="python"))
+    system = AtomicSystem(frames[-1].symbols, frame.positions, frame.cell)
+    member_energies, member_forces = potential.member_forces(system)
+    np.testing.assert_allclose(member_energies, energies, rtol=1e-9)
+    np.testing.assert_allclose(member_forces, forces, rtol=1e-7, atol=1e-9)
+    from meltdyn.plugins.engines.openmm_engine.interface import OpenMMTarget, evaluate
+
+    md = evaluate(potential, system, OpenMMTarget("CPU"))  # what OpenMM integrates: the members' mean
+    assert md.energy_eV == pytest.approx(energies.mean(), rel=1e-9)
+    np.testing.assert_allclose(md.forces_eV_A, forces.mean(0), rtol=1e-6, atol=1e-8)
+    from meltdyn.plugins.potentials.painn.metrics import max_force_deviation
+
+    spread = np.sqrt(((forces - forces.mean(0)) ** 2).sum(-1).mean(0))  # per atom, over members
+    assert max_force_deviation(forces) == pytest.approx(spread.max())
+
+
+def test_md_with_a_committee_records_the_model_deviation_per_frame(committee, tiny_study, registry):
+    tiny_study["potential"] = {"plugin": "painn", "model_dir": str(committee)}
+    tiny_study["engine"]["platform"] = "CPU"
+    tiny_study["system"] = {"plugin": "sodium_silicate", "atoms": 100, "density_g_cm3": 2.3}
+    tiny_study["observables"] = [{"plugin": "model_deviation", "model_dir": str(committee), "max_frames": 6,
+                                  "trust_lo_eV_A": 0.05, "trust_hi_eV_A": 1.0}]
+    tiny_study["seed"] = 2
+    (run,) = meltdyn.load_study(tiny_study, registry).run(progress=False)
+    results = run.results()["model_deviation"]
+    sigma = results["max_force_deviation"].values
+    assert len(sigma) == 6 and np.all(sigma > 0)
+    fractions = [float(select(results, "fraction", deviation_class=c)) for c in ("accurate", "candidate", "failed")]
+    assert sum(fractions) == pytest.approx(1.0)
+    assert fractions[2] == pytest.approx(np.mean(sigma >= 1.0)) and fractions[0] == pytest.approx(np.mean(sigma < 0.05))
+    from meltdyn.trajectory.h5md import H5MDReader
+
+    with H5MDReader(run.dir / "trajectory.h5") as traj:
+        frame = int(results["frame"].values[-1])
+        positions, cell = traj.positions_A(frames=slice(frame, frame + 1))[0], traj.boxes_A()[frame]
+        symbols = traj.symbols
+    from meltdyn.plugins.potentials.painn.model import Frame
+    from ase.data import atomic_numbers
+
+    z = np.array([atomic_numbers[s] for s in symbols])
+    _, forces = _one_by_one(committee, Frame(z, positions, cell, 0.0, np.zeros_like(positions), np.zeros((3, 3))))
+    spread = np.sqrt(((forces - forces.mean(0)) ** 2).sum(-1).mean(0)).max()
+    assert sigma[-1] == pytest.approx(spread, rel=1e-5)
+    from meltdyn.plugin import quantities
+
+    reported = {q.key: q.estimate.value for q in quantities(json.loads((run.dir / "summary.json").read_text()))}
+    assert reported["model_deviation.fraction[deviation_class=failed]"] == pytest.approx(fractions[2])
+
+
+def test_a_single_model_is_refused_where_a_committee_is_needed(good_model, registry):
+    from meltdyn.plugins.potentials.painn.deviation import committee_problems
+
+    [problem] = committee_problems(good_model)
+    assert "single model" in problem and "training.committee" in problem
