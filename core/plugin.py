@@ -18,7 +18,7 @@ from meltdyn.hooks.contracts import (
     BaseObservable, Engine, Executor, FrameObservable, Labeller, Observable, Potential, Reporter, RunContext,
     RunHandle, StudyHandle, SystemBuilder,
 )
-from meltdyn.hooks.labelled import check_labelled, checked_frame, voigt_to_matrix
+from meltdyn.hooks.labelled import MAX_STRESS_EV_A3, check_labelled, checked_frame, voigt_to_matrix
 from meltdyn.hooks.calculators import calculator_class
 from meltdyn.hooks.data import (
     AtomBlock, AtomicSystem, ExecutorOutline, FrameBatch, LabelledFrame, PotentialOutline, Reported, ResultArray,
@@ -35,7 +35,7 @@ from meltdyn.spec.studyfile import read_study_file
 # The engine kit
 from meltdyn.engine.kit import EngineSettings, Lane, LaneStart, SimulationBlewUp, StageMachine
 from meltdyn.engine.stage_driver import drive
-from meltdyn.trajectory.h5md import Snapshot
+from meltdyn.trajectory.h5md import Snapshot, read_frame
 from meltdyn.trajectory.readers import check_xyz_counts, is_xyz
 
 # Lag helpers, estimates, the state point and summaries, for observables and reports
@@ -82,21 +82,22 @@ __all__ = [
     "BaseObservable", "COULOMB_EV_A", "Command", "Dynamics", "EV_A3_TO_GPA", "EV_TO_KJ_MOL", "EndFrames", "Engine",
     "EngineSettings", "Estimate", "Executor", "ExecutorOutline", "FrameBatch", "FrameObservable", "InputError",
     "Interface", "KJ_MOL_TO_EV", "LabelledFrame", "Labeller", "LagPlan", "LagSample", "Lane", "LaneStart",
-    "MinimiseStage", "NM_TO_A", "NPTStage", "NVEStage", "NVTStage", "Observable", "PAIR_BACKEND", "PLUGIN_KINDS",
-    "Pairs", "PluginDef", "PluginKind", "PluginParams", "Potential", "PotentialOutline", "ProductionStage",
-    "Progress", "ProtocolSpec", "Quantity", "RELAXED_A", "RampStage", "Registry", "Reported", "Reporter",
-    "ResultArray", "RunContext", "RunHandle", "RunOutline", "STATE_POINT", "SamplingSpec", "SeedBook",
-    "SimulationBlewUp", "Snapshot", "Spec", "Stage", "StageMachine", "StudyError", "StudyHandle", "StudyOutline",
-    "StudyWarning", "Summary", "SystemBuilder", "SystemOutline", "TrajectoryInfo", "Trend", "U_A2_PS2_TO_EV",
-    "annotate", "available_cores", "bootstrap_bytes", "bootstrap_replicates", "bootstrap_std", "calculator_class",
-    "check_engine", "check_executor", "check_labelled", "check_labeller", "check_observable", "check_plugin",
-    "check_potential", "check_system", "check_xyz_counts", "checked_frame", "claim", "coordinate", "coordinates",
-    "default_threads", "derive_seed", "discover", "drive", "elements", "estimate_arrays", "estimate_at",
-    "estimates_from_arrays", "estimates_of", "fingerprint", "flags", "from_summary", "frozen_note", "hookimpl",
-    "independent_blocks", "inside", "invalid", "is_xyz", "kind_of", "kinetic_temperature_K", "label_text",
-    "largest_sample", "load_study", "merge_blocks", "min_width_A", "origin_blocks", "package_versions",
-    "pair_histogram", "pair_histogram_bytes", "pairs_bytes", "pairs_within", "peak", "plan_lags", "plugin_union",
-    "probe_system", "quantities", "reached_text", "read_study_file", "resampled_peaks", "sample_lags",
-    "samples_bytes", "select", "species_coordinate", "stage_dynamics", "summary_entry", "tidy_axes", "usable",
-    "validate_section", "voigt_to_matrix", "warn_if_oversubscribed", "write_json_atomic", "write_labelled_frames",
+    "MAX_STRESS_EV_A3", "MinimiseStage", "NM_TO_A", "NPTStage", "NVEStage", "NVTStage", "Observable",
+    "PAIR_BACKEND", "PLUGIN_KINDS", "Pairs", "PluginDef", "PluginKind", "PluginParams", "Potential",
+    "PotentialOutline", "ProductionStage", "Progress", "ProtocolSpec", "Quantity", "RELAXED_A", "RampStage",
+    "Registry", "Reported", "Reporter", "ResultArray", "RunContext", "RunHandle", "RunOutline", "STATE_POINT",
+    "SamplingSpec", "SeedBook", "SimulationBlewUp", "Snapshot", "Spec", "Stage", "StageMachine", "StudyError",
+    "StudyHandle", "StudyOutline", "StudyWarning", "Summary", "SystemBuilder", "SystemOutline", "TrajectoryInfo",
+    "Trend", "U_A2_PS2_TO_EV", "annotate", "available_cores", "bootstrap_bytes", "bootstrap_replicates",
+    "bootstrap_std", "calculator_class", "check_engine", "check_executor", "check_labelled", "check_labeller",
+    "check_observable", "check_plugin", "check_potential", "check_system", "check_xyz_counts", "checked_frame",
+    "claim", "coordinate", "coordinates", "default_threads", "derive_seed", "discover", "drive", "elements",
+    "estimate_arrays", "estimate_at", "estimates_from_arrays", "estimates_of", "fingerprint", "flags",
+    "from_summary", "frozen_note", "hookimpl", "independent_blocks", "inside", "invalid", "is_xyz", "kind_of",
+    "kinetic_temperature_K", "label_text", "largest_sample", "load_study", "merge_blocks", "min_width_A",
+    "origin_blocks", "package_versions", "pair_histogram", "pair_histogram_bytes", "pairs_bytes", "pairs_within",
+    "peak", "plan_lags", "plugin_union", "probe_system", "quantities", "reached_text", "read_frame",
+    "read_study_file", "resampled_peaks", "sample_lags", "samples_bytes", "select", "species_coordinate",
+    "stage_dynamics", "summary_entry", "tidy_axes", "usable", "validate_section", "voigt_to_matrix",
+    "warn_if_oversubscribed", "write_json_atomic", "write_labelled_frames",
 ]

@@ -22,7 +22,10 @@ from meltdyn.base.errors import StudyError
 MARK = ".meltdyn"
 """The mark file: JSON ``{"kind": ...}``. Its presence is what makes a directory meltdyn's to write into."""
 
-KINDS = ("study", "run", "analysis", "training", "report", "plots", "export")
+KINDS = ("study", "run", "analysis", "training", "report", "plots", "export", "learning")
+HOLDS = {"learning": ("training", "study")}
+"""Kinds whose directories hold meltdyn directories of other kinds (an active-learning loop's iterations each train a
+model and run a study), in folders of their own."""
 
 
 def kind_of(directory: Path) -> str | None:
@@ -83,7 +86,8 @@ def claim(path: Path, kind: str, *, field: str, within: Path | None = None,
     shown = str(path)
     resolved = usable(path, field)
     ancestor = _owning_ancestor(resolved)
-    if ancestor is not None and (within is None or ancestor != within.resolve()):
+    if ancestor is not None and (within is None or ancestor != within.resolve()) \
+            and kind not in HOLDS.get(kind_of(ancestor) or "", ()):
         raise StudyError(f"{field}: {shown!r} is inside {str(ancestor)!r}, which meltdyn made for a "
                          f"{kind_of(ancestor) or 'run'}; meltdyn does not write inside another of its directories. "
                          "Choose a directory outside it.")

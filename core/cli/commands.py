@@ -147,7 +147,8 @@ def _validate_other(args: argparse.Namespace, data: dict[str, Any]) -> int:
             return 0
     commands = ", ".join(f"meltdyn {n}" for n in sorted(registry.commands) if registry.commands[n].command.check)
     raise StudyError(f"{args.study}: neither a study (it has no sweep), nor an analysis file (no trajectory), nor a "
-                     f"file of {commands or 'a command'} (a training file names reference_data); see "
+                     f"file of {commands or 'a command'} (a training file names reference_data, a learning file "
+                     "initial_data); see "
                      "docs/reference/study-file.md")
 
 

@@ -17,6 +17,11 @@ from meltdyn.base import elements
 from meltdyn.base.errors import InputError
 from meltdyn.hooks.data import LabelledFrame
 
+MAX_STRESS_EV_A3 = 1.0
+"""No stress component of a condensed-phase reference reaches 1 eV/Å³ (160 GPa): larger ones were written in
+another unit than the one declared (GPa read as eV/Å³ is 160 times too large, kbar 1602 times), or the
+configuration is unphysical (atoms pushed into each other)."""
+
 MAX_ATOMS_PER_FRAME = 1_000_000
 """A reference frame (DFT, a potential's small cell) holds hundreds of atoms; a million is far beyond any."""
 

@@ -269,3 +269,11 @@ class H5MDReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def read_frame(path: Path, frame: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """One frame of a meltdyn trajectory: its symbols, positions (Å, as stored) and cell (Å, rows a, b, c)."""
+    with H5MDReader(Path(path)) as traj:
+        if not 0 <= frame < traj.n_frames:
+            raise InputError(f"{path}: frame {frame} does not exist (the trajectory holds {traj.n_frames})")
+        return traj.symbols, traj.positions_A(frames=slice(frame, frame + 1))[0], traj.boxes_A()[frame]

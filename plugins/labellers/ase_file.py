@@ -16,16 +16,13 @@ import numpy as np
 from pydantic import Field
 
 from meltdyn.plugin import (
-    EV_A3_TO_GPA, InputError, LabelledFrame, Labeller, PluginDef, PluginParams, Registry, checked_frame, hookimpl,
-    voigt_to_matrix,
+    EV_A3_TO_GPA, MAX_STRESS_EV_A3, InputError, LabelledFrame, Labeller, PluginDef, PluginParams, Registry,
+    checked_frame, hookimpl, voigt_to_matrix,
 )
 
 MAX_FILES = 100_000
 STRESS_UNITS_EV_A3 = {"eV/A^3": 1.0, "GPa": 1.0 / EV_A3_TO_GPA, "kbar": 0.1 / EV_A3_TO_GPA}
 """One declared stress unit in eV/Å³, the unit meltdyn trains on."""
-MAX_STRESS_EV_A3 = 1.0
-"""No stress component of a condensed-phase reference reaches 1 eV/Å³ (160 GPa): larger ones were written in
-another unit than the one declared (GPa read as eV/Å³ is 160 times too large, kbar 1602 times)."""
 
 
 class ASEFileParams(PluginParams):
@@ -133,6 +130,7 @@ class ASEFile(Labeller):
                     where, allow_missing_stress="stress" not in labels))
                 if "stress" in labels:
                     frame.stress_eV_A3 = self._in_ev_a3(frame.stress_eV_A3, where, labels["stress_from"])
+                frame.info = _state_info(atoms.info)
                 out.append(frame)
         if missing:
             shown = "; ".join(missing[:5]) + (f"; and {len(missing) - 5} more" if len(missing) > 5 else "")
@@ -199,6 +197,21 @@ class ASEFile(Labeller):
         if skip:
             return
         yield self._read()
+
+
+STATE_KEYS = {"composition": str, "temperature_K": float}
+"""extxyz info keys carried into the frame's info, so training reports can break errors down by them."""
+
+
+def _state_info(info: dict[str, Any]) -> dict[str, str | float]:
+    out: dict[str, str | float] = {}
+    for key, kind in STATE_KEYS.items():
+        if key in info:
+            try:
+                out[key] = kind(info[key])
+            except (TypeError, ValueError):
+                pass  # not a state label meltdyn can read; the frame's labels are all that matter
+    return out
 
 
 def _example(workdir: Path) -> dict[str, Any]:

@@ -57,8 +57,8 @@ def test_builtins_register_through_the_entry_point_group():
     assert registry.problems == []
     assert registry.get("potential", "shik").distribution == "meltdyn"
     assert registry.get("engine", "openmm").source == "openmm"
-    assert registry.names("observable") == ["alpha2", "chi4", "isf", "mobility", "msd", "network", "structure",
-                                            "van_hove"]
+    assert registry.names("observable") == ["alpha2", "chi4", "isf", "mobility", "model_deviation", "msd",
+                                            "network", "structure", "van_hove"]
     assert registry.commands["run"].source == "core" and registry.commands["train"].source == "painn"
 
 
@@ -129,8 +129,8 @@ def test_broken_plugins_are_reported_and_the_others_still_listed(site):
     # Everything valid is still there, the good third-party potential included, with its version.
     assert registry.names("potential") == ["painn", "shik", "shik_variant"]
     assert registry.get("potential", "shik_variant").version == "1.2.3"
-    assert registry.names("observable") == ["alpha2", "chi4", "isf", "mobility", "msd", "network", "structure",
-                                            "van_hove"]
+    assert registry.names("observable") == ["alpha2", "chi4", "isf", "mobility", "model_deviation", "msd",
+                                            "network", "structure", "van_hove"]
 
 
 def test_third_party_parameters_join_the_discriminated_union(site, tiny_study):

@@ -46,7 +46,7 @@ def test_unknown_plugin_lists_the_known_ones(tiny_study, registry):
     tiny_study["observables"] = [{"plugin": "msd"}, {"plugin": "rdf"}]
     msg = _error(tiny_study, registry)
     assert "potential: 'bks' is not a known potential plugin; known: painn, shik" in msg
-    assert "observables[1]: 'rdf' is not a known observable plugin; known: alpha2, chi4, isf, mobility, msd, network, structure, van_hove" in msg
+    assert "observables[1]: 'rdf' is not a known observable plugin; known: alpha2, chi4, isf, mobility, model_deviation, msd, network, structure, van_hove" in msg
     assert "did you mean" not in msg  # nothing is close to bks or rdf
 
 

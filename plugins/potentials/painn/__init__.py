@@ -244,10 +244,52 @@ def meltdyn_potentials() -> list[PluginDef]:
                       outline=outline, check=check, example=_example)]
 
 
+def _learn_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", help="learning file (YAML): reference, initial_data, model, training, explore, "
+                        "selection, stop, output_dir")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no per-iteration, per-state and per-epoch lines")
+
+
+def _learn(args: argparse.Namespace) -> int:
+    from meltdyn.plugins.potentials.painn.learn import learn
+
+    if not args.quiet:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    report = learn(args.spec)
+    print(Path(report["report"]).read_text(), end="")
+    return 0
+
+
 @hookimpl
 def meltdyn_commands() -> list[Command]:
     return [Command("train", "make reference data and train a PaiNN potential (resumes if interrupted)",
-                    _train_arguments, _train, files=_training_file, check=_check_training_file)]
+                    _train_arguments, _train, files=_training_file, check=_check_training_file),
+            Command("learn", "active learning of a PaiNN committee: train, explore by MD, label the uncertain "
+                    "frames, fine-tune, until the committee agrees (resumes if interrupted)",
+                    _learn_arguments, _learn, files=_learning_file, check=_check_learning_file)]
+
+
+def _check_learning_file(data: dict[str, Any], path: Path, registry: Any) -> str | None:
+    """``meltdyn validate LEARN.yaml``: what ``meltdyn learn`` checks before writing anything."""
+    if "initial_data" not in data or "sweep" in data:
+        return None
+    from meltdyn.plugins.potentials.painn.learn import check_learning
+
+    spec = check_learning(data, registry)
+    reference = spec.reference.calculator or spec.reference.potential["plugin"]
+    return (f"{path}: valid learning file {spec.name!r}: a committee of {spec.training.committee}, reference "
+            f"{reference}, at most {spec.stop.max_iterations} iterations of at most "
+            f"{spec.selection.max_frames_per_iteration} new frames; output_dir {spec.output_dir!r}")
+
+
+def _learning_file(registry: Any) -> list[tuple[str, type]]:
+    from meltdyn.plugins.potentials.painn.learn import (
+        FineTuneSpec, ReferenceSpec, SelectionSpec, StopSpec, learn_model_spec,
+    )
+
+    return [("learning file (`meltdyn learn`): top level", learn_model_spec(registry)),
+            ("learning file: `reference`", ReferenceSpec), ("learning file: `fine_tune`", FineTuneSpec),
+            ("learning file: `selection`", SelectionSpec), ("learning file: `stop`", StopSpec)]
 
 
 def _check_training_file(data: dict[str, Any], path: Path, registry: Any) -> str | None:

@@ -50,9 +50,10 @@ class EnergyReference:
 
 
 def energy_reference(numbers: list[np.ndarray], energies: np.ndarray,
-                     given_eV: dict[str, float] | None = None) -> EnergyReference:
+                     given_eV: dict[str, float] | None = None, warn: bool = True) -> EnergyReference:
     """The per-element energies for frames of these atomic numbers and total energies (see the module docstring).
-    ``given_eV`` must name every element present (ValueError naming those missing)."""
+    ``given_eV`` must name every element present (ValueError naming those missing). ``warn``: log a
+    rank-deficient fit (once per committee, not once per member)."""
     elements = sorted({int(z) for n in numbers for z in n})
     counts = np.array([[np.sum(n == z) for z in elements] for n in numbers], dtype=float)
     rank = int(np.linalg.matrix_rank(counts))
@@ -72,7 +73,7 @@ def energy_reference(numbers: list[np.ndarray], energies: np.ndarray,
         undetermined.append({chemical_symbols[z]: round(float(v), 12) for z, v in zip(elements, direction)})
     reference = EnergyReference(dict(zip(elements, solution.tolist())), "least_squares", rank, len(elements),
                                 undetermined)
-    if undetermined:
+    if undetermined and warn:
         log.warning("energy reference: %s", reference.note)
     return reference
 

@@ -43,6 +43,7 @@ class TrainingSettings:
     ema_decay: float | None = None
     threads: int | None = None
     member: int = 0  # of a committee: its weights and batch order come from a seed of their own; the split does not
+    initial_weights: str | None = None  # fine-tuning: the weights to start from instead of random ones
 
     @property
     def member_seed(self) -> int:
@@ -215,10 +216,16 @@ def _train(frames: list[Frame], arch: Architecture, settings: TrainingSettings, 
         split = split_indices(len(frames), settings.validation_fraction, settings.test_fraction, settings.seed)
         train_frames = [frames[i] for i in split["train"]]
         reference = energy_reference([f.numbers for f in train_frames], np.array([f.energy for f in train_frames]),
-                                     settings.atomic_energies_eV)
+                                     settings.atomic_energies_eV, warn=settings.member == 0)
         outcome = TrainingOutcome(split=split, offsets_eV=reference.offsets_eV, energy_reference=reference.record())
     subsets = {k: [frames[i] for i in v] for k, v in outcome.split.items()}
     model = build_model(arch, outcome.offsets_eV).to(device)
+    if state is None and settings.initial_weights is not None:
+        try:
+            model.load_state_dict(torch.load(settings.initial_weights, map_location=device, weights_only=True))
+        except Exception as exc:  # garbage, truncated, or of another architecture
+            raise CheckpointError(f"training.initial_model_dir: {settings.initial_weights!r} cannot start this "
+                                  f"training ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
     averaged = _Averaged(model, settings.ema_decay)
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=settings.lr_factor,

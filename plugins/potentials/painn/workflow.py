@@ -24,7 +24,7 @@ from meltdyn.plugins.potentials.painn.dataset import append_batch, complete_batc
 from meltdyn.plugins.potentials.painn.energy_reference import element_symbol_problems
 from meltdyn.plugins.potentials.painn.figures import learning_curve, parity_plot
 from meltdyn.plugins.potentials.painn.metrics import committee_mean, committee_spread, predict, report
-from meltdyn.plugins.potentials.painn.model import Architecture, Frame, batch, training_frames
+from meltdyn.plugins.potentials.painn.model import Architecture, training_frames
 from meltdyn.plugins.potentials.painn.runtime import save_model
 from meltdyn.plugins.potentials.painn.training import CheckpointError, TrainingSettings, split_problem, train
 
@@ -82,6 +82,10 @@ class TrainingSpec(Spec):
                            "from its own seed (weights and batch order), and run their mean: their spread is the "
                            "model deviation (DP-GEN) that the model_deviation observable records and `meltdyn "
                            "learn` selects frames by. Member 0 is the model a committee of 1 would be.")
+    initial_model_dir: str | None = Field(
+        None, description="Fine-tune: start from this trained model's weights instead of random ones (member k of a "
+        "committee from its member k, or from its last member where it has fewer), with its per-element energies "
+        "and architecture; `meltdyn learn` retrains each iteration this way.")
     ema_decay: float | None = Field(None, gt=0, lt=1, description="Keep an exponential moving average of the "
                                     "weights with this decay per optimisation step (e.g. 0.99) and validate, keep "
                                     "and report it instead of the raw weights. Default: off.")
@@ -160,8 +164,8 @@ def member_directory(member: int) -> Path:
     return Path(".") if member == 0 else Path("committee") / f"member-{member}"
 
 
-TRAINING_FILES = {"committee", "spec.json", "dataset.db", "dataset.partial.db", "checkpoint.pt", "best.pt", "training.json",
-                  "model.json", "parity.png", "parity.pdf", "learning_curve.png", "learning_curve.pdf"}
+TRAINING_FILES = {"committee", "spec.json", "dataset.db", "dataset.partial.db", "checkpoint.pt", "best.pt",
+                  "training.json", "model.json", "parity.png", "parity.pdf", "learning_curve.png", "learning_curve.pdf"}
 
 
 def _made_before_marks(directory: Path, resolved: dict[str, Any]) -> bool:
@@ -272,18 +276,21 @@ def _train_from_spec(source: str | Path | dict[str, Any], registry: Registry | N
                          "remove it to label the reference data again") from None
     if problem := split_problem(len(labelled), t.validation_fraction, t.test_fraction):
         raise StudyError(problem)
-    if t.atomic_energies_eV is not None:
+    arch = Architecture(**spec.model.model_dump())
+    start, energies = _initial_members(t, arch, t.committee)
+    if energies is not None:
         present = sorted({s for f in labelled for s in f.symbols})
-        missing = [s for s in present if s not in t.atomic_energies_eV]
+        missing = [s for s in present if s not in energies]
         if missing:
-            raise StudyError(f"training.atomic_energies_eV: no energy for {missing}, present in the reference data; "
+            where = "training.initial_model_dir" if t.initial_model_dir else "training.atomic_energies_eV"
+            raise StudyError(f"{where}: no energy for {missing}, present in the reference data; "
                              f"give one for each of {present}")
     frames = training_frames(labelled)
-    arch = Architecture(**spec.model.model_dump())
     members = []
     for member in range(t.committee):
-        settings = TrainingSettings(**{**spec.training.model_dump(exclude={"committee"}), "device": device,
-                                       "member": member})
+        settings = TrainingSettings(**{**spec.training.model_dump(exclude={"committee", "initial_model_dir"}),
+                                       "device": device, "member": member, "initial_weights": start[member],
+                                       "atomic_energies_eV": energies})
         if t.committee > 1:
             log.info("committee member %d of %d (seed %d)", member + 1, t.committee, settings.member_seed)
         try:
@@ -300,8 +307,9 @@ def _train_from_spec(source: str | Path | dict[str, Any], registry: Registry | N
     if t.committee > 1:
         for name, indices in outcome.split.items():
             metrics[name]["committee"] = committee_spread(predictions, indices)
-        committee = [{"member": s.member, "seed": s.member_seed, "weights": str(member_directory(s.member) / "best.pt"),
-                      "test_metrics": dict(o.test_metrics)} for s, _, o in members]
+        committee = [{"member": s.member, "seed": s.member_seed,
+                      "weights": str(member_directory(s.member) / "best.pt"), "test_metrics": dict(o.test_metrics)}
+                     for s, _, o in members]
         test = metrics["test"]
         outcome.test_metrics = {"energy_rmse_meV_per_atom": test["energy_rmse_meV_per_atom"],
                                 "force_rmse_meV_per_A": test["force_rmse_meV_per_A"],
@@ -315,6 +323,34 @@ def _train_from_spec(source: str | Path | dict[str, Any], registry: Registry | N
             "trained_on_frames": len(outcome.split["train"]), "test_metrics": outcome.test_metrics,
             "metrics": {name: _headline(m) for name, m in metrics.items()},
             "energy_reference": outcome.energy_reference["note"], "architecture": asdict(arch)}
+
+
+def _initial_members(t: TrainingSpec, arch: Architecture, members: int
+                     ) -> tuple[list[str | None], dict[str, float] | None]:
+    """For fine-tuning (``initial_model_dir``): each member's starting weights and the per-element energies they
+    were trained against; otherwise no weights and the training file's own energies."""
+    if t.initial_model_dir is None:
+        return [None] * members, t.atomic_energies_eV
+    from ase.data import chemical_symbols
+
+    from meltdyn.plugins.potentials.painn import read_model_meta
+    from meltdyn.plugins.potentials.painn.runtime import member_weights
+
+    directory = Path(t.initial_model_dir)
+    try:
+        meta = read_model_meta(directory)
+    except ValueError as exc:
+        raise StudyError(f"training.initial_model_dir: {exc}") from None
+    if meta["architecture"] != asdict(arch):
+        raise StudyError(f"training.initial_model_dir: {str(directory)!r} has the architecture "
+                         f"{meta['architecture']}, and this training's model is {asdict(arch)}; fine-tuning keeps "
+                         "the architecture: copy its model section")
+    energies = {chemical_symbols[int(z)]: float(e) for z, e in meta["offsets_eV"].items()}
+    if t.atomic_energies_eV is not None and t.atomic_energies_eV != energies:
+        raise StudyError(f"training.atomic_energies_eV: {t.atomic_energies_eV} differ from those the initial model "
+                         f"was trained against ({energies}); its weights fit only those: leave atomic_energies_eV out")
+    weights = member_weights(meta)
+    return [str(directory / weights[min(k, len(weights) - 1)]) for k in range(members)], energies
 
 
 def _headline(errors: dict[str, Any]) -> dict[str, Any]:
