@@ -4,7 +4,8 @@ Four contenders per system size, each timed over the same configuration (CPU, fl
 model's architecture: 32 features x 2 interactions, 5 A cutoff, 20 Gaussians; weights untrained, which changes no
 timing):
 
-- one model: the OpenMM module (OpenMMPaiNN) forward and backward, what TorchForce / PythonForce do per step;
+- one model: the OpenMM module (OpenMMPaiNN) forward and backward, what TorchForce / PythonForce do per step
+  (glibc keeping freed memory, as the painn potential does in MD);
 - a committee of 4 in one pass: the same module over 4 members (one neighbour list, one backward of their mean);
 - 4 models one after another: four single-model modules, each with its own neighbour list and backward;
 - the model deviation of one frame: each member's forces (4 backward passes through one shared graph).
@@ -56,13 +57,13 @@ def measure(atoms: int, repeats: int, workdir: Path) -> dict[str, float]:
     system = SodiumSilicate(SodiumSilicateParams(atoms=atoms, density_g_cm3=2.2)).build("NS2", 3000.0, 1)
     save_untrained(workdir / f"single-{atoms}", ["Na", "Si", "O"], ARCH)
     save_untrained(workdir / f"committee-{atoms}", ["Na", "Si", "O"], ARCH, members=MEMBERS)
-    single = Painn(PainnParams(model_dir=workdir / f"single-{atoms}", keep_freed_memory=False))
-    committee = Painn(PainnParams(model_dir=workdir / f"committee-{atoms}", keep_freed_memory=False))
+    single = Painn(PainnParams(model_dir=workdir / f"single-{atoms}", keep_freed_memory=True))
+    committee = Painn(PainnParams(model_dir=workdir / f"committee-{atoms}", keep_freed_memory=True))
     positions = torch.tensor(system.positions_A / 10.0, dtype=torch.float64)
     box = torch.tensor(system.cell_A / 10.0, dtype=torch.float64)
     one = single.md_module(system.symbols)
     four = committee.md_module(system.symbols)
-    separate = [Painn(PainnParams(model_dir=workdir / f"single-{atoms}", keep_freed_memory=False)).md_module(
+    separate = [Painn(PainnParams(model_dir=workdir / f"single-{atoms}", keep_freed_memory=True)).md_module(
         system.symbols) for _ in range(MEMBERS)]
     result = {"atoms": len(system.symbols),
               "one_model_s": _best(_step(one, positions, box), repeats),
