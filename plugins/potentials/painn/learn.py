@@ -15,7 +15,8 @@ Each iteration, in its own directory ``iter-NNN`` under output_dir:
    frame it finished), and add them to the next iteration's ``training_data.extxyz``.
 
 Every step resumes: a training or study interrupted resumes as ``meltdyn train`` and ``meltdyn run`` do; frames
-selected are recorded (``selected.json``) before any is labelled. ``learning.json`` and ``learning.md`` report each
+selected are recorded (``selected.json``) before any is labelled, and an iteration's numbers (``iteration.json``)
+once trained and explored, so a rerun recomputes none of them. ``learning.json`` and ``learning.md`` report each
 iteration: frames trained on, test errors, the committee's spread, the exploration's fractions.
 """
 
@@ -312,34 +313,31 @@ def learn(source: str | Path | dict[str, Any], registry: Registry | None = None)
     for k in range(spec.stop.max_iterations):
         directory = _iteration_dir(spec, k)
         directory.mkdir(parents=True, exist_ok=True)
-        log.info("iteration %d: training", k)
-        trained = train_from_spec(_training(spec, directory, k), registry)
-        log.info("iteration %d: exploring", k)
-        study = load_study(_exploration(spec, directory), registry)
-        study.run(progress=False)
-        deviations = _deviations(study)
-        sigma = np.concatenate([d for _, _, d in deviations])
-        meta = json.loads((directory / "model" / "model.json").read_text())
-        row = {"iteration": k, "training_frames": meta["training_frames"], "reference_frames": trained["frames"],
-               "test_force_rmse_meV_per_A": meta["metrics"]["test"]["force_rmse_meV_per_A"],
-               "test_energy_rmse_meV_per_atom": meta["metrics"]["test"]["energy_rmse_meV_per_atom"],
-               "test_force_spread_rms_meV_per_A": meta["metrics"]["test"]["committee"]["force_spread_rms_meV_per_A"],
-               "frames_explored": int(len(sigma)), "uncertain_fraction": float(np.mean(sigma >= s.trust_lo_eV_A)),
-               "failed_fraction": float(np.mean(sigma >= s.trust_hi_eV_A)),
-               "max_force_deviation_median_eV_A": float(np.median(sigma)), "new_frames": 0, "rejected_frames": 0}
+        record = directory / "iteration.json"
+        if record.exists():  # trained and explored before: its numbers as they were, nothing recomputed
+            row = json.loads(record.read_text())
+            study = load_study(_exploration(spec, directory), registry)
+        else:
+            log.info("iteration %d: training", k)
+            trained = train_from_spec(_training(spec, directory, k), registry)
+            log.info("iteration %d: exploring", k)
+            study = load_study(_exploration(spec, directory), registry)
+            study.run(progress=False)
+            row = _iteration_row(k, trained, directory, _deviations(study), s)
+            write_json_atomic(record, row)
         rows.append(row)
         if row["uncertain_fraction"] < spec.stop.uncertain_fraction:
             outcome = "converged"
             break
         if k == spec.stop.max_iterations - 1:
             break
-        record = directory / "selected.json"
-        if record.exists():
-            selected = json.loads(record.read_text())
+        chosen = directory / "selected.json"
+        if chosen.exists():
+            selected = json.loads(chosen.read_text())
         else:
-            selected = select_frames([(r.id, f, d) for r, f, d in deviations], s.trust_lo_eV_A, s.trust_hi_eV_A,
-                                     s.max_frames_per_iteration, s.min_separation_frames)
-            write_json_atomic(record, selected)
+            selected = select_frames([(r.id, f, d) for r, f, d in _deviations(study)], s.trust_lo_eV_A,
+                                     s.trust_hi_eV_A, s.max_frames_per_iteration, s.min_separation_frames)
+            write_json_atomic(chosen, selected)
         if not selected:
             outcome = (f"no candidates: every uncertain frame lies at or beyond trust_hi = {s.trust_hi_eV_A:g} eV/Å; "
                        "explore closer to the data (a lower temperature) or raise trust_hi")
@@ -347,6 +345,7 @@ def learn(source: str | Path | dict[str, Any], registry: Registry | None = None)
         reference = reference or _Reference(spec.reference, registry)
         labelled, rejected = _label(selected, study, reference, directory, registry)
         row["new_frames"], row["rejected_frames"] = len(labelled), len(rejected)
+        write_json_atomic(record, row)
         following = _iteration_dir(spec, k + 1)
         following.mkdir(parents=True, exist_ok=True)
         if not (following / "training_data.extxyz").exists():
@@ -360,6 +359,21 @@ def learn(source: str | Path | dict[str, Any], registry: Registry | None = None)
     write_json_atomic(out / "learning.json", report)
     (out / "learning.md").write_text(_markdown(report))
     return report
+
+
+def _iteration_row(k: int, trained: dict[str, Any], directory: Path, deviations: list[Any], s: SelectionSpec
+                   ) -> dict[str, Any]:
+    """What learning.md tables for iteration ``k``: its training and its exploration."""
+    sigma = np.concatenate([d for _, _, d in deviations])
+    meta = json.loads((directory / "model" / "model.json").read_text())
+    test = meta["metrics"]["test"]
+    return {"iteration": k, "training_frames": meta["training_frames"], "reference_frames": trained["frames"],
+            "test_force_rmse_meV_per_A": test["force_rmse_meV_per_A"],
+            "test_energy_rmse_meV_per_atom": test["energy_rmse_meV_per_atom"],
+            "test_force_spread_rms_meV_per_A": test["committee"]["force_spread_rms_meV_per_A"],
+            "frames_explored": int(len(sigma)), "uncertain_fraction": float(np.mean(sigma >= s.trust_lo_eV_A)),
+            "failed_fraction": float(np.mean(sigma >= s.trust_hi_eV_A)),
+            "max_force_deviation_median_eV_A": float(np.median(sigma)), "new_frames": 0, "rejected_frames": 0}
 
 
 def _markdown(report: dict[str, Any]) -> str:
