@@ -98,7 +98,7 @@ def test_without_the_plugin_the_study_is_rejected_with_the_known_names(tiny_stud
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(tiny_study))
     out = meltdyn(dict(os.environ), "validate", str(path), check=False)
-    assert "observables[0]: 'maxdisp' is not a known observable plugin; known: alpha2, chi4, isf, mobility, msd, network, structure, van_hove" in out.stderr
+    assert "observables[0]: 'maxdisp' is not a known observable plugin; known: alpha2, chi4, isf, mobility, model_deviation, msd, network, structure, van_hove" in out.stderr
 
 
 def test_a_whole_frame_observable_runs_in_a_study_beside_the_atom_major_ones(plugin_site, tiny_study, tmp_path):
