@@ -41,10 +41,14 @@ class ModelDeviationParams(PluginParams):
 
     @model_validator(mode="after")
     def _ordered(self) -> ModelDeviationParams:
-        if self.trust_hi_eV_A <= self.trust_lo_eV_A:
-            raise ValueError(f"trust_hi_eV_A ({self.trust_hi_eV_A:g}) must exceed trust_lo_eV_A "
-                             f"({self.trust_lo_eV_A:g})")
+        check_trust_bounds(self.trust_lo_eV_A, self.trust_hi_eV_A)
         return self
+
+
+def check_trust_bounds(lo: float, hi: float) -> None:
+    """ValueError unless trust_hi exceeds trust_lo (this observable's and ``meltdyn learn``'s selection)."""
+    if hi <= lo:
+        raise ValueError(f"trust_hi_eV_A ({hi:g}) must exceed trust_lo_eV_A ({lo:g})")
 
 
 def committee_problems(model_dir: Path) -> list[str]:

@@ -35,6 +35,7 @@ from meltdyn.plugin import (
     EV_A3_TO_GPA, MAX_STRESS_EV_A3, AtomicSystem, LabelledFrame, Registry, Spec, calculator_class, check_labelled,
     claim, discover, invalid, plugin_union, read_study_file, write_json_atomic,
 )
+from meltdyn.plugins.potentials.painn.deviation import check_trust_bounds
 from meltdyn.plugins.potentials.painn.workflow import ArchitectureSpec, TrainingSpec, train_from_spec
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,7 @@ class SelectionSpec(Spec):
 
     @model_validator(mode="after")
     def _ordered(self) -> SelectionSpec:
-        if self.trust_hi_eV_A <= self.trust_lo_eV_A:
-            raise ValueError(f"trust_hi_eV_A ({self.trust_hi_eV_A:g}) must exceed trust_lo_eV_A "
-                             f"({self.trust_lo_eV_A:g})")
+        check_trust_bounds(self.trust_lo_eV_A, self.trust_hi_eV_A)
         return self
 
 
