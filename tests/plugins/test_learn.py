@@ -63,3 +63,16 @@ def test_the_loop_labels_what_the_committee_is_unsure_of_and_grows_more_certain(
     # resumed, nothing is redone: the same report, no new iteration
     again = learn(spec)
     assert again["iterations"] == rows and not (out / "iter-003").exists()
+
+
+def test_a_loop_refuses_an_output_dir_holding_another_loop_before_writing(tmp_path):
+    from meltdyn.plugin import StudyError, claim
+
+    spec = yaml.safe_load(TOY.read_text())
+    spec["output_dir"] = str(tmp_path / "loop")
+    out = claim(tmp_path / "loop", "learning", field="output_dir")
+    (out / "spec.json").write_text(json.dumps({"name": "another loop"}))
+    with pytest.raises(StudyError, match="different learning file"):
+        learn(spec)
+    assert sorted(p.name for p in out.iterdir()) == [".meltdyn", "spec.json"]
+    assert json.loads((out / "spec.json").read_text()) == {"name": "another loop"}

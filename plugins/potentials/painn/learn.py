@@ -32,8 +32,8 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from meltdyn.plugin import (
-    EV_A3_TO_GPA, MAX_STRESS_EV_A3, AtomicSystem, LabelledFrame, Registry, Spec, calculator_class, check_labelled,
-    claim, discover, invalid, plugin_union, read_study_file, write_json_atomic,
+    EV_A3_TO_GPA, MAX_STRESS_EV_A3, AtomicSystem, LabelledFrame, Registry, Spec, StudyError, calculator_class,
+    check_labelled, claim, discover, invalid, plugin_union, read_study_file, write_json_atomic,
 )
 from meltdyn.plugins.potentials.painn.deviation import check_trust_bounds
 from meltdyn.plugins.potentials.painn.workflow import ArchitectureSpec, TrainingSpec, train_from_spec
@@ -138,7 +138,13 @@ def check_learning(source: str | Path | dict[str, Any], registry: Registry) -> A
     if spec.reference.potential is not None:
         from meltdyn.plugin import validate_section
 
-        validate_section(registry, "potential", spec.reference.potential, "reference.potential")
+        section = validate_section(registry, "potential", spec.reference.potential, "reference.potential")
+        offered = registry.get("potential", section.plugin).definition.outline(
+            registry.params_of("potential", section)).interfaces
+        if "openmm_forces" not in offered:
+            raise StudyError(f"reference.potential: {section.plugin!r} gives no OpenMM forces, which labelling with a "
+                             f"potential uses (it provides {sorted(offered)}); name one that does (shik), or an ASE "
+                             "calculator")
     from meltdyn.plugins.potentials.painn.workflow import check_training
 
     check_training(_training(spec, Path(spec.output_dir) / "iter-000", 0), registry)
@@ -305,7 +311,19 @@ def learn(source: str | Path | dict[str, Any], registry: Registry | None = None)
     registry = registry or discover()
     spec = check_learning(source, registry)
     out = claim(Path(spec.output_dir), "learning", field="output_dir")
-    write_json_atomic(out / "spec.json", spec.model_dump(mode="json"))
+    resolved = spec.model_dump(mode="json")
+    held = out / "spec.json"
+    if held.exists():
+        try:
+            same = json.loads(held.read_text()) == resolved
+        except (OSError, ValueError) as exc:
+            raise StudyError(f"output_dir: {str(held)!r} cannot be read ({exc}); it records what this loop was; "
+                             "restore it, or learn into a new output_dir") from None
+        if not same:
+            raise StudyError(f"output_dir: {str(out)!r} holds a loop made from a different learning file; meltdyn "
+                             "never mixes two loops' iterations nor overwrites one: learn into a new output_dir")
+    else:
+        write_json_atomic(held, resolved)
     reference = None
     rows, outcome = [], "budget spent"
     s = spec.selection
