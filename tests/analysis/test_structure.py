@@ -165,3 +165,26 @@ def test_a_rock_salt_crystal_has_six_unlike_and_twelve_like_neighbours():
     assert float(res["rms_displacement"].values) == pytest.approx(0.08 * np.sqrt(6), rel=0.1)
     assert "one configuration: atoms moved" in peak.note
     assert any("one configuration" in f for f in Structure(StructureParams()).summary(res).flags)
+
+
+def test_a_small_noisy_sample_finds_the_first_shell_not_the_first_wiggle():
+    """64 atoms of rock salt jiggled by 0.2 Å, 20 frames: g of Na-O is noisy on its rising edge, and the bare
+    first-maximum rule stopped at the first wiggle (coordination ≈ 0.5 where it is 6: in a 27-atom GFN1-xTB melt it
+    gave Si-O 1.8). Taking only extrema that g leaves by more than twice their standard error finds the shell in
+    every one of five noise realisations (measured over ten: 5.98-6.01, peak 2.16-2.37 Å for 2.23 Å, the maximum of
+    g for a0/2 = 2.3 Å broadened by the jiggle)."""
+    from meltdyn.plugins.observables.structure import first_shell
+
+    a0 = 4.6
+    grid = np.array(list(itertools.product(range(4), repeat=3))) * a0 / 2
+    symbols = ["Na" if (i + j + k) % 2 == 0 else "O" for i, j, k in np.rint(grid / (a0 / 2)).astype(int)]
+    bare = []
+    for seed in range(5):
+        x = grid[None] + np.random.default_rng(seed).normal(scale=0.2, size=(20, len(grid), 3))
+        res = analysed(x, symbols, np.eye(3) * 2 * a0)
+        assert estimate_at(res, "first_shell_coordination", center="Na", neighbour="O").value == pytest.approx(6, abs=0.1)
+        assert abs(estimate_at(res, "first_peak_r", center="Na", neighbour="O").value - 2.23) < 0.2
+        r, g = res["r"].values, select(res, "g", center="Na", neighbour="O")
+        _, low = first_shell(r, g)  # the rule without the errors: every wiggle counts
+        bare.append(select(res, "coordination", center="Na", neighbour="O")[low])
+    assert max(bare) < 3  # what the same data gave before

@@ -62,22 +62,38 @@ def smooth(y: np.ndarray) -> np.ndarray:
     return out
 
 
-def first_shell(r: np.ndarray, g: np.ndarray) -> tuple[int, int] | None:
+SIGNIFICANCE = 2.0
+"""A fall from the first peak, or a rise from the first minimum, counts when it exceeds this many standard errors of
+the difference: smaller wiggles are the noise of a few atoms' pair counts, not a shell."""
+
+
+def first_shell(r: np.ndarray, g: np.ndarray, stderr: np.ndarray | None = None) -> tuple[int, int] | None:
     """Bins of the first maximum of g (above 1) and of the first minimum after it, from g smoothed over three bins;
-    None when g has no peak above 1 or no minimum after it within the range."""
+    None when g has no peak above 1 or no minimum after it within the range.
+
+    With ``stderr`` (g's standard error per bin) an extremum is taken only when g then moves away from it by more
+    than :data:`SIGNIFICANCE` standard errors of the difference: the peak is the highest point before g falls that
+    far, the minimum the lowest before it rises that far again. Without it every wiggle counts. In a small sample
+    (tens of atoms) g is noisy enough for the first wiggle above 1 to pass for a peak a few hundredths of an Å before
+    the next wiggle, and the coordination counted there to be a fraction of the shell's."""
     s = smooth(g)
+    # the smoothed curve's error: the mean of three bins whose counting noise is independent
+    e = np.zeros_like(s) if stderr is None else np.nan_to_num(smooth(stderr)) / np.sqrt(3)
     above = np.flatnonzero(s > 1.0)
     if not len(above):
         return None
-    start = above[0]
-    rises = np.flatnonzero(np.diff(s[start:]) < 0)
-    if not len(rises):
-        return None
-    peak = start + rises[0]
-    falls = np.flatnonzero(np.diff(s[peak:]) > 0)
-    if not len(falls):
-        return None
-    return int(peak), int(peak + falls[0])
+    peak, low = int(above[0]), None
+    for k in range(peak + 1, len(s)):
+        if low is None:
+            if s[k] > s[peak]:
+                peak = k
+            elif s[peak] - s[k] > SIGNIFICANCE * np.hypot(e[peak], e[k]):
+                low = k
+        elif s[k] < s[low]:
+            low = k
+        elif s[k] - s[low] > SIGNIFICANCE * np.hypot(e[low], e[k]):
+            return peak, low
+    return None
 
 
 class Structure(FrameObservable):
@@ -240,31 +256,33 @@ class Structure(FrameObservable):
                "r_max": ResultArray(np.array(self.r_max), "angstrom", (), "largest distance binned"),
                "frames_used": ResultArray(np.array(frames), "1", (), "frames binned"),
                "density": ResultArray(np.array(density), "1/angstrom^3", (), "mean number density")}
-        out |= self._shells(r, g, n, blocks)
+        out |= self._shells(r, g, n, blocks, out["g_stderr"].values)
         out |= self._peaks(q, totals, [b[2] for b in blocks])
         rms = self.ends.rms_displacement_A()
         out["rms_displacement"] = ResultArray(np.array(rms), "angstrom", (), "root-mean-square displacement between "
                                               "the first and last frames used: under 1 Å they are one configuration")
         return annotate(out, frozen_note(rms))
 
-    def _shells(self, r: np.ndarray, g: np.ndarray, n: np.ndarray, blocks: list[tuple[np.ndarray, ...]]
-                ) -> dict[str, ResultArray]:
+    def _shells(self, r: np.ndarray, g: np.ndarray, n: np.ndarray, blocks: list[tuple[np.ndarray, ...]],
+                g_stderr: np.ndarray) -> dict[str, ResultArray]:
         """First peak, first minimum and the coordination at that minimum, per (center, neighbour), with errors from
-        the blocks (the same rule on each block's g; the coordination at the total's minimum) and the bin width."""
+        the blocks (the same rule on each block's g, whose noise is √blocks times the mean's; the coordination at the
+        total's minimum) and the bin width. Extrema within noise of each other are not taken (:func:`first_shell`)."""
         s = len(self.species)
         dr = float(self.edges[1] - self.edges[0])
         peak, low, shell = (np.empty((s, s), dtype=object) for _ in range(3))
         for a in range(s):
             for b in range(s):
                 pair = f"{self.species[a]}-{self.species[b]}"
-                found = first_shell(r, g[a, b])
+                found = first_shell(r, g[a, b], g_stderr[a, b])
                 if found is None:
                     why = (f"g of {pair} has no first peak above 1 with a minimum after it within r_max = "
-                           f"{self.r_max:g} Å")
+                           f"{self.r_max:g} Å (a fall or rise within {SIGNIFICANCE:g} standard errors is noise): "
+                           "more frames or atoms, or a larger box, may resolve one")
                     peak[a, b] = low[a, b] = shell[a, b] = Estimate.undefined(why)
                     continue
                 kp, km = found
-                per_block = [first_shell(r, bl[0][a, b]) for bl in blocks]
+                per_block = [first_shell(r, bl[0][a, b], g_stderr[a, b] * np.sqrt(len(blocks))) for bl in blocks]
                 located = [x for x in per_block if x is not None]
                 note = "" if len(located) == len(blocks) else \
                     f"{len(blocks) - len(located)} of {len(blocks)} blocks show no first shell: the error is the others'"
