@@ -7,12 +7,14 @@ and stress by its autograd), its mean and spread computed here with numpy.
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
 import torch
 
 import meltdyn
+from conftest import MELTDYN
 from meltdyn.plugin import AtomicSystem, select
 from meltdyn.plugins.potentials.painn import PainnParams, read_model_meta
 from meltdyn.plugins.potentials.painn.dataset import load_dataset
@@ -128,3 +130,50 @@ def test_a_single_model_is_refused_where_a_committee_is_needed(good_model, regis
 
     [problem] = committee_problems(good_model)
     assert "single model" in problem and "training.committee" in problem
+
+
+def test_evaluate_gives_the_committee_means_errors_on_held_out_frames(committee):
+    """meltdyn evaluate against the members evaluated one by one in float64 here, the RMSEs and the spread by
+    numpy, and the rank correlation against scipy's."""
+    from scipy.stats import spearmanr
+
+    from meltdyn.plugins.potentials.painn.evaluate import evaluate_model
+
+    frames, _ = load_dataset(committee / "dataset.db")
+    result = evaluate_model(committee, frames)
+    data = training_frames(frames)
+    energy_errors, force_errors, deviations, worst, variances = [], [], [], [], []
+    for frame in data:
+        energies, forces = _one_by_one(committee, frame)
+        energy_errors.append((energies.mean() - frame.energy) / len(frame.numbers))
+        force_errors.append(forces.mean(0) - frame.forces)
+        deviations.append(np.sqrt(np.mean(np.sum((forces - forces.mean(0)) ** 2, axis=-1), axis=0)).max())
+        worst.append(np.linalg.norm(forces.mean(0) - frame.forces, axis=1).max())
+        variances.append(forces.var(axis=0).ravel())
+    rmse = np.sqrt(np.mean(np.concatenate(force_errors) ** 2)) * 1e3
+    assert result["frames"] == len(data) and result["members"] == 3
+    assert result["force_rmse_meV_per_A"] == pytest.approx(rmse, rel=1e-4)
+    assert result["uncertainty"]["force_rmse_meV_per_A"]["rmse"] == pytest.approx(rmse, rel=1e-4)
+    assert result["energy_rmse_meV_per_atom"] == pytest.approx(np.sqrt(np.mean(np.square(energy_errors))) * 1e3,
+                                                               rel=1e-3)
+    spread = np.sqrt(np.mean(np.concatenate(variances))) * 1e3
+    assert result["committee"]["force_spread_rms_meV_per_A"] == pytest.approx(spread, rel=1e-3)
+    assert result["committee"]["force_rmse_over_spread"] == pytest.approx(rmse / spread, rel=1e-3)
+    assert result["committee"]["deviation_error_rank_correlation"] == pytest.approx(
+        spearmanr(deviations, worst).statistic, abs=1e-9)
+
+
+def test_evaluate_on_the_command_line_reads_a_dataset_and_refuses_a_missing_file(committee, tmp_path):
+    from refusals import assert_clean_refusal, run_cli
+
+    out = subprocess.run(MELTDYN + ["evaluate", str(committee), str(committee / "dataset.db"), "--json"],
+                         capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    assert result["frames"] == 10 and result["committee"]["members"] == 3
+    text = subprocess.run(MELTDYN + ["evaluate", str(committee), str(committee / "dataset.db")],
+                          capture_output=True, text=True, check=True).stdout
+    assert f"{result['force_rmse_meV_per_A']:.0f} ± " in text and "committee force spread" in text
+    rc, message = run_cli(["evaluate", str(committee), str(tmp_path / "absent.db")])
+    assert_clean_refusal(rc, message, ["absent.db", "not a file"])
+    rc, message = run_cli(["evaluate", str(committee), str(committee / "dataset.db"), "--blocks", "1"])
+    assert_clean_refusal(rc, message, ["--blocks", "1", "2 or more"])

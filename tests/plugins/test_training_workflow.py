@@ -164,6 +164,30 @@ def test_interrupted_labelling_keeps_every_finished_calculation(model_dir, tmp_p
         np.testing.assert_allclose(got.forces_eV_A, atoms.get_forces(), rtol=1e-9, atol=1e-12)
 
 
+def test_label_only_makes_the_reference_data_and_the_same_file_later_trains_without_labelling_again(
+        model_dir, tmp_path):
+    from calculators import CountingLJ
+
+    source, _ = load_dataset(model_dir / "dataset.db")
+    _write_labelled(source[:10], tmp_path / "configs.extxyz")
+    out = tmp_path / "labels"
+    spec = {**_spec(out), "reference_data": {
+        "plugin": "ase_calculator", "calculator": "calculators:CountingLJ",
+        "calculator_kwargs": {"sigma": 2.0, "epsilon": 0.01, "rc": 4.5},
+        "frames_from": {"plugin": "ase_file", "paths": [str(tmp_path / "configs.extxyz")]}}}
+    spec["training"]["max_epochs"] = 1
+    before = CountingLJ.calculations
+    assert train_from_spec(spec, label_only=True) == {"dataset": str(out / "dataset.db"), "frames": 10,
+                                                      "trained": False}
+    assert CountingLJ.calculations - before == 10
+    assert (out / "dataset.db").exists() and not (out / "model.json").exists() and not (out / "best.pt").exists()
+    labelled = (out / "dataset.db").read_bytes()
+    report = train_from_spec(spec)
+    assert CountingLJ.calculations - before == 10  # trained on the labels made before, none computed again
+    assert report["frames"] == 10 and (out / "model.json").exists()
+    assert (out / "dataset.db").read_bytes() == labelled
+
+
 def test_a_batch_cut_short_is_dropped_and_labelled_again(tmp_path, model_dir):
     from ase.db import connect
 

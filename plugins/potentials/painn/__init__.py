@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from meltdyn.plugin import Command, PluginDef, PluginParams, PotentialOutline, StudyOutline, hookimpl
+from meltdyn.plugin import Command, PluginDef, PluginParams, PotentialOutline, StudyError, StudyOutline, hookimpl
 
 MODEL_JSON = "model.json"
 WEIGHTS = "best.pt"
@@ -226,6 +226,8 @@ def _example(workdir: Path) -> dict[str, Any]:
 def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="training file (YAML): reference_data, model, training, output_dir")
     parser.add_argument("-q", "--quiet", action="store_true", help="no per-state and per-epoch lines")
+    parser.add_argument("--label-only", action="store_true", help="make the reference data (dataset.db) and stop; "
+                        "the same file trains from it later without labelling again")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -233,7 +235,7 @@ def _train(args: argparse.Namespace) -> int:
 
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    print(json.dumps(train_from_spec(args.spec), indent=2, ensure_ascii=False))
+    print(json.dumps(train_from_spec(args.spec, label_only=args.label_only), indent=2, ensure_ascii=False))
     return 0
 
 
@@ -260,13 +262,37 @@ def _learn(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_dir", help="a trained model or committee (meltdyn train's output_dir)")
+    parser.add_argument("data", nargs="+", help="held-out labelled frames: meltdyn's dataset.db (meltdyn train "
+                        "--label-only makes one), extxyz or anything ASE reads")
+    parser.add_argument("--blocks", type=int, default=10, help="consecutive blocks of frames behind each "
+                        "standard error (default 10)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from meltdyn.plugins.potentials.painn.evaluate import evaluate_model, read_frames, table
+
+    if args.blocks < 2:
+        raise StudyError(f"--blocks: {args.blocks}; give 2 or more (a standard error needs two blocks)")
+    try:
+        result = evaluate_model(args.model_dir, read_frames(args.data), blocks=args.blocks)
+    except ValueError as exc:
+        raise StudyError(str(exc)) from None
+    print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else table(result))
+    return 0
+
+
 @hookimpl
 def meltdyn_commands() -> list[Command]:
     return [Command("train", "make reference data and train a PaiNN potential (resumes if interrupted)",
                     _train_arguments, _train, files=_training_file, check=_check_training_file),
             Command("learn", "active learning of a PaiNN committee: train, explore by MD, label the uncertain "
                     "frames, fine-tune, until the committee agrees (resumes if interrupted)",
-                    _learn_arguments, _learn, files=_learning_file, check=_check_learning_file)]
+                    _learn_arguments, _learn, files=_learning_file, check=_check_learning_file),
+            Command("evaluate", "errors of a trained model or committee on held-out labelled frames, with standard "
+                    "errors and the committee's spread", _evaluate_arguments, _evaluate)]
 
 
 def _check_learning_file(data: dict[str, Any], path: Path, registry: Any) -> str | None:

@@ -199,14 +199,17 @@ def _resumable(out: Path, resolved: dict[str, Any]) -> bool:
     return True
 
 
-def train_from_spec(source: str | Path | dict[str, Any], registry: Registry | None = None) -> dict[str, Any]:
+def train_from_spec(source: str | Path | dict[str, Any], registry: Registry | None = None,
+                    label_only: bool = False) -> dict[str, Any]:
     """Run a training spec; resume an interrupted one in the same output_dir; refuse a different one there.
+    ``label_only``: make the reference data (dataset.db) and stop, as for a held-out set or labels paid for now
+    and trained on later (the same file trains from them, nothing labelled again).
 
     Everything is checked before anything is written: the spec, the device, the reference data (every file and
     frame, for labellers that can be checked before labelling), the split; then output_dir is claimed
     (:func:`meltdyn.base.ownership.claim`: new, empty, or meltdyn's training directory)."""
     try:
-        return _train_from_spec(source, registry)
+        return _train_from_spec(source, registry, label_only)
     except InputError as exc:
         raise StudyError(str(exc)) from None
 
@@ -252,7 +255,8 @@ def check_training(source: str | Path | dict[str, Any], registry: Registry) -> C
     return CheckedTraining(spec, resolved, labeller, device, resuming, count)
 
 
-def _train_from_spec(source: str | Path | dict[str, Any], registry: Registry | None) -> dict[str, Any]:
+def _train_from_spec(source: str | Path | dict[str, Any], registry: Registry | None, label_only: bool
+                     ) -> dict[str, Any]:
     registry = registry or discover()
     checked = check_training(source, registry)
     spec, resolved, labeller, device = checked.spec, checked.resolved, checked.labeller, checked.device
@@ -274,6 +278,8 @@ def _train_from_spec(source: str | Path | dict[str, Any], registry: Registry | N
     except Exception as exc:  # sqlite, schnetpack and ASE raise their own kinds on a damaged database
         raise StudyError(f"output_dir: {str(dataset)!r} cannot be read ({type(exc).__name__}: {str(exc)[:200]}); "
                          "remove it to label the reference data again") from None
+    if label_only:
+        return {"dataset": str(dataset), "frames": len(labelled), "trained": False}
     if problem := split_problem(len(labelled), t.validation_fraction, t.test_fraction):
         raise StudyError(problem)
     arch = Architecture(**spec.model.model_dump())
