@@ -22,7 +22,7 @@ import yaml
 from meltdyn.plugins.potentials.painn.dataset import load_dataset
 from meltdyn.plugins.potentials.painn.learn import learn, select_frames
 
-pytestmark = pytest.mark.slow  # trains three committees and runs three short MD explorations (~2 min)
+pytestmark = pytest.mark.slow  # trains four committees and runs four short MD explorations (~2.5 min)
 
 SHIK_SMALL = {"plugin": "shik", "short_range_cutoff_A": 5.0, "coulomb_cutoff_A": 5.0}
 TOY = Path(__file__).resolve().parents[2] / "examples" / "learning" / "toy-shik.yaml"
@@ -63,6 +63,15 @@ def test_the_loop_labels_what_the_committee_is_unsure_of_and_grows_more_certain(
     # resumed, nothing is redone: the same report, no new iteration
     again = learn(spec)
     assert again["iterations"] == rows and not (out / "iter-003").exists()
+    # a spent budget raised: the loop goes on from its last iteration, which now selects and labels; the iterations
+    # before it stay as they were, nothing trained or explored again
+    made = {p: p.stat().st_mtime_ns for p in out.glob("iter-00[012]/model/best.pt")}
+    spec["stop"]["max_iterations"] = 4
+    extended = learn(spec)
+    assert [r["iteration"] for r in extended["iterations"]] == [0, 1, 2, 3]
+    assert extended["iterations"][:2] == rows[:2] and extended["iterations"][2]["new_frames"] > 0
+    assert {p: p.stat().st_mtime_ns for p in made} == made
+    assert json.loads((out / "spec.json").read_text())["stop"]["max_iterations"] == 4
 
 
 def test_a_loop_refuses_an_output_dir_holding_another_loop_before_writing(tmp_path):

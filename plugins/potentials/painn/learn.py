@@ -315,14 +315,21 @@ def learn(source: str | Path | dict[str, Any], registry: Registry | None = None)
     held = out / "spec.json"
     if held.exists():
         try:
-            same = json.loads(held.read_text()) == resolved
-        except (OSError, ValueError) as exc:
+            recorded = json.loads(held.read_text())
+            # the stop criteria decide only whether to go on: a spent budget may be raised, a target tightened, and
+            # the iterations made stay what they were
+            same = {**recorded, "stop": None} == {**resolved, "stop": None}
+            if same and recorded.get("stop") != resolved["stop"]:
+                log.info("stop: %s, was %s; the loop goes on from its iterations", resolved["stop"],
+                         recorded.get("stop"))
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
             raise StudyError(f"output_dir: {str(held)!r} cannot be read ({exc}); it records what this loop was; "
                              "restore it, or learn into a new output_dir") from None
         if not same:
             raise StudyError(f"output_dir: {str(out)!r} holds a loop made from a different learning file; meltdyn "
-                             "never mixes two loops' iterations nor overwrites one: learn into a new output_dir")
-    else:
+                             "never mixes two loops' iterations nor overwrites one: learn into a new output_dir "
+                             "(only `stop`, the budget and the target, may change between runs of one loop)")
+    if not held.exists() or json.loads(held.read_text()) != resolved:
         write_json_atomic(held, resolved)
     reference = None
     rows, outcome = [], "budget spent"
