@@ -108,3 +108,49 @@ def test_reference_md_refuses_a_non_calculator_and_counts_its_frames():
     with pytest.raises(Exception, match="not a class"):
         _labeller(registry, calculator="os:system")
     assert _labeller(registry, **_md_spec("x")["reference_data"]).validate(registry) == 6
+
+
+def test_each_frame_records_the_temperature_it_reached_and_a_state_off_its_target_is_reported(caplog):
+    """The frames are named by the target temperature; each also carries its kinetic temperature, computed here
+    from the stored velocities (3N - 3 degrees of freedom about the centre of mass, as meltdyn's state point)."""
+    import logging
+
+    from ase.data import atomic_masses, atomic_numbers
+
+    from meltdyn.plugin import BOLTZMANN_EV_K, U_A2_PS2_TO_EV
+    from meltdyn.plugins.labellers.reference_md import temperature_problem
+
+    registry = discover()
+    spec = {**_md_spec("x")["reference_data"], "frames_per_state": 4, "temperatures_K": [2000.0]}
+    with caplog.at_level(logging.WARNING):
+        frames = [f for [f] in _labeller(registry, **spec).batches(registry)]
+    for f in frames:
+        m = np.array([atomic_masses[atomic_numbers[s]] for s in f.symbols])
+        v = f.velocities_A_fs * 1e3
+        v = v - (m[:, None] * v).sum(0) / m.sum()
+        kinetic = (m[:, None] * v ** 2).sum() * U_A2_PS2_TO_EV / ((3 * len(m) - 3) * BOLTZMANN_EV_K)
+        assert f.info["kinetic_temperature_K"] == pytest.approx(kinetic, rel=1e-9)
+        assert f.info["temperature_K"] == 2000.0
+    reached = [f.info["kinetic_temperature_K"] for f in frames]
+    said = [r.getMessage() for r in caplog.records if "reference_data" in r.getMessage()]
+    assert bool(said) == (temperature_problem(2000.0, reached) is not None)
+    # the rule: within 10 % in the mean and in the first and last quarters, or said with the numbers
+    assert temperature_problem(3000.0, [3100.0, 2800.0, 3200.0, 2950.0]) is None
+    problem = temperature_problem(2500.0, [4900.0, 3800.0, 3700.0, 3400.0])
+    assert "averages 3950 K" in problem and "first quarter 4900 K" in problem and "minimise_steps" in problem
+    assert temperature_problem(3000.0, [3900.0, 3000.0, 2900.0, 2300.0]) is not None  # drifting, mean on target
+
+
+def test_minimise_steps_relax_the_packed_cell_with_the_reference_before_its_md():
+    from calculators import CountingLJ
+
+    registry = discover()
+    spec = {**_md_spec("x")["reference_data"], "frames_per_state": 1, "temperatures_K": [2000.0]}
+    start = CountingLJ.calculations
+    [[plain]] = list(_labeller(registry, **spec).batches(registry))
+    plain_cost = CountingLJ.calculations - start
+    start = CountingLJ.calculations
+    [[relaxed]] = list(_labeller(registry, **spec, minimise_steps=8).batches(registry))
+    extra = CountingLJ.calculations - start - plain_cost
+    assert 1 <= extra <= 9  # FIRE's steps, one calculation each, at most minimise_steps (+ the first)
+    assert np.abs(relaxed.positions_A - plain.positions_A).max() > 1e-3
