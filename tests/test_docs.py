@@ -132,10 +132,13 @@ def test_ci_runs_the_readme_test_command():
 
 def example_studies(tmp_path: Path) -> list[tuple[Path, dict]]:
     """Every example study file; a PaiNN one points at an untrained stand-in, since its model is trained by hand."""
+    from meltdyn.plugins.potentials.painn.model import Architecture
     from meltdyn.plugins.potentials.painn.runtime import save_untrained
     from meltdyn.spec.studyfile import read_study_file
 
-    save_untrained(tmp_path / "model", ["Na", "Si", "O"])
+    # a cutoff that fits the smallest example's box (27 atoms of NS2, 7.4 Å: examples/qm/ns2-painn-md.yaml)
+    save_untrained(tmp_path / "model", ["Na", "Si", "O"],
+                   Architecture(cutoff_A=3.5, features=8, interactions=2, radial_basis=6))
     out = []
     for path in sorted((ROOT / "examples").rglob("*.yaml")):
         data = read_study_file(path)
