@@ -128,8 +128,8 @@ class ReferenceMD(Labeller):
                     p.equilibration_steps)
             else:
                 atoms = self._continued(first + start - 1, k, start - 1, calculator)
-            reached = [float(f.info["kinetic_temperature_K"]) for f in self._kept[first:first + start]
-                       if "kinetic_temperature_K" in f.info]
+            reached = [float(kinetic_temperature_K(f.velocities_A_fs * 1e3, _masses(f.symbols)))
+                       for f in self._kept[first:first + start]]
             for i in range(start, p.frames_per_state):
                 self._integrator(atoms, temperature, derive_seed(state_seed, "frame", i)).run(p.every_steps)
                 velocities = atoms.get_velocities() * units.fs
@@ -145,7 +145,7 @@ class ReferenceMD(Labeller):
                                              f"frame {i}", allow_missing_stress=True)]
             log.info("labelled %d frames of %s at %g K by MD with %s (state %d of %d)", p.frames_per_state,
                      composition, temperature, p.calculator, k + 1, len(self._states()))
-            if problem := temperature_problem(temperature, reached):
+            if problem := temperature_problem(temperature, reached, len(atoms)):
                 log.warning("reference_data: %s at %g K: %s", composition, temperature, problem)
 
     def _continued(self, index: int, state: int, frame: int, calculator: type) -> Any:
@@ -179,24 +179,41 @@ MINIMISED_FMAX_EV_A = 0.1
 before, and the melt's own structure comes from the MD."""
 TEMPERATURE_TOLERANCE = 0.1
 """A state's frames whose mean kinetic temperature, or that of its first or last quarter, differs from the target
-by more than this fraction are reported (a 27-atom cell fluctuates by ±16 % frame to frame; its mean over the
-frames much less)."""
+by more than this fraction, and by more than :data:`SIGNIFICANCE` standard errors, are reported."""
+SIGNIFICANCE = 4.0
+"""Standard errors a mean must lie off its target by: three checks a state, many states a labelling, so a rare
+fluctuation (4 standard errors: 6e-5 a check) is not taken for a fault."""
 
 
-def temperature_problem(target_K: float, reached_K: list[float]) -> str | None:
+def temperature_problem(target_K: float, reached_K: list[float], atoms: int) -> str | None:
     """What is wrong with the temperatures a state's frames reached, or None: the frames are labelled with the
-    target, and their info also holds each one's kinetic temperature, so a user can see where they differ."""
-    if len(reached_K) < 4:
+    target, and their info also holds each one's kinetic temperature, so a user can see where they differ.
+
+    A small cell's kinetic temperature fluctuates a lot from frame to frame, by sqrt(2 / (3N - 3)) of the target in
+    the canonical ensemble (±16 % at 27 atoms): a mean is taken as off only beyond both 10 % and four standard
+    errors of that mean (that fluctuation over the square root of the frames' number: optimistic for frames closer
+    than the velocities' memory, hence the 10 % floor)."""
+    if len(reached_K) < 8:
         return None
     t = np.asarray(reached_K)
-    quarters = [float(q.mean()) for q in np.array_split(t, 4)]
-    off = [abs(v / target_K - 1) for v in (float(t.mean()), quarters[0], quarters[-1])]
-    if max(off) <= TEMPERATURE_TOLERANCE:
+    quarters = np.array_split(t, 4)
+    sd = target_K * np.sqrt(2 / (3 * atoms - 3))
+    parts = [t, quarters[0], quarters[-1]]
+    means = [float(p.mean()) for p in parts]
+    if all(abs(m - target_K) <= max(TEMPERATURE_TOLERANCE * target_K, SIGNIFICANCE * sd / np.sqrt(len(p)))
+           for m, p in zip(means, parts)):
         return None
-    return (f"its frames' kinetic temperature averages {t.mean():.0f} K (first quarter {quarters[0]:.0f} K, last "
-            f"{quarters[-1]:.0f} K), not the target: the MD had not equilibrated, or the thermostat does not hold it. "
+    first, last = means[1:]
+    return (f"its frames' kinetic temperature averages {t.mean():.0f} K (first quarter {first:.0f} K, last "
+            f"{last:.0f} K), not the target: the MD had not equilibrated, or the thermostat does not hold it. "
             "Each frame's info keeps both (temperature_K the target, kinetic_temperature_K measured); to label at the "
             "target, give minimise_steps (a packed cell heats as it relaxes) or more equilibration_steps")
+
+
+def _masses(symbols: list[str]) -> np.ndarray:
+    from ase.data import atomic_masses, atomic_numbers
+
+    return np.array([atomic_masses[atomic_numbers[s]] for s in symbols])
 
 
 def _stress(atoms: Any) -> np.ndarray:
