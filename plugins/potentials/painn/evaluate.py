@@ -43,11 +43,13 @@ def _rmse_with_error(per_frame_mse: np.ndarray, weights: np.ndarray, blocks: int
 
 
 def _rank_correlation(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Spearman's rank correlation (no ties expected in continuous data), None for fewer than three frames."""
-    if len(a) < 3:
+    """Spearman's rank correlation (tied values share their mean rank), None for fewer than three frames or a
+    constant series, which ranks nothing."""
+    from scipy.stats import rankdata
+
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return None
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1])
+    return float(np.corrcoef(rankdata(a), rankdata(b))[0, 1])
 
 
 def evaluate_model(model_dir: str | Path, frames: list[LabelledFrame], batch_size: int = 8,
@@ -66,6 +68,10 @@ def evaluate_model(model_dir: str | Path, frames: list[LabelledFrame], batch_siz
         raise ValueError("evaluate: no reference frames to evaluate the model on")
     directory = Path(model_dir)
     meta = read_model_meta(directory)
+    unknown = sorted({s for f in frames for s in f.symbols} - set(meta["species"]))
+    if unknown:
+        raise ValueError(f"data: the frames hold {unknown}, which the model in {str(directory)!r} was not trained on "
+                         f"(its species: {meta['species']})")
     members = load_members(directory, meta)
     data = [f.with_neighbours(meta["architecture"]["cutoff_A"]) for f in training_frames(frames)]
     predictions = [predict(m, data, batch_size) for m in members]
@@ -91,7 +97,8 @@ def evaluate_model(model_dir: str | Path, frames: list[LabelledFrame], batch_siz
         spread = committee_spread(predictions, everything)
         deviation = np.array([max_force_deviation(np.stack([p.forces[i] for p in predictions])) for i in everything])
         worst = np.array([np.linalg.norm(mean.forces[i] - data[i].forces, axis=1).max() for i in everything])
-        spread["force_rmse_over_spread"] = out["force_rmse_meV_per_A"] / spread["force_spread_rms_meV_per_A"]
+        spread["force_rmse_over_spread"] = (out["force_rmse_meV_per_A"] / spread["force_spread_rms_meV_per_A"]
+                                            if spread["force_spread_rms_meV_per_A"] > 0 else None)
         spread["deviation_error_rank_correlation"] = _rank_correlation(deviation, worst)
         spread["max_atomic_force_error_mean_eV_per_A"] = float(worst.mean())
         out["committee"] = spread
@@ -136,7 +143,8 @@ def table(result: dict[str, Any]) -> str:
     u = result["uncertainty"]
 
     def pm(entry: dict[str, Any], digits: int) -> str:
-        return f"{entry['rmse']:.{digits}f}" + (f" ± {entry['stderr']:.{digits}f}" if entry["stderr"] else "")
+        return f"{entry['rmse']:.{digits}f}" + (f" ± {entry['stderr']:.{digits}f}" if entry["stderr"] is not None
+                                                else "")
 
     lines = [f"{result['frames']} frames, {result['atoms']} atoms; model {result['model_dir']} "
              f"({result['members']} member{'s' if result['members'] > 1 else ''})",
@@ -151,8 +159,9 @@ def table(result: dict[str, Any]) -> str:
     if "committee" in result:
         c = result["committee"]
         rho = c["deviation_error_rank_correlation"]
+        ratio = c["force_rmse_over_spread"]
         lines.append(f"  committee force spread (RMS) {c['force_spread_rms_meV_per_A']:.0f} meV/Å: the error is "
-                     f"{c['force_rmse_over_spread']:.1f}x the spread; model deviation vs largest atomic error, rank "
-                     f"correlation over frames {'n/a' if rho is None else f'{rho:.2f}'}")
+                     f"{'n/a' if ratio is None else f'{ratio:.1f}'}x the spread; model deviation vs largest atomic "
+                     f"error, rank correlation over frames {'n/a' if rho is None else f'{rho:.2f}'}")
     lines.append(f"  ± : {u['method']} ({u['force_rmse_meV_per_A']['blocks']} blocks)")
     return "\n".join(lines)
