@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
+from meltdyn.plugin import StudyError
 from meltdyn.plugins.potentials.painn.dataset import load_dataset
 from meltdyn.plugins.potentials.painn.learn import learn, select_frames
 
@@ -72,10 +73,15 @@ def test_the_loop_labels_what_the_committee_is_unsure_of_and_grows_more_certain(
     assert extended["iterations"][:2] == rows[:2] and extended["iterations"][2]["new_frames"] > 0
     assert {p: p.stat().st_mtime_ns for p in made} == made
     assert json.loads((out / "spec.json").read_text())["stop"]["max_iterations"] == 4
+    # cut or loosened, the loop would end before iterations it made: refused, nothing written
+    for key, value, needle in (("max_iterations", 2, "fewer than the 4"), ("uncertain_fraction", 0.5, "looser")):
+        with pytest.raises(StudyError, match=needle):
+            learn({**spec, "stop": {**spec["stop"], key: value}})
+    assert json.loads((out / "spec.json").read_text())["stop"] == spec["stop"]
 
 
 def test_a_loop_refuses_an_output_dir_holding_another_loop_before_writing(tmp_path):
-    from meltdyn.plugin import StudyError, claim
+    from meltdyn.plugin import claim
 
     spec = yaml.safe_load(TOY.read_text())
     spec["output_dir"] = str(tmp_path / "loop")

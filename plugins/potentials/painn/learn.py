@@ -313,23 +313,7 @@ def learn(source: str | Path | dict[str, Any], registry: Registry | None = None)
     out = claim(Path(spec.output_dir), "learning", field="output_dir")
     resolved = spec.model_dump(mode="json")
     held = out / "spec.json"
-    if held.exists():
-        try:
-            recorded = json.loads(held.read_text())
-            # the stop criteria decide only whether to go on: a spent budget may be raised, a target tightened, and
-            # the iterations made stay what they were
-            same = {**recorded, "stop": None} == {**resolved, "stop": None}
-            if same and recorded.get("stop") != resolved["stop"]:
-                log.info("stop: %s, was %s; the loop goes on from its iterations", resolved["stop"],
-                         recorded.get("stop"))
-        except (OSError, ValueError, TypeError, AttributeError) as exc:
-            raise StudyError(f"output_dir: {str(held)!r} cannot be read ({exc}); it records what this loop was; "
-                             "restore it, or learn into a new output_dir") from None
-        if not same:
-            raise StudyError(f"output_dir: {str(out)!r} holds a loop made from a different learning file; meltdyn "
-                             "never mixes two loops' iterations nor overwrites one: learn into a new output_dir "
-                             "(only `stop`, the budget and the target, may change between runs of one loop)")
-    if not held.exists() or json.loads(held.read_text()) != resolved:
+    if _recorded_loop(held, out, resolved) != resolved:
         write_json_atomic(held, resolved)
     reference = None
     rows, outcome = [], "budget spent"
@@ -383,6 +367,36 @@ def learn(source: str | Path | dict[str, Any], registry: Registry | None = None)
     write_json_atomic(out / "learning.json", report)
     (out / "learning.md").write_text(_markdown(report))
     return report
+
+
+def _recorded_loop(held: Path, out: Path, resolved: dict[str, Any]) -> dict[str, Any] | None:
+    """The loop recorded in ``held`` (None if none yet), refused unless it is this one: only ``stop`` may differ,
+    and only to go further (more iterations, a tighter target), since it decides whether to go on and nothing else;
+    the iterations made stay what they were."""
+    if not held.exists():
+        return None
+    try:
+        recorded = json.loads(held.read_text())
+        same = {**recorded, "stop": None} == {**resolved, "stop": None}
+    except (OSError, ValueError, TypeError) as exc:
+        raise StudyError(f"output_dir: {str(held)!r} cannot be read ({exc}); it records what this loop was; "
+                         "restore it, or learn into a new output_dir") from None
+    if not same:
+        raise StudyError(f"output_dir: {str(out)!r} holds a loop made from a different learning file; meltdyn "
+                         "never mixes two loops' iterations nor overwrites one: learn into a new output_dir "
+                         "(only `stop` may change between runs of one loop, to go further)")
+    before, now = recorded.get("stop") or {}, resolved["stop"]
+    if now["max_iterations"] < before.get("max_iterations", 0):
+        raise StudyError(f"stop.max_iterations: {now['max_iterations']}, fewer than the {before['max_iterations']} "
+                         f"this loop in {str(out)!r} was run with; a budget may be raised, not cut (its iterations "
+                         "stay on disk): give at least that")
+    if now["uncertain_fraction"] > before.get("uncertain_fraction", 1.0):
+        raise StudyError(f"stop.uncertain_fraction: {now['uncertain_fraction']:g}, looser than the "
+                         f"{before['uncertain_fraction']:g} this loop in {str(out)!r} was run with; a target may be "
+                         "tightened, not loosened: give at most that")
+    if before != now:
+        log.info("stop: %s, was %s; the loop goes on from its iterations", now, before)
+    return recorded
 
 
 def _iteration_row(k: int, trained: dict[str, Any], directory: Path, deviations: list[Any], s: SelectionSpec
