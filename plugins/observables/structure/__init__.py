@@ -78,18 +78,18 @@ def first_shell(r: np.ndarray, g: np.ndarray, stderr: np.ndarray | None = None) 
     the next wiggle, and the coordination counted there to be a fraction of the shell's."""
     s = smooth(g)
     # the smoothed curve's error: the mean of three bins whose counting noise is independent
-    e = np.zeros_like(s) if stderr is None else np.nan_to_num(smooth(stderr)) / np.sqrt(3)
+    e = np.zeros_like(s) if stderr is None else np.nan_to_num(smooth(stderr), nan=0.0, posinf=np.inf) / np.sqrt(3)
     above = np.flatnonzero(s > 1.0)
     if not len(above):
         return None
     peak, low = int(above[0]), None
     for k in range(peak + 1, len(s)):
         if low is None:
-            if s[k] > s[peak]:
+            if s[k] >= s[peak]:  # on a plateau, its last bin (as a strict fall after it defines the peak)
                 peak = k
             elif s[peak] - s[k] > SIGNIFICANCE * np.hypot(e[peak], e[k]):
                 low = k
-        elif s[k] < s[low]:
+        elif s[k] <= s[low]:
             low = k
         elif s[k] - s[low] > SIGNIFICANCE * np.hypot(e[low], e[k]):
             return peak, low
@@ -276,9 +276,10 @@ class Structure(FrameObservable):
                 pair = f"{self.species[a]}-{self.species[b]}"
                 found = first_shell(r, g[a, b], g_stderr[a, b])
                 if found is None:
+                    noise = (f" (a fall or rise within {SIGNIFICANCE:g} standard errors is noise)"
+                             if np.isfinite(g_stderr[a, b]).any() else "")
                     why = (f"g of {pair} has no first peak above 1 with a minimum after it within r_max = "
-                           f"{self.r_max:g} Å (a fall or rise within {SIGNIFICANCE:g} standard errors is noise): "
-                           "more frames or atoms, or a larger box, may resolve one")
+                           f"{self.r_max:g} Å{noise}: more frames or atoms, or a larger box, may resolve one")
                     peak[a, b] = low[a, b] = shell[a, b] = Estimate.undefined(why)
                     continue
                 kp, km = found
