@@ -1,12 +1,12 @@
 """Validation against the QM reference: a PaiNN committee learned by ``meltdyn learn`` from GFN1-xTB, compared with
 GFN1-xTB itself on held-out frames (force error against the committee's spread) and in MD (structure and D of Na).
 
-Made beforehand (each resumes if interrupted; about 40 and 30 minutes on one core each, so both at once on two):
+Made beforehand (each resumes if interrupted; about 35 and 45 minutes on one core each, so both at once on two):
 
     OMP_NUM_THREADS=1 meltdyn train --label-only examples/qm/ns2-xtb-heldout.yaml   # held-out GFN1-xTB MD
     OMP_NUM_THREADS=1 meltdyn learn examples/qm/ns2-xtb-learn.yaml                 # the loop
 
-then this script (a few minutes: the PaiNN MD study is run or resumed here):
+then this script (about 25 minutes: the PaiNN MD study is run or resumed here):
 
     python benchmarks/qm_validation.py [--output benchmarks/results/qm-validation-2cpu.json]
 
@@ -42,9 +42,11 @@ PAIRS = (("Si", "O"), ("Na", "O"))
 SPECIES = ("Na", "O", "Si")
 
 
-def held_out_errors(every: int) -> tuple[list[dict[str, Any]], int]:
-    """Each iteration's committee on every ``every``-th held-out frame."""
-    frames, _ = load_dataset(HELDOUT / "dataset.db")
+def held_out_errors(every: int) -> tuple[list[dict[str, Any]], int, float]:
+    """Each iteration's committee on every ``every``-th held-out frame; how many, and how far apart (fs)."""
+    frames, provenance = load_dataset(HELDOUT / "dataset.db")
+    md = provenance["reference_data"]
+    spacing_fs = every * md["every_steps"] * md["timestep_fs"]
     chosen = frames[::every]
     learning = json.loads((LEARNING / "learning.json").read_text())
     rows = []
@@ -53,11 +55,12 @@ def held_out_errors(every: int) -> tuple[list[dict[str, Any]], int]:
         result = evaluate_model(model, chosen)
         rows.append({"iteration": it["iteration"], "training_frames": it["training_frames"],
                      "uncertain_fraction_explored": it["uncertain_fraction"], **result})
-    return rows, len(chosen)
+    return rows, len(chosen), spacing_fs
 
 
 def write_trajectory(path: Path) -> None:
     """The held-out xTB MD as an extxyz trajectory (the labelled frames in order, a step number in each)."""
+    import ase
     import ase.io
 
     if path.exists():
@@ -66,8 +69,6 @@ def write_trajectory(path: Path) -> None:
     every = provenance["reference_data"]["every_steps"]
     images = []
     for k, f in enumerate(frames):
-        import ase
-
         atoms = ase.Atoms(f.symbols, positions=f.positions_A, cell=f.cell_A, pbc=True)
         atoms.info["step"] = (k + 1) * every
         images.append(atoms)
@@ -167,7 +168,7 @@ def _pm(entry: dict[str, Any] | None, digits: int) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [f"Held-out GFN1-xTB frames: {result['held_out_frames']} (every {result['every']}th of the held-out MD, "
-             f"{result['every'] * 5} fs apart); ± over 10 consecutive blocks of them.", "",
+             f"{result['spacing_fs']:g} fs apart); ± over 10 consecutive blocks of them.", "",
              "| iteration | frames trained on | force RMSE (meV/Å) | energy RMSE (meV/atom) | stress RMSE (GPa) "
              "| force spread (meV/Å) | RMSE / spread | rank corr. deviation–error |", "|" + "---|" * 8]
     for r in result["held_out"]:
@@ -200,9 +201,9 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=10, help="held-out frames used: every this many (default 10)")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks/results/qm-validation-2cpu.json")
     args = parser.parse_args()
-    held_out, n = held_out_errors(args.every)
+    held_out, n, spacing_fs = held_out_errors(args.every)
     painn, replicas = painn_md()
-    result = {"every": args.every, "held_out_frames": n, "held_out": held_out, "xtb_md": xtb_md(),
+    result = {"every": args.every, "spacing_fs": spacing_fs, "held_out_frames": n, "held_out": held_out, "xtb_md": xtb_md(),
               "painn_md": painn, "painn_md_replicas": replicas,
               "learning": json.loads((LEARNING / "learning.json").read_text())}
     args.output.write_text(json.dumps(result, indent=2, default=float))
