@@ -203,7 +203,8 @@ def main() -> None:
     args = parser.parse_args()
     held_out, n, spacing_fs = held_out_errors(args.every)
     painn, replicas = painn_md()
-    result = {"every": args.every, "spacing_fs": spacing_fs, "held_out_frames": n, "held_out": held_out, "xtb_md": xtb_md(),
+    result = {"every": args.every, "spacing_fs": spacing_fs, "held_out_frames": n, "held_out": held_out,
+              "xtb_md": xtb_md(),
               "painn_md": painn, "painn_md_replicas": replicas,
               "learning": json.loads((LEARNING / "learning.json").read_text())}
     args.output.write_text(json.dumps(result, indent=2, default=float))

@@ -75,8 +75,8 @@ def _drive(machine: StageMachine, runs: Sequence[RunContext], settings: EngineSe
         if not math.isfinite(per_atom) or abs(per_atom) > settings.max_energy_kJ_mol_per_atom:
             raise SimulationBlewUp(
                 f"run {run.id}: potential energy {energy_eV * EV_TO_KJ_MOL:.6g} kJ/mol ({per_atom:.3g} kJ/mol, "
-                f"{energy_eV / run.system.n_atoms:.3g} eV per atom) at step {step} of stage {index} ({stage.stage}). Check the timestep, the starting density or the "
-                "potential's cutoffs.")
+                f"{energy_eV / run.system.n_atoms:.3g} eV per atom) at step {step} of stage {index} ({stage.stage}). "
+                "Check the timestep, the starting density or the potential's cutoffs.")
 
     for index in range(_same_position(checkpoints, runs).stage, len(protocol.stages)):
         stage = protocol.stages[index]

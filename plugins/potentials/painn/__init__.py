@@ -263,11 +263,11 @@ def _learn(args: argparse.Namespace) -> int:
 
 
 def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    from meltdyn.plugins.potentials.painn.evaluate import BLOCKS
+
     parser.add_argument("model_dir", help="a trained model or committee (meltdyn train's output_dir)")
     parser.add_argument("data", nargs="+", help="held-out labelled frames: meltdyn's dataset.db (meltdyn train "
                         "--label-only makes one), extxyz or anything ASE reads")
-    from meltdyn.plugins.potentials.painn.evaluate import BLOCKS
-
     parser.add_argument("--blocks", type=int, default=BLOCKS, help="consecutive blocks of frames behind each "
                         f"standard error (default {BLOCKS})")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
