@@ -8,7 +8,9 @@ timing):
   (glibc keeping freed memory, as the painn potential does in MD);
 - a committee of 4 in one pass: the same module over 4 members (one neighbour list, one backward of their mean);
 - 4 models one after another: four single-model modules, each with its own neighbour list and backward;
-- the model deviation of one frame: each member's forces (4 backward passes through one shared graph).
+- the model deviation of one frame: each member's forces (4 backward passes through one shared graph);
+- the trust check during MD (the painn potential's ``trust``): the same in float64, as it runs, set against a
+  committee step: its overhead is that ratio over the MD steps between two checks.
 
     python benchmarks/committee.py [--atoms 648 2997] [--repeats 5] [--output results/committee-2cpu.json]
 """
@@ -58,7 +60,8 @@ def measure(atoms: int, repeats: int, workdir: Path) -> dict[str, float]:
     save_untrained(workdir / f"single-{atoms}", ["Na", "Si", "O"], ARCH)
     save_untrained(workdir / f"committee-{atoms}", ["Na", "Si", "O"], ARCH, members=MEMBERS)
     single = Painn(PainnParams(model_dir=workdir / f"single-{atoms}", keep_freed_memory=True))
-    committee = Painn(PainnParams(model_dir=workdir / f"committee-{atoms}", keep_freed_memory=True))
+    committee = Painn(PainnParams(model_dir=workdir / f"committee-{atoms}", keep_freed_memory=True,
+                                  trust={"stop_at_eV_A": 100.0}))
     positions = torch.tensor(system.positions_A / 10.0, dtype=torch.float64)
     box = torch.tensor(system.cell_A / 10.0, dtype=torch.float64)
     one = single.md_module(system.symbols)
@@ -70,10 +73,13 @@ def measure(atoms: int, repeats: int, workdir: Path) -> dict[str, float]:
               "committee_one_pass_s": _best(_step(four, positions, box), repeats),
               "members_one_by_one_s": _best(lambda: [_step(m, positions, box)() for m in separate], repeats),
               "deviation_per_frame_s": _best(lambda: committee.member_forces(
-                  AtomicSystem(system.symbols, system.positions_A, system.cell_A), torch.float32), repeats)}
+                  AtomicSystem(system.symbols, system.positions_A, system.cell_A), torch.float32), repeats),
+              "trust_check_s": _best(lambda: committee.check_frame(
+                  AtomicSystem(system.symbols, system.positions_A, system.cell_A)), repeats)}
     result["committee_over_one"] = result["committee_one_pass_s"] / result["one_model_s"]
     result["one_by_one_over_one"] = result["members_one_by_one_s"] / result["one_model_s"]
     result["deviation_over_one"] = result["deviation_per_frame_s"] / result["one_model_s"]
+    result["trust_check_over_committee_step"] = result["trust_check_s"] / result["committee_one_pass_s"]
     return result
 
 
@@ -89,7 +95,8 @@ def main() -> None:
     for row in rows:
         print(f"{row['atoms']:>5} atoms: one model {row['one_model_s'] * 1e3:7.1f} ms; committee of {MEMBERS}, one "
               f"pass {row['committee_over_one']:.2f}x; {MEMBERS} models one by one {row['one_by_one_over_one']:.2f}x;"
-              f" model deviation of a frame {row['deviation_over_one']:.2f}x")
+              f" model deviation of a frame {row['deviation_over_one']:.2f}x; trust check (float64) "
+              f"{row['trust_check_over_committee_step']:.2f} committee steps")
     if args.output:
         args.output.write_text(json.dumps({"machine": platform.processor() or platform.machine(),
                                            "threads": torch.get_num_threads(), "members": MEMBERS,

@@ -21,8 +21,8 @@ from meltdyn.hooks.contracts import (
 from meltdyn.hooks.labelled import MAX_STRESS_EV_A3, check_labelled, checked_frame, voigt_to_matrix
 from meltdyn.hooks.calculators import calculator_class
 from meltdyn.hooks.data import (
-    AtomBlock, AtomicSystem, ExecutorOutline, FrameBatch, LabelledFrame, PotentialOutline, Reported, ResultArray,
-    RunOutline, StudyOutline, Summary, SystemOutline, TrajectoryInfo, Trend, min_width_A,
+    AtomBlock, AtomicSystem, ExecutorOutline, FrameBatch, FrameCheck, LabelledFrame, PotentialOutline, Reported,
+    ResultArray, RunOutline, StudyOutline, Summary, SystemOutline, TrajectoryInfo, Trend, min_width_A,
 )
 
 # Study-file models an engine reads
@@ -35,6 +35,7 @@ from meltdyn.spec.studyfile import read_study_file
 # The engine kit
 from meltdyn.engine.kit import EngineSettings, Lane, LaneStart, SimulationBlewUp, StageMachine
 from meltdyn.engine.stage_driver import drive
+from meltdyn.engine.trust import TRUST_STOP, LeftTrustRegion
 from meltdyn.trajectory.h5md import Snapshot, read_frame
 from meltdyn.trajectory.readers import check_xyz_counts, is_xyz
 
@@ -80,14 +81,16 @@ from meltdyn.testing import (
 __all__ = [
     "AVOGADRO", "A_TO_NM", "AtomBlock", "AtomicSystem", "BAR_TO_EV_A3", "BOLTZMANN_EV_K", "BOOTSTRAP_BLOCKS",
     "BaseObservable", "COULOMB_EV_A", "Command", "Dynamics", "EV_A3_TO_GPA", "EV_TO_KJ_MOL", "EndFrames", "Engine",
-    "EngineSettings", "Estimate", "Executor", "ExecutorOutline", "FrameBatch", "FrameObservable", "InputError",
-    "Interface", "KJ_MOL_TO_EV", "LabelledFrame", "Labeller", "LagPlan", "LagSample", "Lane", "LaneStart",
+    "EngineSettings", "Estimate", "Executor", "ExecutorOutline", "FrameBatch", "FrameCheck", "FrameObservable",
+    "InputError", "Interface", "KJ_MOL_TO_EV", "LabelledFrame", "Labeller", "LagPlan", "LagSample", "Lane",
+    "LaneStart", "LeftTrustRegion",
     "MAX_STRESS_EV_A3", "MinimiseStage", "NM_TO_A", "NPTStage", "NVEStage", "NVTStage", "Observable",
     "PAIR_BACKEND", "PLUGIN_KINDS", "Pairs", "PluginDef", "PluginKind", "PluginParams", "Potential",
     "PotentialOutline", "ProductionStage", "Progress", "ProtocolSpec", "Quantity", "RELAXED_A", "RampStage",
     "Registry", "Reported", "Reporter", "ResultArray", "RunContext", "RunHandle", "RunOutline", "STATE_POINT",
     "SamplingSpec", "SeedBook", "SimulationBlewUp", "Snapshot", "Spec", "Stage", "StageMachine", "StudyError",
-    "StudyHandle", "StudyOutline", "StudyWarning", "Summary", "SystemBuilder", "SystemOutline", "TrajectoryInfo",
+    "StudyHandle", "StudyOutline", "StudyWarning", "Summary", "SystemBuilder", "SystemOutline", "TRUST_STOP",
+    "TrajectoryInfo",
     "Trend", "U_A2_PS2_TO_EV", "annotate", "available_cores", "bootstrap_bytes", "bootstrap_replicates",
     "bootstrap_std", "calculator_class", "check_engine", "check_executor", "check_labelled", "check_labeller",
     "check_observable", "check_plugin", "check_potential", "check_system", "check_xyz_counts", "checked_frame",

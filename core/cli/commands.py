@@ -237,7 +237,7 @@ def _results(args: argparse.Namespace) -> int:
             continue
         summary = run.summary()
         run.results()  # read too, so that a damaged results.h5 is named here, not first met by a later reader
-        print(f"{run.id}  completed  ({run.dir})")
+        print(f"{run.id}  completed  ({run.dir})" + (f": {status['message']}" if status.get("message") else ""))
         print(_state_line(summary, run.dir / "summary.json",
                           "restore it, or `meltdyn run --reanalyse` the study to write it again from the run's "
                           "trajectory"))

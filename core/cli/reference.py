@@ -56,6 +56,16 @@ def _table(title: str, model: type[BaseModel], skip: set[str] = frozenset(), sec
     return "\n".join([rows[0], "| key | type | default | meaning |", "|---|---|---|---|", *rows[1:]]) + "\n"
 
 
+def _submodels(model: type[BaseModel]) -> list[tuple[str, type[BaseModel]]]:
+    """The keys of a plugin's parameters that hold one model of their own (optional or not), and that model."""
+    found = []
+    for name, field in model.model_fields.items():
+        options = [o for o in typing.get_args(field.annotation) if o is not type(None)] or [field.annotation]
+        if len(options) == 1 and isinstance(options[0], type) and issubclass(options[0], BaseModel):
+            found.append((name, options[0]))
+    return found
+
+
 PLUGIN_SECTIONS = (("system", "system"), ("potential", "potential"), ("engine", "engine"), ("executor", "executor"),
                    ("observable", "observables[]"), ("labeller", "reference_data (meltdyn train)"))
 """Plugin kind → the section of a file its parameters fill."""
@@ -89,6 +99,8 @@ def reference_markdown(registry: Registry) -> str:
             entry = registry.get(kind, name)
             title = f"{section}: `plugin: {name}` ({entry.distribution})"
             parts.append(_table(title, entry.definition.params))
+            for key, model in _submodels(entry.definition.params):
+                parts.append(_table(f"{section}: `plugin: {name}`, `{key}`", model))
     for name in sorted(registry.commands):
         command = registry.commands[name].command
         files = command.files(registry) if command.files else []

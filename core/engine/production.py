@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 import h5py
 import numpy as np
@@ -86,9 +87,13 @@ def open_trajectory(run: RunContext, ck: Checkpoint, index: int, stage: Producti
 def produce(runs: Sequence[RunContext], lanes: Sequence[Lane], checkpoints: list[Checkpoint], index: int,
             stage: ProductionStage, dt_ps: float, advance: Callable[[int], None],
             check_energy: Callable[[RunContext, float, int], None],
-            thermo: Callable[[int, Snapshot, int, float], None]) -> list[Checkpoint]:
+            thermo: Callable[[int, Snapshot, int, float], None], guard: FrameGuard,
+            stop: Callable[[int, int, str, int, str | None], None]) -> tuple[list[Checkpoint], set[int]]:
     """Write every run's production trajectory, all runs advancing together; resume from their checkpoints.
-    ``thermo(k, snapshot, step, dt_ps)`` records each frame of the k-th run in its thermodynamic log."""
+    ``thermo(k, snapshot, step, dt_ps)`` records each frame of the k-th run in its thermodynamic log. A frame the
+    ``guard`` says stop at ends that run's production there (:mod:`meltdyn.engine.trust`): its frames so far are
+    flushed and ``stop(k, step, reason, frames, trajectory)`` ends the run; the others go on. Returns the
+    checkpoints and the runs stopped."""
     steps, interval = frame_steps(stage.sampling, dt_ps, stage.duration_ps)
     opened = [open_trajectory(run, ck, index, stage, dt_ps, interval) for run, ck in zip(runs, checkpoints)]
     writers, checkpoints = [w for w, _ in opened], [ck for _, ck in opened]
@@ -96,6 +101,8 @@ def produce(runs: Sequence[RunContext], lanes: Sequence[Lane], checkpoints: list
     done = int(steps[frames - 1]) if frames else 0
     progress = runs[0].progress
     progress.stage(f"[{index}] production", int(steps[-1]), dt_ps, done)
+    guard.start(done, check_now=frames == 0)
+    stopped: set[int] = set()
     try:
         for k in range(frames, len(steps)):
             target = int(steps[k])
@@ -104,17 +111,37 @@ def produce(runs: Sequence[RunContext], lanes: Sequence[Lane], checkpoints: list
                 progress.advance(target - done)
                 done = target
             for j, (run, lane, writer) in enumerate(zip(runs, lanes, writers)):
+                if j in stopped:
+                    continue  # its lane still moves with the batch; nothing of it is kept
                 snapshot = lane.snapshot(stage.sampling.velocities)
                 check_energy(run, snapshot.potential_energy_eV, done)
                 writer.append(done, done * dt_ps, snapshot)
                 thermo(j, snapshot, done, dt_ps)
-            if writers[0].pending == stage.sampling.chunk_frames or k == len(steps) - 1:
-                frames = [w.flush() for w in writers][0]
-                checkpoints = [replace(ck, stage=index, step=done, frames=frames).commit(run.checkpoint_dir,
-                                                                                       lane.save(exact=True))
-                               for run, lane, ck in zip(runs, lanes, checkpoints)]
+                reason = guard.check(j, snapshot, done)
+                if reason is not None:
+                    stop(j, done, reason, writer.flush(), checkpoints[j].trajectory)
+                    stopped.add(j)
+            guard.advanced(done)
+            going = [j for j in range(len(runs)) if j not in stopped]
+            if not going:
+                break
+            if writers[going[0]].pending == stage.sampling.chunk_frames or k == len(steps) - 1:
+                for j in going:
+                    flushed = writers[j].flush()
+                    checkpoints[j] = replace(checkpoints[j], stage=index, step=done, frames=flushed).commit(
+                        runs[j].checkpoint_dir, lanes[j].save(exact=True))
     finally:
         for writer in writers:
             writer.discard_pending()  # frames not yet flushed belong to no checkpoint
             writer.close()
-    return checkpoints
+    return checkpoints, stopped
+
+
+class FrameGuard(Protocol):
+    """The trust checks of a stage, as the stage driver keeps them."""
+
+    def start(self, done: int, check_now: bool) -> None: ...
+
+    def check(self, k: int, snapshot: Snapshot, step: int) -> str | None: ...
+
+    def advanced(self, step: int) -> None: ...

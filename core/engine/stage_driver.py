@@ -26,6 +26,9 @@ from meltdyn.engine.checkpoints import Checkpoint, load_facts, save_facts
 from meltdyn.engine.interrupts import InterruptRequest, deferred_interrupt
 from meltdyn.engine.production import produce
 from meltdyn.engine.thermo import ThermoLog
+from meltdyn.engine.trust import (
+    TRUST_STOP, FrameChecker, LeftTrustRegion, check_interval_steps, next_check, stop_record,
+)
 from meltdyn.hooks.contracts import RunContext
 from meltdyn.spec.models import MinimiseStage, NPTStage, ProductionStage, RampStage, Stage, stage_temperature
 from meltdyn.trajectory.h5md import Snapshot
@@ -52,23 +55,29 @@ def drive(machine: StageMachine, runs: Sequence[RunContext], settings: EngineSet
     facts = [load_facts(run.checkpoint_dir) for run in runs]
     session = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(), "batch": len(runs),
                "from_stage": checkpoints[0].stage}
-    for run, record in zip(runs, facts):
+    for run, record, ck in zip(runs, facts, checkpoints):
         record.setdefault("sessions", []).append(session)
+        if ck.stage < len(run.protocol.stages):
+            record.pop(TRUST_STOP, None)  # recorded, then killed before the checkpoint that ends the run: not taken
         save_facts(run.checkpoint_dir, record)
     start = _same_position(checkpoints, runs)
     logs = [ThermoLog(run.run_dir, run.system.n_atoms, float(run.system.masses_u.sum()) / AVOGADRO,
                       (start.stage, start.step)) for run in runs]
+    checker = FrameChecker(runs, (start.stage, start.step))
     try:
-        return _drive(machine, runs, settings, checkpoints, facts, logs)
+        return _drive(machine, runs, settings, checkpoints, facts, logs, checker)
     finally:
+        checker.close()
         for log in logs:
             log.close()
 
 
 def _drive(machine: StageMachine, runs: Sequence[RunContext], settings: EngineSettings,
-           checkpoints: list[Checkpoint], facts: list[dict[str, Any]], logs: list[ThermoLog]) -> list[dict[str, Any]]:
+           checkpoints: list[Checkpoint], facts: list[dict[str, Any]], logs: list[ThermoLog], checker: FrameChecker
+           ) -> list[dict[str, Any]]:
     protocol = runs[0].protocol
     dt_ps = protocol.timestep_fs * 1e-3
+    check_every = check_interval_steps(runs, dt_ps)
 
     def check_energy(run: RunContext, energy_eV: float, step: int) -> None:
         per_atom = energy_eV * EV_TO_KJ_MOL / run.system.n_atoms
@@ -99,11 +108,24 @@ def _drive(machine: StageMachine, runs: Sequence[RunContext], settings: EngineSe
                 runs[0].progress.note(f"[{index}] minimise: {limit}")
                 machine.minimise(stage)
             elif production:
-                checkpoints = produce(runs, lanes, checkpoints, index, stage, dt_ps, machine.advance, check_energy,
-                                      _thermo_recorder(logs, index, stage, _elapsed_ps(protocol, index)))
+                elapsed = _elapsed_ps(protocol, index)
+
+                def stop(k: int, step: int, reason: str, frames: int, trajectory: str | None) -> None:
+                    # Recorded first: a run killed before its end checkpoint resumes, and drive drops the record.
+                    facts[k][TRUST_STOP] = stop_record(index, stage.stage, step, elapsed + step * dt_ps, step * dt_ps,
+                                                    stage.duration_ps, reason)
+                    save_facts(runs[k].checkpoint_dir, facts[k])
+                    Checkpoint(index + 1, 0, frames, trajectory=trajectory).commit(runs[k].checkpoint_dir,
+                                                                                  lanes[k].save(exact=False))
+
+                guard = _Guard(checker, check_every, index, stage.stage, elapsed, dt_ps)
+                checkpoints, stopped = produce(runs, lanes, checkpoints, index, stage, dt_ps, machine.advance,
+                                               check_energy, _thermo_recorder(logs, index, stage, elapsed), guard,
+                                               stop)
             else:
                 means = _dynamics(machine, runs, lanes, checkpoints, index, stage, dt_ps, settings, check_energy,
-                                  interrupt, _thermo_recorder(logs, index, stage, _elapsed_ps(protocol, index)))
+                                  interrupt, _thermo_recorder(logs, index, stage, _elapsed_ps(protocol, index)),
+                                  _Guard(checker, check_every, index, stage.stage, _elapsed_ps(protocol, index), dt_ps))
                 for run, record, (cell, n_cells) in zip(runs, facts, means):
                     if n_cells:
                         volume = abs(float(np.linalg.det(cell)))
@@ -112,10 +134,13 @@ def _drive(machine: StageMachine, runs: Sequence[RunContext], settings: EngineSe
                             "mean_density_g_cm3": run.system.masses_u.sum() / AVOGADRO / (volume * 1e-24)}
             last = index + 1 == len(protocol.stages)
             new = []
-            for run, lane, record, c in zip(runs, lanes, facts, checkpoints):
+            for k, (run, lane, record, c) in enumerate(zip(runs, lanes, facts, checkpoints)):
                 record["stage_seconds"][f"{index}:{stage.stage}"] = time.perf_counter() - started
                 record["seeds"] = run.seeds.used
                 save_facts(run.checkpoint_dir, record)
+                if production and k in stopped:
+                    new.append(c)  # ended at its stop, where its checkpoint already stands
+                    continue
                 end = Checkpoint(index + 1, 0, c.frames if last else 0, trajectory=c.trajectory if last else None)
                 new.append(end.commit(run.checkpoint_dir, lane.save(exact=False)))
             checkpoints = new
@@ -142,7 +167,7 @@ def _thermo_recorder(logs: Sequence[ThermoLog], index: int, stage: Stage, elapse
 def _dynamics(machine: StageMachine, runs: Sequence[RunContext], lanes: Sequence[Lane],
               checkpoints: Sequence[Checkpoint], index: int, stage: Stage, dt_ps: float, settings: EngineSettings,
               check_energy: Callable[[RunContext, float, int], None], interrupt: InterruptRequest,
-              thermo: Callable[[int, Snapshot, int, float], None]) -> list[tuple[np.ndarray, int]]:
+              thermo: Callable[[int, Snapshot, int, float], None], guard: _Guard) -> list[tuple[np.ndarray, int]]:
     """Run an NVT/NPT/NVE or ramp stage in chunks; for NPT, move each run to the mean cell of the stage's second half
     and return (mean cell, cells averaged) per run (counts 0 for other stages). A Ctrl-C (``interrupt``) stops it
     after the chunk it came in, with a checkpoint there."""
@@ -158,6 +183,7 @@ def _dynamics(machine: StageMachine, runs: Sequence[RunContext], lanes: Sequence
     counts = [int(c.carry["cell_count"]) if resuming and npt else 0 for c in checkpoints]
     progress = runs[0].progress
     progress.stage(f"[{index}] {stage.stage}", total, dt_ps, done)
+    guard.start(done, check_now=False)
 
     def commit() -> None:
         for run, lane, s, c in zip(runs, lanes, sums, counts):
@@ -165,7 +191,7 @@ def _dynamics(machine: StageMachine, runs: Sequence[RunContext], lanes: Sequence
                        ).commit(run.checkpoint_dir, lane.save(exact=True))
 
     while done < total:
-        n = min(settings.report_interval_steps, total - done, every - done % every)
+        n = min(settings.report_interval_steps, total - done, every - done % every, guard.steps_to_next(done))
         if ramp:  # a linear ramp as RAMP_STEPS steps (or one per MD step), each at its middle's temperature
             n = min(n, max(1, -(-total // RAMP_STEPS)))
             machine.set_temperature([stage_temperature(stage, run.target_temperature_K, (done + n / 2) / total)
@@ -176,6 +202,13 @@ def _dynamics(machine: StageMachine, runs: Sequence[RunContext], lanes: Sequence
             snapshot = lane.snapshot(velocities=False)
             check_energy(run, snapshot.potential_energy_eV, done)
             thermo(j, snapshot, done, dt_ps)
+            reason = guard.check(j, snapshot, done)
+            if reason is not None:
+                raise LeftTrustRegion(
+                    f"run {run.id} left its potential's trust region at step {done} of stage {index} "
+                    f"({stage.stage}), {guard.time_ps(done):g} ps into the protocol, before production: {reason}. "
+                    "Retrain with such configurations (meltdyn learn), or start from one the potential knows")
+        guard.advanced(done)
         if npt and done > total // 2:
             for k, lane in enumerate(lanes):
                 sums[k] = sums[k] + lane.cell_A()
@@ -193,3 +226,35 @@ def _dynamics(machine: StageMachine, runs: Sequence[RunContext], lanes: Sequence
             lane.rescale_to_cell(mean)
         out.append((mean, c))
     return out
+
+
+class _Guard:
+    """The trust checks of one stage (:mod:`meltdyn.engine.trust`): when they fall due, and each one."""
+
+    def __init__(self, checker: FrameChecker, every: int | None, index: int, kind: str, elapsed_ps: float,
+                 dt_ps: float):
+        self.checker, self.every, self.index, self.kind = checker, every, index, kind
+        self.elapsed_ps, self.dt_ps = elapsed_ps, dt_ps
+        self.due: int | None = None
+
+    def start(self, done: int, check_now: bool) -> None:
+        if self.every is not None:
+            self.due = next_check(done, self.every, check_now)
+
+    def steps_to_next(self, done: int) -> int:
+        """Steps until the next check (a chunk of dynamics ends there); unbounded without checks."""
+        return self.due - done if self.due is not None and self.due > done else 2**62
+
+    def time_ps(self, step: int) -> float:
+        return self.elapsed_ps + step * self.dt_ps
+
+    def check(self, k: int, snapshot: Snapshot, step: int) -> str | None:
+        """The k-th run's check at ``step`` if one is due there; why it must stop, or None."""
+        if self.due is None or step < self.due:
+            return None
+        return self.checker.check(k, snapshot, self.index, self.kind, step, self.time_ps(step))
+
+    def advanced(self, step: int) -> None:
+        """Every run was checked at ``step`` if a check was due: the next falls an interval later."""
+        if self.due is not None and step >= self.due:
+            self.due = next_check(step, self.every, False)  # type: ignore[arg-type]

@@ -12,13 +12,13 @@ otherwise; engines convert at their boundary.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Protocol, Self
 
 from meltdyn.hooks.data import (
-    AtomBlock, AtomicSystem, FrameBatch, LabelledFrame, ResultArray, Summary, TrajectoryInfo,
+    AtomBlock, AtomicSystem, FrameBatch, FrameCheck, LabelledFrame, ResultArray, Summary, TrajectoryInfo,
 )
 
 if TYPE_CHECKING:
@@ -44,9 +44,18 @@ class Potential:
     """An interatomic potential. It implements the interfaces its plugin's outline lists (see
     :class:`meltdyn.plugin.Interface`); engines use only those."""
 
+    check_interval_ps: float | None = None
+    """Simulated time between the engine kit's calls of :meth:`check_frame` during MD; None: it never calls it."""
+
     def describe(self) -> dict[str, Any]:
         """Facts about the resolved potential worth recording in a run's provenance."""
         return {}
+
+    def check_frame(self, system: AtomicSystem) -> FrameCheck:
+        """Judge a configuration MD reached with this potential: what to record of it and whether the run must stop
+        there. The engine kit (:mod:`meltdyn.engine.trust`) calls it every :attr:`check_interval_ps` of simulated
+        time in every dynamics stage, production's first frame included, whatever the engine."""
+        raise NotImplementedError(f"{type(self).__name__} sets check_interval_ps but does not check frames")
 
 
 class Labeller(ABC):
@@ -153,6 +162,13 @@ class Executor(ABC):
     @abstractmethod
     def execute(self, study: StudyHandle, runs: Sequence[RunHandle], progress: bool | None) -> list[str]:
         """Simulate and analyse ``runs`` (claimed, not yet complete); return one line per run that failed."""
+
+    def map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """Call ``function`` on each of ``items`` — independent tasks, such as a committee's members to train — where
+        this executor runs work, and return the results in order; a task that raised is raised here. The default
+        runs them here, one after another. ``function`` must be importable by its name and ``items`` picklable, for
+        an executor that runs them in other processes."""
+        return [function(item) for item in items]
 
 
 class BaseObservable(ABC):

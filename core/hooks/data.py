@@ -141,6 +141,16 @@ class StudyOutline:
         return sorted({s for run in self.runs for s in run.system.species})
 
 
+@dataclass(frozen=True)
+class FrameCheck:
+    """A potential's judgement of one configuration MD reached (:meth:`~meltdyn.hooks.contracts.Potential.check_frame`):
+    ``values`` (names with units, e.g. ``max_force_deviation_eV_A``) go to the run's ``checks.csv``; ``stop`` says why
+    the MD must not go on from this configuration (it left the potential's trust region), or is None."""
+
+    values: Mapping[str, float]
+    stop: str | None = None
+
+
 @dataclass
 class LabelledFrame:
     """A reference configuration: Å, eV, eV/Å, and stress as ∂E/∂ε / V in eV/Å³ (ASE's convention; NaN if

@@ -160,9 +160,11 @@ class RunDirectory:
     def set_running(self, started: float) -> None:
         write_json_atomic(self.path / "status.json", {"state": "running", "started": started})
 
-    def set_completed(self, started: float) -> None:
+    def set_completed(self, started: float, message: str | None = None) -> None:
+        """Simulated and analysed; ``message`` says what to know first (a production that stopped early)."""
         write_json_atomic(self.path / "status.json", {"state": "completed", "started": started,
-                                                      "finished": time.time()})
+                                                      "finished": time.time(),
+                                                      **({"message": message} if message else {})})
 
     def set_failed(self, exc: BaseException, started: float) -> str:
         """Record why the run stopped (interrupted by Ctrl-C, or failed) and what of it is kept; return the line

@@ -27,7 +27,8 @@ from meltdyn.base.jsonio import write_json_atomic
 from meltdyn.base.ownership import claim, inside, usable
 from meltdyn.base.progress import Progress
 from meltdyn.base.seeds import SeedBook
-from meltdyn.engine.checkpoints import Checkpoint
+from meltdyn.engine.checkpoints import Checkpoint, load_facts
+from meltdyn.engine.trust import MIN_FRAMES, TRUST_STOP, stop_flag, too_short
 from meltdyn.hooks.contracts import BaseObservable, Engine, RunContext
 from meltdyn.hooks.data import StudyOutline
 from meltdyn.hooks.registry import Registry, discover
@@ -222,7 +223,8 @@ class Study:
                 self._analyse(run, engine_facts)
             except BaseException as exc:
                 return self._failed([run], exc, started)
-            run.directory.set_completed(started)
+            stopped = engine_facts.get(TRUST_STOP)
+            run.directory.set_completed(started, stop_flag(stopped) if stopped else None)
             return []
 
     def _contexts(self, batch: Sequence[Run], progress: Progress) -> list[RunContext]:
@@ -262,7 +264,8 @@ class Study:
                 # Written aside first: a reanalysis that fails or is killed leaves the previous results in place.
                 staging = run.directory.staging()
                 try:
-                    cost = self._write_analysis(run.trajectory, staging, self.production_target_K(run))
+                    stopped = load_facts(run.dir / "checkpoints").get(TRUST_STOP)
+                    cost = self._write_analysis(run.trajectory, staging, self.production_target_K(run), stopped)
                 except Exception as exc:
                     shutil.rmtree(staging)
                     skipped.append(f"run {run.id}: reanalysis failed ({type(exc).__name__}: {exc}); its previous "
@@ -273,7 +276,8 @@ class Study:
         return done, skipped
 
     def _analyse(self, run: Run, engine_facts: dict[str, Any]) -> None:
-        cost = self._write_analysis(run.trajectory, run.dir, self.production_target_K(run))
+        cost = self._write_analysis(run.trajectory, run.dir, self.production_target_K(run),
+                                    engine_facts.get(TRUST_STOP))
         record = provenance(run.resolved_spec(), self.spec, self.registry, engine_facts)
         record["analysis"] = cost.as_dict()
         write_json_atomic(run.dir / "provenance.json", record)
@@ -282,10 +286,17 @@ class Study:
         """The temperature a run's production was asked for (its own, or the sweep's)."""
         return stage_temperature(self.spec.protocol.production, run.temperature_K)
 
-    def _write_analysis(self, trajectory: Path, into: Path, target_K: float) -> AnalysisCost:
+    def _write_analysis(self, trajectory: Path, into: Path, target_K: float, stopped: dict[str, Any] | None = None
+                        ) -> AnalysisCost:
         """Every observable over a run's trajectory, and the state point it reached: results.h5 and summary.json,
-        written into ``into``."""
+        written into ``into``. A production that ``stopped`` early (:mod:`meltdyn.engine.trust`) is analysed as it
+        stands, its state point flagged; one stopped before it had two frames has nothing to analyse."""
         spec = self.spec
+        if stopped:
+            with H5MDReader(trajectory) as reader:
+                frames = reader.n_frames
+            if frames < MIN_FRAMES:
+                raise StudyError(too_short(stopped, frames))
         observables: dict[str, BaseObservable] = {
             label: self.registry.build("observable", o) for label, o in zip(spec.observable_labels, spec.observables)}
         cost = AnalysisCost()
@@ -293,6 +304,9 @@ class Study:
         save_results(into / "results.h5", results, spec.analysis.reference_frame)
         with H5MDReader(trajectory) as reader:
             point = state_point.measure(reader, target_K).as_json()
+        if stopped:
+            point[TRUST_STOP] = stopped
+            point["flags"].append(stop_flag(stopped))
         write_json_atomic(into / "summary.json", run_summary(observables, results, point))
         return cost
 

@@ -16,6 +16,7 @@ import re
 import shutil
 import socket
 import subprocess
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -219,6 +220,26 @@ class DaskExecutor(Executor):
                 # A scheduler that cannot be reached is an error after the timeout, not a wait without end.
                 with Client(cluster, timeout=f"{max(CONNECT_TIMEOUT_S, 30):g}s") as client:
                     return _Flow(client, study, p).run(list(study.batches(runs)), study.monitor(runs, progress))
+            finally:
+                if not isinstance(cluster, str):
+                    cluster.close()
+
+
+    def map(self, function: Any, items: Sequence[Any]) -> list[Any]:
+        """Each item a task on the cluster (a GPU each where workers own one), as many at once as it has slots."""
+        import dask
+        from distributed import Client
+
+        p = self.params
+        with dask.config.set({"distributed.scheduler.allowed-failures": p.retries}):
+            cluster = make_cluster(p)
+            try:
+                with Client(cluster, timeout=f"{max(CONNECT_TIMEOUT_S, 30):g}s") as client:
+                    tag = uuid.uuid4().hex[:8]  # a scheduler that outlives this call keeps earlier keys
+                    futures = [client.submit(function, item, resources={"GPU": 1} if p.gpus_per_worker else None,
+                                             pure=False, key=f"{function.__name__}-{tag}-{k}")
+                               for k, item in enumerate(items)]
+                    return client.gather(futures)
             finally:
                 if not isinstance(cluster, str):
                     cluster.close()

@@ -15,7 +15,7 @@ import torch
 
 import meltdyn
 from conftest import MELTDYN
-from meltdyn.plugin import AtomicSystem, select
+from meltdyn.plugin import AtomicSystem, StudyError, select
 from meltdyn.plugins.potentials.painn import PainnParams, read_model_meta
 from meltdyn.plugins.potentials.painn.dataset import load_dataset
 from meltdyn.plugins.potentials.painn.model import batch, training_frames
@@ -125,11 +125,48 @@ def test_md_with_a_committee_records_the_model_deviation_per_frame(committee, ti
     assert reported["model_deviation.fraction[deviation_class=failed]"] == pytest.approx(fractions[2])
 
 
-def test_a_single_model_is_refused_where_a_committee_is_needed(good_model, registry):
+def test_a_single_model_is_refused_where_a_committee_is_needed(good_model, registry, tiny_study):
     from meltdyn.plugins.potentials.painn.deviation import committee_problems
 
     [problem] = committee_problems(good_model)
     assert "single model" in problem and "training.committee" in problem
+    tiny_study["potential"] = {"plugin": "painn", "model_dir": str(good_model), "trust": {"stop_at_eV_A": 0.5}}
+    with pytest.raises(StudyError, match=r"potential.trust: checks a committee's deviation, and model_dir: .* "
+                                          r"is a single model"):
+        meltdyn.load_study(tiny_study, registry)
+
+
+def test_md_checks_the_committee_as_the_observable_measures_it_and_stops_beyond_the_bound(committee, tiny_study,
+                                                                                          registry, tmp_path):
+    """The deviation checked during MD (checks.csv) is the model_deviation observable's on the same frames; a bound
+    below what the first frames reach stops production there."""
+    from meltdyn.engine.thermo import read_log
+    from meltdyn.trajectory.h5md import H5MDReader
+
+    # checked every 60 steps: none in the 50-step nvt stage, so a bound can stop only production
+    tiny_study["potential"] = {"plugin": "painn", "model_dir": str(committee), "keep_freed_memory": False,
+                               "trust": {"stop_at_eV_A": 100.0, "check_interval_ps": 0.06}}
+    tiny_study["system"] = {"plugin": "sodium_silicate", "atoms": 100, "density_g_cm3": 2.3}
+    tiny_study["observables"] = [{"plugin": "model_deviation", "model_dir": str(committee), "max_frames": 1000}]
+    tiny_study["seed"] = 2
+    (run,) = meltdyn.load_study(tiny_study, registry, output_dir=tmp_path / "free").run(progress=False)
+    log = read_log(run.dir / "checks.csv")
+    production = log["stage_kind"] == "production"
+    with H5MDReader(run.trajectory) as traj:
+        frames = np.searchsorted(traj.steps, log["step"][production])
+        np.testing.assert_array_equal(traj.steps[frames], log["step"][production])
+    results = run.results()["model_deviation"]
+    observed = dict(zip(results["frame"].values.tolist(), results["max_force_deviation"].values))
+    np.testing.assert_allclose(log["max_force_deviation_eV_A"][production], [observed[f] for f in frames], rtol=1e-7)
+    assert log["step"].tolist() == [0, 60, 120, 180] and run.status.get("message") is None
+
+    bound = float(np.median(log["max_force_deviation_eV_A"][production]))
+    tiny_study["potential"]["trust"]["stop_at_eV_A"] = bound
+    (stopped,) = meltdyn.load_study(tiny_study, registry, output_dir=tmp_path / "bounded").run(progress=False)
+    first = int(np.argmax(log["max_force_deviation_eV_A"][production] >= bound))  # the same MD: Reference platform
+    with H5MDReader(stopped.trajectory) as traj:
+        assert traj.steps[-1] == log["step"][production][first]
+    assert f"trust.stop_at_eV_A = {bound:g} eV/Å" in stopped.status["message"]
 
 
 def test_evaluate_gives_the_committee_means_errors_on_held_out_frames(committee):
@@ -177,3 +214,27 @@ def test_evaluate_on_the_command_line_reads_a_dataset_and_refuses_a_missing_file
     assert_clean_refusal(rc, message, ["absent.db", "not a file"])
     rc, message = run_cli(["evaluate", str(committee), str(committee / "dataset.db"), "--blocks", "1"])
     assert_clean_refusal(rc, message, ["--blocks", "1", "2 or more"])
+
+
+def test_a_committee_trained_through_dask_is_the_one_trained_here(tmp_path):
+    """Members trained as Dask tasks in worker processes are those trained one after another here (one torch thread
+    each, so the sums round alike), and model.json describes them the same way."""
+    pytest.importorskip("distributed")
+    here, there = _spec(tmp_path / "here", 2), _spec(tmp_path / "there", 2)
+    for spec in (here, there):
+        spec["training"]["threads"] = 1
+    there["executor"] = {"plugin": "dask", "workers": 2, "threads_per_worker": 1}
+    train_from_spec(here)
+    train_from_spec(there)
+    for member in read_model_meta(tmp_path / "here")["committee"]:
+        a = torch.load(tmp_path / "here" / member["weights"], weights_only=True)
+        b = torch.load(tmp_path / "there" / member["weights"], weights_only=True)
+        assert all(torch.equal(a[k], b[k]) for k in a), member["weights"]
+    metrics = [json.loads((tmp_path / d / "model.json").read_text())["metrics"]["test"] for d in ("here", "there")]
+    assert metrics[0] == metrics[1]
+    # where it trains is not what it is: the same file without the executor resumes the finished training,
+    # training nothing again
+    made = {p: p.stat().st_mtime_ns for p in (tmp_path / "there").rglob("best.pt")}
+    del there["executor"]
+    train_from_spec(there)
+    assert {p: p.stat().st_mtime_ns for p in made} == made

@@ -91,3 +91,67 @@ def test_a_loop_refuses_an_output_dir_holding_another_loop_before_writing(tmp_pa
         learn(spec)
     assert sorted(p.name for p in out.iterdir()) == [".meltdyn", "spec.json"]
     assert json.loads((out / "spec.json").read_text()) == {"name": "another loop"}
+
+
+class _Run:
+    def __init__(self, run_id, completed):
+        self.id, self.completed = run_id, completed
+
+
+class _Exploration:
+    """An exploration study whose run fails for the runs not completed, as Study.run does."""
+
+    def __init__(self, **completed):
+        self.runs = [_Run(run_id, done) for run_id, done in completed.items()]
+
+    def run(self, progress):
+        failed = [r.id for r in self.runs if not r.completed]
+        if failed:
+            raise StudyError("\n".join(f"run {r} failed: LeftTrustRegion: ..." for r in failed))
+
+
+def test_an_exploration_goes_on_without_its_failed_runs_and_cannot_converge_with_them(tmp_path):
+    from meltdyn.plugins.potentials.painn.learn import _explore, _markdown
+
+    assert _explore(_Exploration(a=True, b=True)) == []
+    assert _explore(_Exploration(a=True, b=False)) == ["b"]
+    with pytest.raises(StudyError, match="every exploration run failed"):
+        _explore(_Exploration(a=False, b=False))
+    row = {"iteration": 0, "training_frames": 8, "test_force_rmse_meV_per_A": 300, "test_force_spread_rms_meV_per_A":
+           90, "frames_explored": 20, "uncertain_fraction": 0.0, "failed_fraction": 0.0,
+           "max_force_deviation_median_eV_A": 0.1, "new_frames": 0, "stopped_runs": ["a"], "failed_runs": ["b"]}
+    text = _markdown({"name": "toy", "outcome": "budget spent", "final_model": "m", "trust_bounds_eV_A": [0.5, 1.5],
+                      "target_uncertain_fraction": 0.05, "iterations": [row]})
+    assert "| 0 | 8 | 300 | 90 | 20 | 0.00 | 0.00 | 0.1 | 0 | 1 / 1 |" in text
+    assert "iteration 0: a stopped in production" in text and "iteration 0: b failed" in text
+
+
+def test_the_exploration_stop_is_checked_and_reaches_the_committee_md(tmp_path):
+    from meltdyn.plugins.potentials.painn.learn import SelectionSpec, _exploration, learn_model_spec
+    from meltdyn.plugin import discover
+
+    with pytest.raises(ValueError, match=r"stop_exploration_at_eV_A \(1\) is below trust_hi_eV_A \(1.5\)"):
+        SelectionSpec(trust_lo_eV_A=0.5, trust_hi_eV_A=1.5, stop_exploration_at_eV_A=1.0)
+    spec = yaml.safe_load(TOY.read_text())
+    spec["selection"]["stop_exploration_at_eV_A"] = 3.0
+    parsed = learn_model_spec(discover()).model_validate(spec)
+    explore = _exploration(parsed, tmp_path / "iter-000")
+    assert explore["potential"]["trust"] == {"stop_at_eV_A": 3.0}
+    del spec["selection"]["stop_exploration_at_eV_A"]
+    assert "trust" not in _exploration(learn_model_spec(discover()).model_validate(spec), tmp_path)["potential"]
+
+
+def test_a_loop_recorded_before_a_setting_existed_resumes_with_its_default(tmp_path):
+    from meltdyn.plugins.potentials.painn.learn import _recorded_loop, learn_model_spec
+    from meltdyn.plugin import discover
+
+    model = learn_model_spec(discover())
+    resolved = model.model_validate(yaml.safe_load(TOY.read_text())).model_dump(mode="json")
+    older = json.loads(json.dumps(resolved))
+    del older["selection"]["stop_exploration_at_eV_A"]  # as a loop made before the setting was written down
+    (tmp_path / "spec.json").write_text(json.dumps(older))
+    assert _recorded_loop(tmp_path / "spec.json", tmp_path, resolved, model) == resolved
+    older["selection"]["trust_hi_eV_A"] = 9.0
+    (tmp_path / "spec.json").write_text(json.dumps(older))
+    with pytest.raises(StudyError, match="different learning file"):
+        _recorded_loop(tmp_path / "spec.json", tmp_path, resolved, model)

@@ -364,3 +364,24 @@ def test_an_analysis_task_does_not_check_the_study_again(tiny_study, registry, m
     monkeypatch.setattr(study_module, "preflight", no_preflight)
     assert analyse_task(study.source, str(study.output_dir), run.id, result["facts"][run.id]) == []
     assert run.completed and (run.dir / "summary.json").is_file()
+
+
+def _pid_or_raise(item):
+    if item == "raise":
+        raise ValueError("task asked to fail")
+    return item, os.getpid()
+
+
+@pytest.mark.slow
+def test_an_executor_maps_independent_tasks_in_order_here_or_on_its_workers(registry):
+    from meltdyn.plugin import validate_section
+
+    serial = registry.build("executor", validate_section(registry, "executor", {"plugin": "serial"}, "executor"))
+    assert serial.map(_pid_or_raise, ["a", "b"]) == [("a", os.getpid()), ("b", os.getpid())]
+    dask = registry.build("executor", validate_section(
+        registry, "executor", {"plugin": "dask", "workers": 2, "threads_per_worker": 1}, "executor"))
+    results = dask.map(_pid_or_raise, ["a", "b", "c"])
+    assert [item for item, _ in results] == ["a", "b", "c"]
+    assert os.getpid() not in {pid for _, pid in results}  # in the workers' processes
+    with pytest.raises(ValueError, match="task asked to fail"):
+        dask.map(_pid_or_raise, ["a", "raise"])

@@ -23,6 +23,20 @@ MODEL_JSON = "model.json"
 WEIGHTS = "best.pt"
 
 
+class TrustParams(PluginParams):
+    """A committee's own check of the configurations MD reaches (:mod:`meltdyn.engine.trust`)."""
+
+    stop_at_eV_A: float = Field(gt=0, le=100, description="Stop the MD at a checked configuration whose max atomic "
+                                "force deviation among the members (DP-GEN's model deviation) reaches this. In "
+                                "production the run ends there and is analysed as it stands, flagged; earlier it "
+                                "fails. A few times the model_deviation observable's trust_hi: beyond it the "
+                                "committee extrapolates.")
+    check_interval_ps: float = Field(0.5, gt=0, le=1e6, description="Simulated time between checks (in production "
+                                     "at its frames: the first, then the first at or after each interval). Each check "
+                                     "evaluates every member once in float64 on the CPU, as the model_deviation "
+                                     "observable does, so the two give the same number for the same configuration.")
+
+
 class PainnParams(PluginParams):
     model_dir: Path = Field(description="A trained model: model.json and best.pt, as meltdyn's training writes them.")
     precision: Literal["float32", "float64"] = Field("float32", description="Arithmetic of the module OpenMM runs "
@@ -35,6 +49,10 @@ class PainnParams(PluginParams):
                           "its pair tensors' memory instead of page-faulting it afresh (about 2x faster on the CPU "
                           "at 3,000 atoms). Process-wide; the heap stays at its high-water mark (1.5x the "
                           "peak memory at 3,000 atoms).")
+    trust: TrustParams | None = Field(None, description="A committee only: check its max atomic force deviation "
+                                      "during the MD, record it per check in the run's checks.csv, and stop where "
+                                      "it reaches stop_at_eV_A. Default: no check during MD (the model_deviation "
+                                      "observable measures it afterwards, on the frames written).")
 
 
 MAX_FEATURES = 4096
@@ -202,11 +220,17 @@ def torchforce_loads() -> bool:
 
 
 def check(params: PainnParams, study: StudyOutline) -> list[str]:
+    problems = []
     if params.backend == "torchscript" and study.local and study.spec.engine.plugin == "openmm" \
             and not torchforce_loads():
-        return ["backend: 'torchscript' needs openmm-torch, which does not load beside this torch; use backend "
-                "python (an openmm.PythonForce) or auto"]
-    return []
+        problems.append("backend: 'torchscript' needs openmm-torch, which does not load beside this torch; use "
+                        "backend python (an openmm.PythonForce) or auto")
+    if params.trust is not None:
+        from meltdyn.plugins.potentials.painn.deviation import committee_problems
+
+        problems += [f"trust: checks a committee's deviation, and {problem}"
+                     for problem in committee_problems(params.model_dir)]
+    return problems
 
 
 def _build(params: PainnParams) -> Any:

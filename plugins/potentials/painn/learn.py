@@ -3,11 +3,15 @@
 Each iteration, in its own directory ``iter-NNN`` under output_dir:
 
 1. **train** a committee (``model/``, a ``meltdyn train`` directory): iteration 0 on ``initial_data``, every later
-   one fine-tuned from the previous committee (each member from its predecessor) on all data labelled so far;
+   one fine-tuned from the previous committee (each member from its predecessor) on all data labelled so far; its
+   members in parallel through the exploration's executor where ``explore`` names one;
 2. **explore**: MD with the committee at the study's state points (``explore/``, a meltdyn study with the
    ``model_deviation`` observable); the *uncertain fraction* is the share of frames evaluated whose max atomic
    force deviation reaches trust_lo;
-3. **stop** when that fraction is below ``stop.uncertain_fraction`` (converged) or ``stop.max_iterations`` are spent;
+   with ``selection.stop_exploration_at_eV_A`` the committee also checks its MD as it runs and stops a run beyond
+   trust (:mod:`meltdyn.engine.trust`); a run that fails is left out, the others go on;
+3. **stop** when that fraction is below ``stop.uncertain_fraction`` and no exploration run ended early
+   (converged), or when ``stop.max_iterations`` are spent;
 4. **select** candidates (trust_lo ≤ deviation < trust_hi; beyond trust_hi the configuration is likely unphysical,
    as DP-GEN holds): most uncertain first, at most ``max_frames_per_iteration``, no two of one run closer than
    ``min_separation_frames`` (deduplicated: consecutive frames repeat each other);
@@ -32,8 +36,8 @@ import numpy as np
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from meltdyn.plugin import (
-    EV_A3_TO_GPA, MAX_STRESS_EV_A3, AtomicSystem, LabelledFrame, Registry, Spec, StudyError, calculator_class,
-    check_labelled, claim, discover, invalid, plugin_union, read_study_file, write_json_atomic,
+    EV_A3_TO_GPA, MAX_STRESS_EV_A3, STATE_POINT, TRUST_STOP, AtomicSystem, LabelledFrame, Registry, Spec,
+    StudyError, calculator_class, check_labelled, claim, discover, invalid, plugin_union, read_study_file, write_json_atomic,
 )
 from meltdyn.plugins.potentials.painn.deviation import check_trust_bounds
 from meltdyn.plugins.potentials.painn.workflow import ArchitectureSpec, TrainingSpec, train_from_spec
@@ -76,10 +80,20 @@ class SelectionSpec(Spec):
                                        "than this in the trajectory.")
     frames_evaluated: int = Field(50, ge=1, le=100_000, description="Frames of each exploration run whose deviation "
                                   "is evaluated (model_deviation's max_frames).")
+    stop_exploration_at_eV_A: float | None = Field(
+        None, gt=0, le=100, description="Stop an exploration run where the committee's deviation, checked during "
+        "its MD, reaches this (the painn potential's trust.stop_at_eV_A; at least trust_hi): its frames before the "
+        "stop are evaluated and selected from, and the time after it is not spent on configurations beyond trust. "
+        "A run stopped before production, or one that failed, is left out; an iteration with either does not count "
+        "as converged. Default: no check during the exploration's MD.")
 
     @model_validator(mode="after")
     def _ordered(self) -> SelectionSpec:
         check_trust_bounds(self.trust_lo_eV_A, self.trust_hi_eV_A)
+        stop = self.stop_exploration_at_eV_A
+        if stop is not None and stop < self.trust_hi_eV_A:
+            raise ValueError(f"stop_exploration_at_eV_A ({stop:g}) is below trust_hi_eV_A ({self.trust_hi_eV_A:g}): "
+                             "it would stop explorations at frames the loop still labels; give at least trust_hi")
         return self
 
 
@@ -169,22 +183,42 @@ def _training(spec: Any, directory: Path, k: int) -> dict[str, Any]:
             training["learning_rate"] = spec.fine_tune.learning_rate
         training.pop("atomic_energies_eV", None)  # the initial model's, which fine-tuning keeps
     return {"name": f"{spec.name}-iter{k:03d}", "output_dir": str(directory / "model"), "reference_data": data,
-            "model": spec.model.model_dump(mode="json"), "training": training}
+            "model": spec.model.model_dump(mode="json"), "training": training,
+            **({"executor": spec.explore["executor"]} if "executor" in spec.explore else {})}
 
 
 def _exploration(spec: Any, directory: Path) -> dict[str, Any]:
     model = str(directory / "model")
     s = spec.selection
+    potential: dict[str, Any] = {"plugin": "painn", "model_dir": model}
+    if s.stop_exploration_at_eV_A is not None:
+        potential["trust"] = {"stop_at_eV_A": s.stop_exploration_at_eV_A}
     return {"name": f"{spec.name}-explore", "output_dir": str(directory / "explore"), **spec.explore,
-            "potential": {"plugin": "painn", "model_dir": model},
+            "potential": potential,
             "observables": [{"plugin": "model_deviation", "model_dir": model, "trust_lo_eV_A": s.trust_lo_eV_A,
                              "trust_hi_eV_A": s.trust_hi_eV_A, "max_frames": s.frames_evaluated}]}
 
 
+def _explore(study: Any) -> list[str]:
+    """Run the exploration; return the runs that failed (blown up, or stopped by the trust check before production).
+    The loop goes on with the others; with none left it cannot."""
+    try:
+        study.run(progress=False)
+    except StudyError as exc:
+        failed = [run.id for run in study.runs if not run.completed]
+        if len(failed) == len(study.runs):
+            raise StudyError(f"every exploration run failed, nothing to select from:\n{exc}") from None
+        log.warning("exploration runs %s failed and are left out:\n%s", failed, exc)
+        return failed
+    return []
+
+
 def _deviations(study: Any) -> list[tuple[Any, np.ndarray, np.ndarray]]:
-    """Each exploration run with the frames evaluated and their max atomic force deviation."""
+    """Each exploration run that completed with the frames evaluated and their max atomic force deviation."""
     out = []
     for run in study.runs:
+        if not run.completed:
+            continue
         results = run.results()["model_deviation"]
         out.append((run, results["frame"].values.astype(int), results["max_force_deviation"].values))
     return out
@@ -313,7 +347,7 @@ def learn(source: str | Path | dict[str, Any], registry: Registry | None = None)
     out = claim(Path(spec.output_dir), "learning", field="output_dir")
     resolved = spec.model_dump(mode="json")
     held = out / "spec.json"
-    if _recorded_loop(held, out, resolved) != resolved:
+    if _recorded_loop(held, out, resolved, learn_model_spec(registry)) != resolved:
         write_json_atomic(held, resolved)
     reference = None
     rows, outcome = [], "budget spent"
@@ -330,11 +364,15 @@ def learn(source: str | Path | dict[str, Any], registry: Registry | None = None)
             trained = train_from_spec(_training(spec, directory, k), registry)
             log.info("iteration %d: exploring", k)
             study = load_study(_exploration(spec, directory), registry)
-            study.run(progress=False)
+            failed = _explore(study)
             row = _iteration_row(k, trained, directory, _deviations(study), s)
+            row["failed_runs"] = failed
+            row["stopped_runs"] = [run.id for run in study.runs
+                                   if run.completed and TRUST_STOP in run.summary().get(STATE_POINT, {})]
             write_json_atomic(record, row)
         rows.append(row)
-        if row["uncertain_fraction"] < spec.stop.uncertain_fraction:
+        ended_early = row.get("failed_runs", []) + row.get("stopped_runs", [])
+        if row["uncertain_fraction"] < spec.stop.uncertain_fraction and not ended_early:
             outcome = "converged"
             break
         if k == spec.stop.max_iterations - 1:
@@ -369,14 +407,19 @@ def learn(source: str | Path | dict[str, Any], registry: Registry | None = None)
     return report
 
 
-def _recorded_loop(held: Path, out: Path, resolved: dict[str, Any]) -> dict[str, Any] | None:
+def _recorded_loop(held: Path, out: Path, resolved: dict[str, Any], model: type[BaseModel]
+                   ) -> dict[str, Any] | None:
     """The loop recorded in ``held`` (None if none yet), refused unless it is this one: only ``stop`` may differ,
     and only to go further (more iterations, a tighter target), since it decides whether to go on and nothing else;
-    the iterations made stay what they were."""
+    the iterations made stay what they were. A loop recorded before a setting existed reads with its default."""
     if not held.exists():
         return None
     try:
         recorded = json.loads(held.read_text())
+        try:
+            recorded = model.model_validate(recorded).model_dump(mode="json")
+        except ValidationError:
+            pass  # not a loop this meltdyn reads: compared as it is, and refused below
         same = {**recorded, "stop": None} == {**resolved, "stop": None}
     except (OSError, ValueError, TypeError) as exc:
         raise StudyError(f"output_dir: {str(held)!r} cannot be read ({exc}); it records what this loop was; "
@@ -422,10 +465,21 @@ def _markdown(report: dict[str, Any]) -> str:
              f"< {report['target_uncertain_fraction']:g}. Fractions are of the frames evaluated in the iteration's "
              "exploration; errors are on its own test split.", "",
              "| iteration | frames trained on | test force RMSE (meV/Å) | test force spread (meV/Å) | frames explored "
-             "| uncertain | failed | median deviation (eV/Å) | frames labelled |", "|" + "---|" * 9]
+             "| uncertain | failed | median deviation (eV/Å) | frames labelled | runs stopped / failed |",
+             "|" + "---|" * 10]
+    ended = []
     for r in report["iterations"]:
+        stopped, failed = r.get("stopped_runs", []), r.get("failed_runs", [])
         lines.append(f"| {r['iteration']} | {r['training_frames']} | {r['test_force_rmse_meV_per_A']:.0f} | "
                      f"{r['test_force_spread_rms_meV_per_A']:.0f} | {r['frames_explored']} | "
                      f"{r['uncertain_fraction']:.2f} | {r['failed_fraction']:.2f} | "
-                     f"{r['max_force_deviation_median_eV_A']:.3g} | {r['new_frames']} |")
+                     f"{r['max_force_deviation_median_eV_A']:.3g} | {r['new_frames']} | {len(stopped)} / "
+                     f"{len(failed)} |")
+        ended += [f"- iteration {r['iteration']}: {run} {how}" for runs, how in
+                  ((stopped, "stopped in production at the trust check; its frames before the stop were used"),
+                   (failed, "failed (blown up, or stopped before production) and was left out"))
+                  for run in runs]
+    if ended:
+        lines += ["", "Exploration runs that ended early (an iteration with any does not count as converged):",
+                  *ended]
     return "\n".join(lines) + "\n"

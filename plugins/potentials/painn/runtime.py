@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from ase.data import chemical_symbols
 
-from meltdyn.plugin import AtomicSystem, Potential, write_json_atomic
+from meltdyn.plugin import AtomicSystem, FrameCheck, Potential, write_json_atomic
 from meltdyn.plugins.engines.openmm_engine.interface import OpenMMTarget, python_force
 from meltdyn.plugins.potentials.painn import MODEL_JSON, WEIGHTS, PainnParams, read_model_meta, torchforce_loads
 from meltdyn.plugins.potentials.painn.heap import keep_freed_memory
@@ -148,6 +148,8 @@ class Painn(Potential):
         self._spread_module: BatchedPaiNN | None = None
         self.backend = params.backend if params.backend != "auto" else (
             "torchscript" if torchforce_loads() else "python")
+        if params.trust is not None:
+            self.check_interval_ps = params.trust.check_interval_ps
 
     @property
     def dtype(self) -> torch.dtype:
@@ -198,6 +200,21 @@ class Painn(Potential):
             torch.tensor(system.positions_A, dtype=dtype), torch.tensor(system.cell_A, dtype=dtype),
             torch.tensor([atomic_numbers[s] for s in system.symbols]))
         return energies.numpy(), forces.numpy()
+
+    def check_frame(self, system: AtomicSystem) -> FrameCheck:
+        """The committee's max atomic force deviation on ``system`` (as the model_deviation observable computes it);
+        stop where it reaches the trust setting's bound."""
+        from meltdyn.plugins.potentials.painn.metrics import max_force_deviation
+
+        if self.params.trust is None or len(self.members) < 2:
+            raise ValueError("painn: checking frames needs a committee and a trust setting (potential.trust)")
+        sigma = max_force_deviation(self.member_forces(system)[1])
+        bound = self.params.trust.stop_at_eV_A
+        stop = None
+        if not sigma < bound:  # NaN stops too
+            stop = (f"the committee's max atomic force deviation reached {sigma:.3g} eV/Å, at or beyond "
+                    f"trust.stop_at_eV_A = {bound:g} eV/Å: the potential extrapolates there")
+        return FrameCheck({"max_force_deviation_eV_A": sigma}, stop)
 
     def describe(self) -> dict[str, Any]:
         return {"name": "painn", "model_dir": str(self.params.model_dir), "openmm_backend": self.backend, **self.meta}

@@ -6,7 +6,8 @@ import json
 import logging
 import math
 import os
-from dataclasses import asdict, dataclass
+import socket
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,14 +120,16 @@ RESUMABLE_CHANGES = ("device", "threads", "max_epochs", "patience_epochs", "comm
 
 
 def _identity(resolved: dict[str, Any]) -> dict[str, Any]:
-    """What a model is. Where it trains and for how long are not: a run may resume on another device, and
-    more epochs continue the same seeded sequence of updates that a longer run would have made; nor how many
-    members a committee has: each trains on its own, so more members add to those already trained."""
-    return {**resolved, "training": {k: v for k, v in resolved["training"].items() if k not in RESUMABLE_CHANGES}}
+    """What a model is. Where it trains and for how long are not: a run may resume on another device or
+    executor, and more epochs continue the same seeded sequence of updates that a longer run would have made; nor
+    how many members a committee has: each trains on its own, so more members add to those already trained."""
+    return {**{k: v for k, v in resolved.items() if k != "executor"},
+            "training": {k: v for k, v in resolved["training"].items() if k not in RESUMABLE_CHANGES}}
 
 
 def train_model_spec(registry: Registry) -> type[BaseModel]:
     labeller = plugin_union(registry, "labeller")
+    executor_union = plugin_union(registry, "executor")  # not "executor": the field's default would shadow it
 
     class TrainSpec(Spec):
         """Reference data, a PaiNN architecture and training settings; the model goes to output_dir."""
@@ -138,6 +141,12 @@ def train_model_spec(registry: Registry) -> type[BaseModel]:
         reference_data: labeller  # type: ignore[valid-type]
         model: ArchitectureSpec = ArchitectureSpec()
         training: TrainingSpec = TrainingSpec()
+        executor: executor_union | None = Field(  # type: ignore[valid-type]
+            None, description="Where a committee's members train, in parallel: an executor section as a study's "
+            "(dask: one task per member on a LocalCluster, SLURM/PBS jobs or a scheduler, each worker's "
+            "threads_per_worker its torch threads, a GPU each with gpus_per_worker: 1). Default: here, one after "
+            "another. The members are the same either way (each from its own seed); `meltdyn learn` passes its "
+            "exploration's executor.")
 
     return TrainSpec
 
@@ -295,11 +304,16 @@ def _train_from_spec(source: str | Path | dict[str, Any], registry: Registry | N
             raise StudyError(f"{where}: no energy for {missing}, present in the reference data; "
                              f"give one for each of {present}")
     frames = training_frames(labelled)
+    if t.committee > 1 and spec.executor is not None:
+        log.info("training the committee's %d members with the %s executor", t.committee, spec.executor.plugin)
+        tasks = [MemberTask(str(dataset.resolve()), asdict(arch), t.device, str((out / member_directory(k)).resolve()),
+                            replace(_member_settings(t, device, k, start, energies), initial_weights=None if
+                                    start[k] is None else str(Path(start[k]).resolve())))
+                 for k in range(t.committee)]
+        registry.build("executor", spec.executor).map(train_member, tasks)
     members = []
-    for member in range(t.committee):
-        settings = TrainingSettings(**{**spec.training.model_dump(exclude={"committee", "initial_model_dir"}),
-                                       "device": device, "member": member, "initial_weights": start[member],
-                                       "atomic_energies_eV": energies})
+    for member in range(t.committee):  # each trained already by the executor is read back from its checkpoint
+        settings = _member_settings(t, device, member, start, energies)
         if t.committee > 1:
             log.info("committee member %d of %d (seed %d)", member + 1, t.committee, settings.member_seed)
         try:
@@ -332,6 +346,36 @@ def _train_from_spec(source: str | Path | dict[str, Any], registry: Registry | N
             "trained_on_frames": len(outcome.split["train"]), "test_metrics": outcome.test_metrics,
             "metrics": {name: _headline(m) for name, m in metrics.items()},
             "energy_reference": outcome.energy_reference["note"], "architecture": asdict(arch)}
+
+
+def _member_settings(t: TrainingSpec, device: str, member: int, start: list[str | None],
+                     energies: dict[str, float] | None) -> TrainingSettings:
+    return TrainingSettings(**{**t.model_dump(exclude={"committee", "initial_model_dir"}), "device": device,
+                               "member": member, "initial_weights": start[member], "atomic_energies_eV": energies})
+
+
+@dataclass(frozen=True)
+class MemberTask:
+    """One committee member to train, with absolute paths: a worker may start in another directory."""
+
+    dataset: str
+    architecture: dict[str, Any]
+    device: str  # as the training file asks: resolved where the task runs, which may see a GPU the client does not
+    workdir: str
+    settings: TrainingSettings
+
+
+def train_member(task: MemberTask) -> dict[str, Any]:
+    """Train (or resume) one committee member into its directory: a task an executor runs, perhaps in another
+    process or on another machine that sees the training's output_dir. Returns where it ran."""
+    labelled, _ = load_dataset(Path(task.dataset))
+    settings = replace(task.settings, device=resolve_device(task.device))
+    try:
+        _, outcome = train(training_frames(labelled), Architecture(**task.architecture), settings, Path(task.workdir))
+    except CheckpointError as exc:
+        raise StudyError(str(exc)) from None
+    return {"member": settings.member, "epochs": len(outcome.history), "host": socket.gethostname(),
+            "pid": os.getpid()}
 
 
 def _initial_members(t: TrainingSpec, arch: Architecture, members: int
