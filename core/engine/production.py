@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
 
 import h5py
 import numpy as np
@@ -21,6 +20,7 @@ from meltdyn.base.storage import reopen_cut_short
 from meltdyn.engine.checkpoints import Checkpoint
 from meltdyn.engine.kit import Lane
 from meltdyn.engine.schedule import frame_steps
+from meltdyn.engine.trust import StageGuard
 from meltdyn.hooks.contracts import RunContext
 from meltdyn.spec.models import ProductionStage
 from meltdyn.trajectory.h5md import H5MDWriter, Snapshot, TrajectoryHeader
@@ -87,7 +87,7 @@ def open_trajectory(run: RunContext, ck: Checkpoint, index: int, stage: Producti
 def produce(runs: Sequence[RunContext], lanes: Sequence[Lane], checkpoints: list[Checkpoint], index: int,
             stage: ProductionStage, dt_ps: float, advance: Callable[[int], None],
             check_energy: Callable[[RunContext, float, int], None],
-            thermo: Callable[[int, Snapshot, int, float], None], guard: FrameGuard,
+            thermo: Callable[[int, Snapshot, int, float], None], guard: StageGuard,
             stop: Callable[[int, int, str, int, str | None], None]) -> tuple[list[Checkpoint], set[int]]:
     """Write every run's production trajectory, all runs advancing together; resume from their checkpoints.
     ``thermo(k, snapshot, step, dt_ps)`` records each frame of the k-th run in its thermodynamic log. A frame the
@@ -136,12 +136,3 @@ def produce(runs: Sequence[RunContext], lanes: Sequence[Lane], checkpoints: list
             writer.close()
     return checkpoints, stopped
 
-
-class FrameGuard(Protocol):
-    """The trust checks of a stage, as the stage driver keeps them."""
-
-    def start(self, done: int, check_now: bool) -> None: ...
-
-    def check(self, k: int, snapshot: Snapshot, step: int) -> str | None: ...
-
-    def advanced(self, step: int) -> None: ...

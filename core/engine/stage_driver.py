@@ -27,7 +27,7 @@ from meltdyn.engine.interrupts import InterruptRequest, deferred_interrupt
 from meltdyn.engine.production import produce
 from meltdyn.engine.thermo import ThermoLog
 from meltdyn.engine.trust import (
-    TRUST_STOP, FrameChecker, LeftTrustRegion, check_interval_steps, next_check, stop_record,
+    TRUST_STOP, FrameChecker, LeftTrustRegion, StageGuard, check_interval_steps, stop_record,
 )
 from meltdyn.hooks.contracts import RunContext
 from meltdyn.spec.models import MinimiseStage, NPTStage, ProductionStage, RampStage, Stage, stage_temperature
@@ -118,14 +118,14 @@ def _drive(machine: StageMachine, runs: Sequence[RunContext], settings: EngineSe
                     Checkpoint(index + 1, 0, frames, trajectory=trajectory).commit(runs[k].checkpoint_dir,
                                                                                   lanes[k].save(exact=False))
 
-                guard = _Guard(checker, check_every, index, stage.stage, elapsed, dt_ps)
+                guard = StageGuard(checker, check_every, index, stage.stage, elapsed, dt_ps)
                 checkpoints, stopped = produce(runs, lanes, checkpoints, index, stage, dt_ps, machine.advance,
                                                check_energy, _thermo_recorder(logs, index, stage, elapsed), guard,
                                                stop)
             else:
                 means = _dynamics(machine, runs, lanes, checkpoints, index, stage, dt_ps, settings, check_energy,
                                   interrupt, _thermo_recorder(logs, index, stage, _elapsed_ps(protocol, index)),
-                                  _Guard(checker, check_every, index, stage.stage, _elapsed_ps(protocol, index), dt_ps))
+                                  StageGuard(checker, check_every, index, stage.stage, _elapsed_ps(protocol, index), dt_ps))
                 for run, record, (cell, n_cells) in zip(runs, facts, means):
                     if n_cells:
                         volume = abs(float(np.linalg.det(cell)))
@@ -167,7 +167,7 @@ def _thermo_recorder(logs: Sequence[ThermoLog], index: int, stage: Stage, elapse
 def _dynamics(machine: StageMachine, runs: Sequence[RunContext], lanes: Sequence[Lane],
               checkpoints: Sequence[Checkpoint], index: int, stage: Stage, dt_ps: float, settings: EngineSettings,
               check_energy: Callable[[RunContext, float, int], None], interrupt: InterruptRequest,
-              thermo: Callable[[int, Snapshot, int, float], None], guard: _Guard) -> list[tuple[np.ndarray, int]]:
+              thermo: Callable[[int, Snapshot, int, float], None], guard: StageGuard) -> list[tuple[np.ndarray, int]]:
     """Run an NVT/NPT/NVE or ramp stage in chunks; for NPT, move each run to the mean cell of the stage's second half
     and return (mean cell, cells averaged) per run (counts 0 for other stages). A Ctrl-C (``interrupt``) stops it
     after the chunk it came in, with a checkpoint there."""
@@ -227,34 +227,3 @@ def _dynamics(machine: StageMachine, runs: Sequence[RunContext], lanes: Sequence
         out.append((mean, c))
     return out
 
-
-class _Guard:
-    """The trust checks of one stage (:mod:`meltdyn.engine.trust`): when they fall due, and each one."""
-
-    def __init__(self, checker: FrameChecker, every: int | None, index: int, kind: str, elapsed_ps: float,
-                 dt_ps: float):
-        self.checker, self.every, self.index, self.kind = checker, every, index, kind
-        self.elapsed_ps, self.dt_ps = elapsed_ps, dt_ps
-        self.due: int | None = None
-
-    def start(self, done: int, check_now: bool) -> None:
-        if self.every is not None:
-            self.due = next_check(done, self.every, check_now)
-
-    def steps_to_next(self, done: int) -> int:
-        """Steps until the next check (a chunk of dynamics ends there); unbounded without checks."""
-        return self.due - done if self.due is not None and self.due > done else 2**62
-
-    def time_ps(self, step: int) -> float:
-        return self.elapsed_ps + step * self.dt_ps
-
-    def check(self, k: int, snapshot: Snapshot, step: int) -> str | None:
-        """The k-th run's check at ``step`` if one is due there; why it must stop, or None."""
-        if self.due is None or step < self.due:
-            return None
-        return self.checker.check(k, snapshot, self.index, self.kind, step, self.time_ps(step))
-
-    def advanced(self, step: int) -> None:
-        """Every run was checked at ``step`` if a check was due: the next falls an interval later."""
-        if self.due is not None and step >= self.due:
-            self.due = next_check(step, self.every, False)  # type: ignore[arg-type]

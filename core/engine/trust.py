@@ -77,6 +77,38 @@ class FrameChecker:
                 log.close()
 
 
+class StageGuard:
+    """The trust checks of one stage: when they fall due, and each one (the stage driver keeps one per stage)."""
+
+    def __init__(self, checker: FrameChecker, every: int | None, index: int, kind: str, elapsed_ps: float,
+                 dt_ps: float):
+        self.checker, self.every, self.index, self.kind = checker, every, index, kind
+        self.elapsed_ps, self.dt_ps = elapsed_ps, dt_ps
+        self.due: int | None = None
+
+    def start(self, done: int, check_now: bool) -> None:
+        if self.every is not None:
+            self.due = next_check(done, self.every, check_now)
+
+    def steps_to_next(self, done: int) -> int:
+        """Steps until the next check (a chunk of dynamics ends there); unbounded without checks."""
+        return self.due - done if self.due is not None and self.due > done else 2**62
+
+    def time_ps(self, step: int) -> float:
+        return self.elapsed_ps + step * self.dt_ps
+
+    def check(self, k: int, snapshot: Snapshot, step: int) -> str | None:
+        """The k-th run's check at ``step`` if one is due there; why it must stop, or None."""
+        if self.due is None or step < self.due:
+            return None
+        return self.checker.check(k, snapshot, self.index, self.kind, step, self.time_ps(step))
+
+    def advanced(self, step: int) -> None:
+        """Every run was checked at ``step`` if a check was due: the next falls an interval later."""
+        if self.due is not None and step >= self.due:
+            self.due = next_check(step, self.every, False)  # type: ignore[arg-type]
+
+
 def stop_record(stage: int, kind: str, step: int, time_ps: float, production_ps: float, planned_ps: float,
                 reason: str) -> dict[str, Any]:
     """What a run's facts and state point keep of a stop in production."""
